@@ -1,0 +1,142 @@
+"""Pushes status changes and replies to the client's callback URL, as EVERY8D does (spec 2.1).
+
+Why a queue and its own thread: a receiver that is down, slow or answering 500 must never hold up an API
+request or the state lock. The engine only enqueues small tuples; this module sends them with HTTP GET,
+retrying a non-200 answer (or no answer) up to 10 attempts in all, with a delay that starts at
+`retry_seconds` and doubles up to 5 s. Retries are scheduled on the injected clock, not slept, so a fake
+clock drives them in tests and one failing report never delays the others.
+
+Parameters sent: BatchID, RM (E.164), RT (yyyyMMddHHmmss, Taipei), STATUS, SM (reply text; empty on
+delivery reports), MR (the record's number in its batch), plus SB (the batch subject) and NAME (the contact
+name, often empty) as real pushes carry more than the spec lists. Values are form-encoded (`+` for a space,
+`%2b` for a plus) with lower-case escapes, like the real platform.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from every8d.sandbox.engine import CallbackEvent, taipei_time
+
+MAX_ATTEMPTS = 10
+MAX_RETRY_DELAY = 5.0
+REQUEST_TIMEOUT = 5.0
+
+_log = logging.getLogger(__name__)
+_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def callback_query(event: CallbackEvent) -> str:
+    """The query string of one push, encoded as EVERY8D encodes it."""
+    query = urlencode(
+        {
+            "BatchID": event.batch_id,
+            "RM": event.mobile,
+            "RT": taipei_time(event.at, "%Y%m%d%H%M%S"),
+            "STATUS": str(event.status),
+            "SM": event.text,
+            "MR": str(event.record_no),
+            "SB": event.subject,
+            "NAME": event.name,
+        }
+    )
+    return _ESCAPE.sub(lambda match: match.group().lower(), query)
+
+
+class CallbackPusher:
+    """Queue of pending pushes to one URL. `pump()` sends what is due; `start()` runs it in a thread."""
+
+    def __init__(self, url: str, clock: Callable[[], float], retry_seconds: float = 0.5) -> None:
+        self._url = url
+        self._separator = "&" if "?" in url else "?"
+        self._clock = clock
+        self._retry_seconds = retry_seconds
+        self._fresh: deque[CallbackEvent] = deque()
+        self._retries: list[tuple[float, int, int, CallbackEvent]] = []
+        self._sequence = itertools.count()
+        self._queue_lock = threading.Lock()
+        self._pump_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        # urllib, not requests: urllib3 upper-cases percent escapes and the real pushes use lower case.
+        # No proxies: the receiver is wherever callback_url says, not behind this process's proxy settings.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def enqueue(self, event: CallbackEvent) -> None:
+        """Queue one push (called by the engine under its lock: must stay cheap and never block)."""
+        with self._queue_lock:
+            self._fresh.append(event)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Pushes not yet delivered nor given up (fresh and waiting for a retry)."""
+        with self._queue_lock:
+            return len(self._fresh) + len(self._retries)
+
+    def pump(self) -> None:
+        """Send every push that is due now, once each; failures are rescheduled, not retried in place."""
+        with self._pump_lock:
+            now = self._clock()
+            while not self._stopping.is_set() and (item := self._next_due(now)) is not None:
+                failures, event = item
+                if not self._deliver(event):
+                    self._retry_later(failures + 1, event)
+
+    def start(self) -> None:
+        """Push in a daemon thread until `stop()`."""
+        self._thread = threading.Thread(target=self._run, name="every8d-sandbox-callbacks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop pushing; a push in flight to a stuck receiver is abandoned to its daemon thread."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(0.05)
+            self._wake.clear()
+            self.pump()
+
+    def _next_due(self, now: float) -> tuple[int, CallbackEvent] | None:
+        with self._queue_lock:
+            if self._fresh:
+                return 0, self._fresh.popleft()
+            if self._retries and self._retries[0][0] <= now:
+                _, _, failures, event = heapq.heappop(self._retries)
+                return failures, event
+        return None
+
+    def _retry_later(self, failures: int, event: CallbackEvent) -> None:
+        if failures >= MAX_ATTEMPTS:
+            _log.warning("callback for batch %s gave up after %d attempts", event.batch_id, failures)
+            return
+        delay = min(self._retry_seconds * 2 ** (failures - 1), MAX_RETRY_DELAY)
+        with self._queue_lock:
+            heapq.heappush(self._retries, (self._clock() + delay, next(self._sequence), failures, event))
+
+    def _deliver(self, event: CallbackEvent) -> bool:
+        url = f"{self._url}{self._separator}{callback_query(event)}"
+        try:
+            with self._opener.open(url, timeout=REQUEST_TIMEOUT) as response:
+                response.read()
+                return response.status == 200
+        except urllib.error.HTTPError as error:
+            error.close()
+            return False
+        except (OSError, ValueError) as error:
+            _log.debug("callback for batch %s failed: %s", event.batch_id, type(error).__name__)
+            return False

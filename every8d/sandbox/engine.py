@@ -1,0 +1,552 @@
+"""The sandbox's EVERY8D account, as pure state driven by an injected clock (no HTTP here).
+
+Why a separate engine: the rules of the platform (pricing, credit, batches, status progression, scheduling,
+cancellation, replies) are what the client and the bot are tested against, so they must be deterministic and
+testable without sockets or sleeps. Time only moves when the clock says so; `advance()` applies everything
+that has come due, in due order, so a fake clock jumping an hour ahead replays the hour exactly.
+
+Rules this sandbox applies (EVERY8D documents some of them only loosely; ours are stated here once):
+- Characters are `len()` of the message with CRLF counted as one character (normalized to LF).
+- Taiwan SMS (+8869xxxxxxxx) is priced by the spec's table (1-70: 1, 71-134: 2, 135-201: 3, 202-268: 4,
+  269-333: 5 points). Longer text is split into 333-character parts, each priced by the table.
+- International SMS (any other E.164 number) has no long SMS: it is split into 70-character parts, 1 point
+  each, and the total is multiplied by 3. Without `international_enabled` such records end in STATUS 500 and
+  cost nothing. MMS to an international number is refused per record with STATUS -3 (MMS is Taiwan-only).
+- MMS costs 4 points per recipient. Its subject, size and image-type limits are not enforced here (the
+  client checks them before calling); the attachment and its TYPE are stored on the batch as received.
+- DEST entries are accepted as `+886912345678`, `886912345678` or `0912345678` (spaces and dashes ignored)
+  or `+<country><number>`. Empty entries are skipped; a malformed entry becomes a STATUS -3 record costing 0
+  while the rest of the batch goes; if no entry is valid the whole call is refused with -306.
+- Records are charged in DEST order; from the first one the credit cannot pay, every remaining record gets
+  STATUS 301 (UNSEND counts them). The credit never goes negative: it keeps whatever the paid records left.
+- ST is `yyyyMMddHHmmss` in Taipei time (UTC+8, no DST since 1979). A time not in the future sends at once.
+- RETRYTIME is stored as given when it is a positive integer, else the default 1440 minutes.
+- Every status a record takes (including its first) is emitted as a callback event, in order.
+- A record's final outcome is `failing_numbers[mobile]` if set, else drawn from `failure_rates` by a hash of
+  seed + batch id + mobile (so two sandboxes with one seed agree), else 100. Replies likewise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import heapq
+import hmac
+import itertools
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple, TypeVar
+
+from every8d.status import REPLY_CODE, SCHEDULED_CODE, status_for
+
+TAIPEI = timezone(timedelta(hours=8), "Asia/Taipei")
+
+SMS_TIERS: tuple[tuple[int, int], ...] = ((70, 1), (134, 2), (201, 3), (268, 4), (333, 5))
+LONG_SMS_CHARS = 333
+INTERNATIONAL_PART_CHARS = 70
+INTERNATIONAL_FACTOR = 3
+MMS_POINTS = 4
+DEFAULT_VALIDITY_MINUTES = 1440
+PAGE_SIZE = 1000
+
+# Codes of every8d.status the engine assigns itself (the meanings live there).
+SENT = 0
+MMS_SENT = 700
+DELIVERED = 100
+SCHEDULED = SCHEDULED_CODE
+NO_CREDIT = 301
+CANCELLED = 303
+INTERNATIONAL_DISABLED = 500
+REPLY = REPLY_CODE
+INVALID_NUMBER = -3
+
+_Value = TypeVar("_Value")
+
+#: Replies a recipient may send when `reply_rate` > 0 (picked by hash, so deterministic under the seed).
+REPLY_TEXTS: tuple[str, ...] = ("好的，收到", "謝謝！", "OK", "請問幾點開始？", "收到 thanks", "請不要再傳了")
+
+_TAIWAN_MOBILE = re.compile(r"(?:\+?886|0)(9\d{8})")
+_INTERNATIONAL = re.compile(r"\+[1-9]\d{6,14}")
+_SEND_TIME = re.compile(r"\d{14}")
+_IGNORED_IN_NUMBERS = re.compile(r"[\s-]")
+
+_GO_OUT = "go_out"
+_FINALIZE = "finalize"
+_REPLY = "reply"
+
+
+class Refusal(Exception):
+    """EVERY8D refused the call as a whole: the body is `code, message` and nothing was processed."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}, {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def body(self) -> str:
+        return f"{self.code}, {self.message}"
+
+
+EMPTY_CREDENTIALS = (-300, "帳號或密碼不得為空。")
+WRONG_CREDENTIALS = (-100, "帳號或密碼錯誤。")
+NO_RECIPIENT = (-27, "未輸入收訊人號碼。")
+BAD_DESTINATION = (-306, "收訊人號碼格式錯誤。")
+EMPTY_MESSAGE = (-24, "簡訊內容不得為空。")
+BAD_SEND_TIME = (-4, "預約時間格式錯誤。")
+UNKNOWN_BATCH = (-25, "查無此批次代碼。")
+HOST_ERROR = (-99, "主機端發生不明錯誤，請與廠商窗口聯繫。")
+
+
+@dataclass(slots=True, eq=False)
+class SandboxRecord:
+    """One row of a batch. Small on purpose: a 100,000-recipient batch holds 100,000 of these.
+
+    `mobile` is E.164 (or the entry as given when malformed); `sent_at` is epoch seconds (the scheduled
+    time for scheduled records, the reply time for 999 rows); `text` is only set on 999 (reply) rows.
+    """
+
+    mobile: str
+    name: str
+    status: int
+    cost: float
+    sent_at: float
+    record_no: int
+    text: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class SandboxBatch:
+    """One accepted send call. `send_at` is the scheduled epoch time, None when it went out at once."""
+
+    batch_id: str
+    kind: str
+    subject: str
+    message: str
+    records: list[SandboxRecord]
+    send_at: float | None
+    created_at: float
+    validity_minutes: int
+    attachment: str = ""
+    attachment_type: str = ""
+
+
+class SendOutcome(NamedTuple):
+    """What sendSMS/sendMMS answers: `CREDIT,SENDED,COST,UNSEND,BATCH_ID`."""
+
+    credit: float
+    sent: int
+    cost: float
+    unsent: int
+    batch_id: str
+
+
+class CallbackEvent(NamedTuple):
+    """One status change or reply to push. A tuple, so 100,000 queued events stay cheap."""
+
+    batch_id: str
+    mobile: str
+    at: float
+    status: int
+    text: str
+    record_no: int
+    subject: str
+    name: str
+
+
+def taipei_time(epoch: float, pattern: str) -> str:
+    """Format epoch seconds as Taipei wall-clock time (EVERY8D's times are all Taipei local)."""
+    return datetime.fromtimestamp(epoch, TAIPEI).strftime(pattern)
+
+
+def count_chars(message: str) -> int:
+    """Characters as EVERY8D bills them here: Python len() with CRLF counted once."""
+    return len(message.replace("\r\n", "\n"))
+
+
+def sms_points(chars: int, taiwan: bool) -> int:
+    """Points for one SMS of `chars` characters to one recipient (rules in the module docstring)."""
+    if not taiwan:
+        parts = -(-chars // INTERNATIONAL_PART_CHARS)
+        return parts * INTERNATIONAL_FACTOR
+    full_parts, rest = divmod(chars, LONG_SMS_CHARS)
+    return full_parts * SMS_TIERS[-1][1] + (_tier_points(rest) if rest else 0)
+
+
+def _tier_points(chars: int) -> int:
+    return next(points for limit, points in SMS_TIERS if chars <= limit)
+
+
+def normalize_mobile(entry: str) -> str | None:
+    """E.164 form of one DEST entry, or None when it is not a number EVERY8D would accept."""
+    compact = _IGNORED_IN_NUMBERS.sub("", entry)
+    taiwan = _TAIWAN_MOBILE.fullmatch(compact)
+    if taiwan:
+        return "+886" + taiwan.group(1)
+    if compact.startswith("+886") or not _INTERNATIONAL.fullmatch(compact):
+        return None
+    return compact
+
+
+def parse_send_time(text: str, now: float) -> float | None:
+    """ST as epoch seconds if it is in the future; None for "send now" (empty or already past)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _SEND_TIME.fullmatch(text):
+        raise Refusal(*BAD_SEND_TIME)
+    try:
+        moment = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=TAIPEI)
+    except ValueError:
+        raise Refusal(*BAD_SEND_TIME) from None
+    at = moment.timestamp()
+    return at if at > now else None
+
+
+def _validity(text: str) -> int:
+    text = text.strip()
+    return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_VALIDITY_MINUTES
+
+
+def _unit(seed: int, *parts: str) -> float:
+    """A number in [0, 1) fixed by the seed and the parts: outcomes that do not depend on call order."""
+    digest = hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _final_code(code: int | str) -> int:
+    """A configured outcome must be a final status EVERY8D documents (a typo like 1001 fails loudly)."""
+    known = status_for(code)
+    if not known.final:
+        raise ValueError(f"{code} is not a final EVERY8D status code")
+    return known.code
+
+
+def _failure_table(rates: Mapping[int, float] | None) -> list[tuple[int, float]]:
+    table: list[tuple[int, float]] = []
+    total = 0.0
+    for code, probability in sorted((rates or {}).items()):
+        _final_code(code)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"failure rate for {code} must be between 0 and 1")
+        total += probability
+        table.append((int(code), total))
+    if total > 1.0 + 1e-9:
+        raise ValueError("failure rates add up to more than 1")
+    return table
+
+
+def _normalized_keys(numbers: Mapping[str, _Value] | None, what: str) -> dict[str, _Value]:
+    result: dict[str, _Value] = {}
+    for number, value in (numbers or {}).items():
+        mobile = normalize_mobile(number)
+        if mobile is None:
+            raise ValueError(f"{what}: {number!r} is not a valid mobile number")
+        result[mobile] = value
+    return result
+
+
+class Engine:
+    """One EVERY8D account and its batches. Every public method takes the lock: HTTP threads, the ticker
+    and the test thread all call in concurrently."""
+
+    def __init__(
+        self,
+        *,
+        uid: str,
+        pwd: str,
+        credit: float,
+        seed: int,
+        clock: Callable[[], float],
+        delivery_seconds: float,
+        failure_rates: Mapping[int, float] | None = None,
+        failing_numbers: Mapping[str, int] | None = None,
+        international_enabled: bool = False,
+        reply_rate: float = 0.0,
+        contacts: Mapping[str, str] | None = None,
+        emit: Callable[[CallbackEvent], None] | None = None,
+    ) -> None:
+        if credit < 0:
+            raise ValueError("credit cannot be negative")
+        if not 0.0 <= reply_rate <= 1.0:
+            raise ValueError("reply_rate must be between 0 and 1")
+        self._uid = uid.encode()
+        self._pwd = pwd.encode()
+        self._credit = round(float(credit), 2)
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._clock = clock
+        self._delivery_seconds = delivery_seconds
+        self._failures = _failure_table(failure_rates)
+        failing = _normalized_keys(failing_numbers, "failing_numbers")
+        self._failing: dict[str, int] = {mobile: _final_code(code) for mobile, code in failing.items()}
+        self._international = international_enabled
+        self._reply_rate = reply_rate
+        self._contacts: dict[str, str] = {k: str(v) for k, v in _normalized_keys(contacts, "contacts").items()}
+        self._emit = emit
+        self._timeline: list[tuple[float, int, str, str, int, str]] = []
+        self._sequence = itertools.count()
+        self._batches: dict[str, SandboxBatch] = {}
+        self._lock = threading.RLock()
+
+    # --- account -------------------------------------------------------------------------------------
+
+    def authenticate(self, uid: str, pwd: str) -> None:
+        """Refuse empty (-300) or wrong (-100) credentials; compared in constant time."""
+        if not uid or not pwd:
+            raise Refusal(*EMPTY_CREDENTIALS)
+        uid_ok = hmac.compare_digest(uid.encode(), self._uid)
+        pwd_ok = hmac.compare_digest(pwd.encode(), self._pwd)
+        if not (uid_ok and pwd_ok):
+            raise Refusal(*WRONG_CREDENTIALS)
+
+    @property
+    def credit(self) -> float:
+        with self._lock:
+            return self._credit
+
+    def set_credit(self, value: float) -> None:
+        """Top up or drain the account (tests of credit exhaustion, the console's "top up")."""
+        if value < 0:
+            raise ValueError("credit cannot be negative")
+        with self._lock:
+            self._credit = round(float(value), 2)
+
+    def batches(self) -> dict[str, SandboxBatch]:
+        """A snapshot of the batch index (the batches themselves are live)."""
+        with self._lock:
+            return dict(self._batches)
+
+    # --- sending -------------------------------------------------------------------------------------
+
+    def send(
+        self,
+        kind: str,
+        *,
+        subject: str,
+        message: str,
+        dest: str,
+        send_time: str = "",
+        validity: str = "",
+        attachment: str = "",
+        attachment_type: str = "",
+    ) -> SendOutcome:
+        """Accept a sendSMS (kind "sms") or sendMMS ("mms") call: validate, charge, create the batch."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            entries = [entry.strip() for entry in dest.split(",") if entry.strip()]
+            if not entries:
+                raise Refusal(*NO_RECIPIENT)
+            mobiles = [normalize_mobile(entry) for entry in entries]
+            if all(mobile is None for mobile in mobiles):
+                raise Refusal(*BAD_DESTINATION)
+            if not message.strip() and not (kind == "mms" and attachment):
+                raise Refusal(*EMPTY_MESSAGE)
+            send_at = parse_send_time(send_time, now)
+            batch = SandboxBatch(
+                batch_id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                kind=kind,
+                subject=subject,
+                message=message,
+                records=[],
+                send_at=send_at,
+                created_at=now,
+                validity_minutes=_validity(validity),
+                attachment=attachment,
+                attachment_type=attachment_type,
+            )
+            self._batches[batch.batch_id] = batch
+            sent, cost, unsent = self._fill(batch, entries, mobiles, now)
+            if send_at is not None:
+                self._schedule(send_at, _GO_OUT, batch.batch_id)
+            elif sent:
+                self._schedule(now + self._delivery_seconds, _FINALIZE, batch.batch_id)
+            return SendOutcome(self._credit, sent, cost, unsent, batch.batch_id)
+
+    def _prices(self, batch: SandboxBatch) -> dict[bool, float]:
+        """Points per recipient, keyed by "is a Taiwan number"; one float object shared by all records."""
+        if batch.kind == "mms":
+            return {True: float(MMS_POINTS), False: float(MMS_POINTS)}
+        chars = count_chars(batch.message)
+        return {True: float(sms_points(chars, True)), False: float(sms_points(chars, False))}
+
+    def _fill(
+        self, batch: SandboxBatch, entries: list[str], mobiles: list[str | None], now: float
+    ) -> tuple[int, float, int]:
+        """Create the records in DEST order, charging each; returns (sent, cost, unsent)."""
+        prices = self._prices(batch)
+        first_status = SCHEDULED if batch.send_at is not None else self._sent_status(batch)
+        sent_at = batch.send_at if batch.send_at is not None else now
+        sent = unsent = 0
+        cost = 0.0
+        out_of_credit = False
+        for record_no, (entry, mobile) in enumerate(zip(entries, mobiles, strict=True), start=1):
+            status, price = self._admit(batch, mobile, prices, out_of_credit)
+            if status == NO_CREDIT:
+                out_of_credit = True
+                unsent += 1
+            elif status == SENT:
+                sent += 1
+                cost += price
+                self._credit = round(self._credit - price, 2)
+                status = first_status
+            name = self._contacts.get(mobile or "", "")
+            record = SandboxRecord(mobile or entry, name, status, price, sent_at, record_no)
+            batch.records.append(record)
+            self._notify(batch, record, now)
+        return sent, cost, unsent
+
+    def _admit(
+        self, batch: SandboxBatch, mobile: str | None, prices: dict[bool, float], out_of_credit: bool
+    ) -> tuple[int, float]:
+        """(status, points) for one recipient; SENT means "charge `points` and send it"."""
+        if mobile is None:
+            return INVALID_NUMBER, 0.0
+        taiwan = mobile.startswith("+886")
+        if not taiwan and batch.kind == "mms":
+            return INVALID_NUMBER, 0.0
+        if not taiwan and not self._international:
+            return INTERNATIONAL_DISABLED, 0.0
+        price = prices[taiwan]
+        if out_of_credit or price > self._credit + 1e-9:
+            return NO_CREDIT, 0.0
+        return SENT, price
+
+    @staticmethod
+    def _sent_status(batch: SandboxBatch) -> int:
+        return MMS_SENT if batch.kind == "mms" else SENT
+
+    # --- queries and cancellation --------------------------------------------------------------------
+
+    def status_page(self, kind: str, batch_id: str, page: int) -> tuple[int, list[SandboxRecord]]:
+        """(total records, copies of the records on 1-based `page`): only that page is copied."""
+        with self._lock:
+            self._advance(self._clock())
+            batch = self._batches.get(batch_id.strip())
+            if batch is None or batch.kind != kind:
+                raise Refusal(*UNKNOWN_BATCH)
+            start = (page - 1) * PAGE_SIZE
+            rows = [dataclasses.replace(record) for record in batch.records[start : start + PAGE_SIZE]]
+            return len(batch.records), rows
+
+    def erase_booking(self, kind: str, batch_id: str) -> tuple[int, float] | None:
+        """Cancel a scheduled batch not yet sent: (records cancelled, points refunded), or None if nothing
+        of that kind is waiting under that id (unknown, already sent, already cancelled)."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            batch = self._batches.get(batch_id.strip())
+            if batch is None or batch.kind != kind:
+                return None
+            waiting = [record for record in batch.records if record.status == SCHEDULED]
+            if not waiting:
+                return None
+            refund = sum(record.cost for record in waiting)
+            self._credit = round(self._credit + refund, 2)
+            for record in waiting:
+                record.status = CANCELLED
+                self._notify(batch, record, now)
+            return len(waiting), refund
+
+    # --- time ----------------------------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Apply everything due by now: scheduled batches go out, sent records become final, replies arrive."""
+        with self._lock:
+            self._advance(self._clock())
+
+    def _advance(self, now: float) -> None:
+        while self._timeline and self._timeline[0][0] <= now:
+            due, _, action, batch_id, index, text = heapq.heappop(self._timeline)
+            batch = self._batches[batch_id]
+            if action == _GO_OUT:
+                self._go_out(batch, due)
+            elif action == _FINALIZE:
+                self._finalize(batch, due)
+            else:
+                self._add_reply(batch, batch.records[index], text, due)
+
+    def _schedule(self, due: float, action: str, batch_id: str, index: int = 0, text: str = "") -> None:
+        heapq.heappush(self._timeline, (due, next(self._sequence), action, batch_id, index, text))
+
+    def _go_out(self, batch: SandboxBatch, at: float) -> None:
+        status = self._sent_status(batch)
+        moved = False
+        for record in batch.records:
+            if record.status == SCHEDULED:
+                record.status = status
+                moved = True
+                self._notify(batch, record, at)
+        if moved:
+            self._schedule(at + self._delivery_seconds, _FINALIZE, batch.batch_id)
+
+    def _finalize(self, batch: SandboxBatch, at: float) -> None:
+        pending = self._sent_status(batch)
+        for index, record in enumerate(batch.records):
+            if record.status != pending:
+                continue
+            record.status = self._outcome(batch.batch_id, record.mobile)
+            self._notify(batch, record, at)
+            if record.status == DELIVERED:
+                self._maybe_reply(batch, index, at)
+
+    def _outcome(self, batch_id: str, mobile: str) -> int:
+        forced = self._failing.get(mobile)
+        if forced is not None:
+            return forced
+        if not self._failures:
+            return DELIVERED
+        draw = _unit(self._seed, batch_id, mobile, "outcome")
+        return next((code for code, upto in self._failures if draw < upto), DELIVERED)
+
+    def _maybe_reply(self, batch: SandboxBatch, index: int, delivered_at: float) -> None:
+        if not self._reply_rate:
+            return
+        mobile = batch.records[index].mobile
+        if _unit(self._seed, batch.batch_id, mobile, "reply") >= self._reply_rate:
+            return
+        delay = 1.0 + 4.0 * _unit(self._seed, batch.batch_id, mobile, "delay")
+        text = REPLY_TEXTS[int(_unit(self._seed, batch.batch_id, mobile, "text") * len(REPLY_TEXTS))]
+        self._schedule(delivered_at + delay, _REPLY, batch.batch_id, index, text)
+
+    # --- replies -------------------------------------------------------------------------------------
+
+    def simulate_reply(self, batch_id: str, mobile: str, text: str, at: float | None = None) -> None:
+        """The recipient `mobile` of `batch_id` answers `text` at epoch `at` (default now): a 999 record
+        is appended to the batch and a callback event emitted (immediately, or when `at` comes due)."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            batch = self._batches.get(batch_id)
+            if batch is None:
+                raise ValueError(f"no batch {batch_id!r} in this sandbox")
+            wanted = normalize_mobile(mobile) or mobile
+            index = next(
+                (i for i, r in enumerate(batch.records) if r.mobile == wanted and r.status != REPLY), None
+            )
+            if index is None:
+                raise ValueError(f"{mobile!r} is not a recipient of batch {batch_id!r}")
+            if at is None or at <= now:
+                self._add_reply(batch, batch.records[index], text, now if at is None else at)
+            else:
+                self._schedule(at, _REPLY, batch_id, index, text)
+
+    def _add_reply(self, batch: SandboxBatch, original: SandboxRecord, text: str, at: float) -> None:
+        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, original.record_no, text)
+        batch.records.append(reply)
+        self._notify(batch, reply, at)
+
+    def _notify(self, batch: SandboxBatch, record: SandboxRecord, at: float) -> None:
+        if self._emit is not None:
+            self._emit(
+                CallbackEvent(
+                    batch.batch_id, record.mobile, at, record.status, record.text,
+                    record.record_no, batch.subject, record.name,
+                )
+            )
