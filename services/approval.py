@@ -1,0 +1,99 @@
+"""Approve or reject a request: one conditional state change decides, whoever clicks and however often.
+
+Twenty approvers clicking at once, a double click, or Slack retrying the action all run the same
+`UPDATE … WHERE state = 'pending_approval'`; exactly one caller sees a changed row and starts the send.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services import notices
+from services.policy import Policy
+from services.ports import Clock
+from storage import RequestState, SendRequest, Store
+
+log = logging.getLogger("every8d_bot.approval")
+
+
+class Verdict(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    NOT_FOUND = "not_found"
+    NOT_APPROVER = "not_approver"
+    SELF_APPROVAL = "self_approval"
+    ALREADY_DECIDED = "already_decided"
+    NOT_UNKNOWN = "not_unknown"  # resolve_unknown on a request whose outcome is known
+    MARKED_SENT = "marked_sent"
+    RESENT = "resent"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    request: SendRequest | None
+
+    @property
+    def changed(self) -> bool:
+        return self.verdict in (Verdict.APPROVED, Verdict.REJECTED, Verdict.MARKED_SENT, Verdict.RESENT)
+
+
+class ApprovalService:
+    def __init__(self, store: Store, policy: Policy, clock: Clock, on_approved) -> None:
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.on_approved = on_approved
+
+    def decide(self, request_id: int, user_id: str, *, approve: bool) -> Decision:
+        request = self.store.requests.get(request_id)
+        if request is None:
+            return Decision(Verdict.NOT_FOUND, None)
+        if not self.policy.is_approver(user_id):
+            return Decision(Verdict.NOT_APPROVER, request)
+        if approve and user_id == request.requester and not self.policy.allow_self_approval:
+            return Decision(Verdict.SELF_APPROVAL, request)
+        now = self.clock()
+        target = RequestState.APPROVED if approve else RequestState.REJECTED
+        with self.store.immediate():
+            won = self.store.requests.transition(
+                request_id, [RequestState.PENDING_APPROVAL], target, decided_by=user_id, decided_at=now, now=now
+            )
+            if won:
+                self.store.audit.record(user_id, target.value, request_id=request_id, now=now)
+                notices.card(self.store, request_id, request.approval_channel)
+        current = self.store.requests.get(request_id)
+        if not won:
+            return Decision(Verdict.ALREADY_DECIDED, current)
+        log.info("request %s %s by %s", request_id, target.value, user_id)
+        if approve:
+            self.on_approved(request_id)
+        return Decision(Verdict.APPROVED if approve else Verdict.REJECTED, current)
+
+    def resolve_unknown(self, request_id: int, user_id: str, *, resend: bool) -> Decision:
+        """An approver settles a send whose outcome is unknown: it did go out (mark sent), or it did not
+        (send again, explicitly). Both are recorded in the audit trail."""
+        request = self.store.requests.get(request_id)
+        if request is None:
+            return Decision(Verdict.NOT_FOUND, None)
+        if not self.policy.is_approver(user_id):
+            return Decision(Verdict.NOT_APPROVER, request)
+        now = self.clock()
+        target = RequestState.APPROVED if resend else RequestState.SENT
+        with self.store.immediate():
+            won = self.store.requests.transition(request_id, [RequestState.UNKNOWN], target, now=now)
+            if won:
+                action = "resend" if resend else "marked_sent"
+                self.store.audit.record(user_id, action, request_id=request_id, now=now)
+                zh = f"<@{user_id}> 已確認重新發送。" if resend else f"<@{user_id}> 已確認此批次已送出（不再重送）。"
+                en = f"<@{user_id}> chose to send again." if resend else f"<@{user_id}> marked this as sent (no resend)."
+                notices.thread_note(self.store, request_id, request.approval_channel, zh, en, action)
+                notices.card(self.store, request_id, request.approval_channel)
+        if not won:
+            return Decision(Verdict.NOT_UNKNOWN, self.store.requests.get(request_id))
+        if resend:
+            self.on_approved(request_id)
+            return Decision(Verdict.RESENT, self.store.requests.get(request_id))
+        return Decision(Verdict.MARKED_SENT, self.store.requests.get(request_id))

@@ -1,0 +1,156 @@
+"""Compose: turn what someone typed (numbers, text, subject, image, time) into a checked draft with an
+exact cost preview, or a list of problems, each naming its field. No call to EVERY8D is made here:
+the credit shown is the last one the bot read, so a slow EVERY8D never delays Slack's 3-second ack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from every8d.limits import DEFAULT_LIMITS, Limits
+from every8d.mms import sniff_image_type, validate_mms, validate_sms
+from every8d.phones import RecipientList, parse_recipients
+from every8d.pricing import Quote, quote_mms, quote_sms
+from every8d.problems import Problem
+from services.ports import Clock
+
+#: A scheduled time must be at least this far ahead, so it is still in the future when EVERY8D gets it.
+MIN_LEAD_SECONDS = 60
+#: How far ahead a send may be scheduled (our own rule; EVERY8D states none).
+MAX_SCHEDULE_DAYS = 365
+
+
+@dataclass(frozen=True)
+class ComposeInput:
+    kind: str  # "sms" or "mms"
+    recipients_text: str
+    message: str
+    subject: str = ""
+    image: bytes | None = None
+    image_name: str = ""
+    send_at: datetime | None = None  # aware; None = now
+    validity_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A checked draft: what will be sent, to whom, at what cost; or the problems that stop it."""
+
+    input: ComposeInput
+    recipients: RecipientList
+    quote: Quote | None
+    credit: float | None
+    credit_at: float | None
+    image_type: str | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def credit_after(self) -> float | None:
+        if self.credit is None or self.quote is None:
+            return None
+        return self.credit - self.quote.points
+
+    @property
+    def short_of_credit(self) -> bool:
+        after = self.credit_after
+        return after is not None and after < 0
+
+    def to_json(self) -> dict[str, Any]:
+        """What a draft keeps between modal steps (the image is stored beside it)."""
+        i = self.input
+        return {
+            "kind": i.kind,
+            "recipients_text": i.recipients_text,
+            "message": i.message,
+            "subject": i.subject,
+            "image_name": i.image_name,
+            "send_at": i.send_at.isoformat() if i.send_at else None,
+            "validity_minutes": i.validity_minutes,
+        }
+
+
+def input_from_json(data: dict[str, Any], image: bytes | None) -> ComposeInput:
+    return ComposeInput(
+        kind=data["kind"],
+        recipients_text=data["recipients_text"],
+        message=data["message"],
+        subject=data.get("subject", ""),
+        image=image,
+        image_name=data.get("image_name", ""),
+        send_at=datetime.fromisoformat(data["send_at"]) if data.get("send_at") else None,
+        validity_minutes=data.get("validity_minutes"),
+    )
+
+
+def prepare(
+    compose: ComposeInput,
+    *,
+    clock: Clock,
+    last_credit: tuple[float, float] | None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Preview:
+    """Check everything and price it. Every problem is reported at once, each with its field."""
+    problems: list[Problem] = []
+    mms = compose.kind == "mms"
+    if compose.kind not in ("sms", "mms"):
+        problems.append(Problem("kind", "請選擇簡訊或多媒體簡訊。", "Choose SMS or MMS."))
+    recipients = parse_recipients(compose.recipients_text, allow_international=not mms, limits=limits)
+    problems.extend(recipients.problems())
+    if not recipients.recipients and not recipients.rejected:
+        problems.append(Problem("recipients", "請輸入至少一個手機號碼。", "Enter at least one mobile number."))
+    if mms:
+        problems.extend(validate_mms(compose.subject, compose.message, compose.image, limits))
+    else:
+        problems.extend(validate_sms(compose.message, compose.subject, limits))
+    problems.extend(_check_time(compose.send_at, clock))
+    problems.extend(_check_validity(compose.validity_minutes, limits))
+    quote: Quote | None = None
+    if recipients.recipients and not any(p.field == "message" for p in problems):
+        quote = quote_mms(recipients, limits) if mms else quote_sms(compose.message, recipients, limits)
+    credit, credit_at = last_credit if last_credit else (None, None)
+    image_type = sniff_image_type(compose.image) if compose.image else None
+    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems)
+
+
+def _check_time(send_at: datetime | None, clock: Clock) -> list[Problem]:
+    if send_at is None:
+        return []
+    if send_at.tzinfo is None:
+        return [Problem("send_at", "預約時間缺少時區。", "The scheduled time has no time zone.")]
+    now = datetime.fromtimestamp(clock(), tz=send_at.tzinfo)
+    if send_at < now + timedelta(seconds=MIN_LEAD_SECONDS):
+        return [
+            Problem(
+                "send_at",
+                "預約時間已經過去或太接近現在，請選擇至少一分鐘後的時間，或改為立即發送。",
+                "The scheduled time is in the past or too close; pick a time at least a minute ahead, or send now.",
+            )
+        ]
+    if send_at > now + timedelta(days=MAX_SCHEDULE_DAYS):
+        return [
+            Problem(
+                "send_at",
+                f"預約時間太遠，最多可預約 {MAX_SCHEDULE_DAYS} 天內。",
+                f"The scheduled time is too far ahead; at most {MAX_SCHEDULE_DAYS} days.",
+            )
+        ]
+    return []
+
+
+def _check_validity(minutes: int | None, limits: Limits) -> list[Problem]:
+    if minutes is None:
+        return []
+    if not 1 <= minutes <= limits.max_validity_minutes:
+        return [
+            Problem(
+                "validity",
+                f"有效期限需介於 1 到 {limits.max_validity_minutes} 分鐘。",
+                f"Validity must be between 1 and {limits.max_validity_minutes} minutes.",
+            )
+        ]
+    return []

@@ -1,0 +1,54 @@
+"""The posts the workflows ask for, by kind. Each goes through the outbox (storage/outbox.py) in the
+same transaction as the change it reports; handlers/notifications.py renders them from the current
+state when they go out, so a post delayed by a Slack outage still shows the truth."""
+
+from __future__ import annotations
+
+from storage import Store
+
+APPROVAL_CARD = "approval_card"  # post or update the request's card (its thread is the batch thread)
+SEND_RESULT = "send_result"  # first thread reply: batch id, messages, points, credit; or the failure
+BATCH_SUMMARY = "batch_summary"  # the one summary message of a batch, edited in place
+REPLY_IN_THREAD = "reply_in_thread"
+REPLY_IN_CHANNEL = "reply_in_channel"
+CREDIT_LOW = "credit_low"
+CREDIT_RECOVERED = "credit_recovered"
+CANCEL_RESULT = "cancel_result"
+THREAD_NOTE = "thread_note"  # a short line in a request's thread (reconciled, marked sent, resent)
+
+
+def card(store: Store, request_id: int, channel: str) -> None:
+    store.outbox.enqueue(APPROVAL_CARD, {"request_id": request_id}, channel=channel, collapse=True)
+
+
+def send_result(store: Store, request_id: int, channel: str, attempt: int) -> None:
+    store.outbox.enqueue(
+        SEND_RESULT,
+        {"request_id": request_id, "attempt": attempt},
+        channel=channel,
+        dedupe_key=f"send_result:{request_id}:{attempt}",
+    )
+
+
+def summary(store: Store, batch_id: str, channel: str) -> None:
+    store.outbox.enqueue(BATCH_SUMMARY, {"batch_id": batch_id}, channel=channel, collapse=True)
+
+
+def reply(store: Store, reply_id: int, thread_channel: str | None, replies_channel: str) -> None:
+    if thread_channel:
+        store.outbox.enqueue(
+            REPLY_IN_THREAD, {"reply_id": reply_id}, channel=thread_channel, dedupe_key=f"reply_thread:{reply_id}"
+        )
+    if replies_channel:
+        store.outbox.enqueue(
+            REPLY_IN_CHANNEL, {"reply_id": reply_id}, channel=replies_channel, dedupe_key=f"reply_channel:{reply_id}"
+        )
+
+
+def thread_note(store: Store, request_id: int, channel: str, zh: str, en: str, key: str) -> None:
+    store.outbox.enqueue(
+        THREAD_NOTE,
+        {"request_id": request_id, "zh": zh, "en": en},
+        channel=channel,
+        dedupe_key=f"note:{request_id}:{key}",
+    )

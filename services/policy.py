@@ -1,0 +1,37 @@
+"""The rules an organisation sets: who approves, when approval is automatic, how often to poll, where
+alerts and replies go. Built from configuration by bot/; the workflows only read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Policy:
+    approver_users: frozenset[str] = frozenset()
+    approver_groups: frozenset[str] = frozenset()
+    allow_self_approval: bool = False
+    auto_approve_under: float | None = None
+    approval_channel: str = ""
+    alert_channel: str = ""
+    replies_channel: str = ""
+    status_poll_seconds: float = 60.0
+    expiry_margin_seconds: float = 3600.0
+    low_credit_threshold: float = 500.0
+    low_credit_margin: float = 50.0
+    sandbox: bool = False
+    #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.
+    group_members: Callable[[str], frozenset[str]] | None = field(default=None, compare=False)
+
+    def is_approver(self, user_id: str) -> bool:
+        """Listed by id, or a member of a listed user group. With no approvers configured nobody is one:
+        sending must be a deliberate choice of the admin, not a default."""
+        if user_id in self.approver_users:
+            return True
+        if self.group_members is None:
+            return False
+        return any(user_id in self.group_members(group) for group in self.approver_groups)
+
+    def may_decide(self, user_id: str, requester: str) -> bool:
+        return self.is_approver(user_id) and (self.allow_self_approval or user_id != requester)

@@ -1,0 +1,208 @@
+"""EVERY8D batches (one per sent request) and the latest status of each recipient in them.
+
+Statuses only move forward: a row is updated only when the new status ranks higher (scheduled < sent
+< final), so polling and callbacks can arrive in any order, any number of times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from every8d.status import EXPIRED_LOCALLY, status_for
+from storage.models import Batch, Delivery, row_to
+
+if TYPE_CHECKING:
+    from storage.db import Store
+
+_COLUMNS = ", ".join(Batch.__dataclass_fields__.keys())
+
+
+class Batches:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(
+        self,
+        *,
+        batch_id: str,
+        request_id: int,
+        kind: str,
+        send_at: float | None,
+        validity_until: float,
+        first_poll_at: float,
+        recipients: Iterable[str],
+        initial_status: int,
+        now: float | None = None,
+    ) -> None:
+        """Record a batch EVERY8D accepted, with one delivery row per recipient in its initial status.
+
+        Idempotent: a second call for the same batch id changes nothing."""
+        now = now or time.time()
+        rank = status_for(initial_status).rank
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO batches (batch_id, request_id, kind, created_at, send_at, validity_until, "
+                "next_poll_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [batch_id, request_id, kind, now, send_at, validity_until, first_poll_at],
+            )
+            if cursor.rowcount == 0:
+                return
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (batch_id, mobile, status_code, status_rank, updated_at, source) "
+                "VALUES (?, ?, ?, ?, ?, 'send')",
+                ((batch_id, mobile, initial_status, rank, now) for mobile in recipients),
+            )
+
+    def get(self, batch_id: str) -> Batch | None:
+        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM batches WHERE batch_id = ?", [batch_id]))
+        return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
+
+    def for_request(self, request_id: int) -> Batch | None:
+        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM batches WHERE request_id = ?", [request_id]))
+        return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
+
+    def due(self, now: float, limit: int = 100) -> list[Batch]:
+        """Open batches whose next poll time has come. Uses the (state, next_poll_at) index, so the cost
+        grows with open batches, not with history."""
+        return [
+            row_to(Batch, r)  # type: ignore[misc]
+            for r in self._store.db.query(
+                f"SELECT {_COLUMNS} FROM batches WHERE state = 'open' AND next_poll_at <= ? "
+                "ORDER BY next_poll_at LIMIT ?",
+                [now, limit],
+            )
+        ]
+
+    def open_count(self) -> int:
+        rows = list(self._store.db.query("SELECT COUNT(*) AS n FROM batches WHERE state = 'open'"))
+        return int(rows[0]["n"])
+
+    def merge(
+        self,
+        batch_id: str,
+        updates: Sequence[tuple[str, int, float | None, str, float]],
+        *,
+        source: str,
+        now: float | None = None,
+    ) -> int:
+        """Apply (mobile, status_code, status_at, name, cost) updates moving forward only.
+
+        Returns how many rows changed. A mobile the batch does not know is added (EVERY8D is the truth)."""
+        now = now or time.time()
+        changed = 0
+        with self._store.immediate() as db:
+            conn = db.conn
+            for mobile, code, status_at, name, cost in updates:
+                rank = status_for(code).rank
+                cursor = conn.execute(
+                    "UPDATE deliveries SET status_code = ?, status_rank = ?, status_at = ?, "
+                    "name = CASE WHEN ? != '' THEN ? ELSE name END, cost = ?, updated_at = ?, source = ? "
+                    "WHERE batch_id = ? AND mobile = ? AND status_rank < ?",
+                    [code, rank, status_at, name, name, cost, now, source, batch_id, mobile, rank],
+                )
+                if cursor.rowcount:
+                    changed += 1
+                    continue
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO deliveries (batch_id, mobile, name, status_code, status_rank, status_at, "
+                    "cost, updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [batch_id, mobile, name, code, rank, status_at, cost, now, source],
+                )
+                changed += cursor.rowcount
+        return changed
+
+    def counts(self, batch_id: str) -> dict[int, int]:
+        """How many recipients are in each status code."""
+        return {
+            r["status_code"]: r["n"]
+            for r in self._store.db.query(
+                "SELECT status_code, COUNT(*) AS n FROM deliveries WHERE batch_id = ? GROUP BY status_code",
+                [batch_id],
+            )
+        }
+
+    def pending_count(self, batch_id: str) -> int:
+        rows = list(
+            self._store.db.query(
+                "SELECT COUNT(*) AS n FROM deliveries WHERE batch_id = ? AND status_rank < 2", [batch_id]
+            )
+        )
+        return int(rows[0]["n"])
+
+    def deliveries(self, batch_id: str, *, codes: Iterable[int] | None = None, limit: int = 100) -> list[Delivery]:
+        sql = "SELECT batch_id, mobile, name, status_code, status_rank, status_at, cost FROM deliveries WHERE batch_id = ?"
+        params: list[object] = [batch_id]
+        if codes is not None:
+            codes = list(codes)
+            sql += f" AND status_code IN ({', '.join('?' for _ in codes)})"
+            params.extend(codes)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        return [row_to(Delivery, r) for r in self._store.db.query(sql, params)]  # type: ignore[misc]
+
+    def expire_pending(self, batch_id: str, now: float | None = None) -> int:
+        """Mark every non-final recipient as expired (validity plus margin passed, no report came)."""
+        now = now or time.time()
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET status_code = ?, status_rank = 2, updated_at = ?, source = 'expiry' "
+                "WHERE batch_id = ? AND status_rank < 2",
+                [EXPIRED_LOCALLY.code, now, batch_id],
+            )
+            return cursor.rowcount
+
+    def cancel_scheduled(self, batch_id: str, now: float | None = None) -> int:
+        """After EVERY8D confirmed a cancel: the recipients still scheduled become cancelled (303)."""
+        now = now or time.time()
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET status_code = 303, status_rank = 2, updated_at = ?, source = 'cancel' "
+                "WHERE batch_id = ? AND status_rank < 2",
+                [now, batch_id],
+            )
+            return cursor.rowcount
+
+    def complete(self, batch_id: str, now: float | None = None) -> bool:
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "UPDATE batches SET state = 'complete', completed_at = ? WHERE batch_id = ? AND state = 'open'",
+                [now or time.time(), batch_id],
+            )
+            return cursor.rowcount == 1
+
+    def polled(self, batch_id: str, *, next_poll_at: float, now: float, failed: bool) -> None:
+        """Record a poll attempt: success resets the failure count, failure increments it."""
+        with self._store.immediate() as db:
+            if failed:
+                db.execute(
+                    "UPDATE batches SET next_poll_at = ?, poll_failures = poll_failures + 1 WHERE batch_id = ?",
+                    [next_poll_at, batch_id],
+                )
+            else:
+                db.execute(
+                    "UPDATE batches SET next_poll_at = ?, last_checked_at = ?, poll_failures = 0 WHERE batch_id = ?",
+                    [next_poll_at, now, batch_id],
+                )
+
+    def poll_soon(self, batch_id: str, at: float) -> None:
+        """Bring the next poll forward (e.g. right after a scheduled batch's send time)."""
+        with self._store.immediate() as db:
+            db.execute(
+                "UPDATE batches SET next_poll_at = MIN(next_poll_at, ?) WHERE batch_id = ? AND state = 'open'",
+                [at, batch_id],
+            )
+
+    def set_summary(self, batch_id: str, *, ts: str | None = None, digest: str | None = None) -> None:
+        with self._store.immediate() as db:
+            if ts is not None:
+                db.execute("UPDATE batches SET summary_ts = ? WHERE batch_id = ?", [ts, batch_id])
+            if digest is not None:
+                db.execute("UPDATE batches SET summary_digest = ? WHERE batch_id = ?", [digest, batch_id])
+
+    def recent(self, limit: int = 10) -> list[Batch]:
+        return [
+            row_to(Batch, r)  # type: ignore[misc]
+            for r in self._store.db.query(f"SELECT {_COLUMNS} FROM batches ORDER BY created_at DESC LIMIT ?", [limit])
+        ]

@@ -1,0 +1,125 @@
+"""The SQLite store: one file, WAL, a busy timeout, one connection per thread, and migrations on open.
+
+Bolt's listener threads, the scheduler's, the callback server's and the Slack poster all touch the
+database; sqlite3 connections refuse use from another thread, so each thread gets its own. Anything
+that *decides* (claiming a request to send, recording a decision) runs in `immediate()`: a
+`BEGIN IMMEDIATE` transaction takes the write lock up front, so two deciders never both read
+"pending" and both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from storage.schema import MIGRATIONS
+
+#: How long a writer waits for another one before "database is locked" (seconds).
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+class StorageError(Exception):
+    """The database cannot be opened or written (path not writable, disk full, locked too long)."""
+
+
+class Store:
+    """Entry point to every query: `store.requests`, `store.batches`, `store.outbox`, ... (see storage/).
+
+    Opening a Store applies pending migrations, so an upgrade needs no manual step.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"資料庫無法開啟或寫入：{self.path} / cannot open or write the database {self.path}: {exc}"
+            ) from exc
+        from storage.audit import AuditLog
+        from storage.batches import Batches
+        from storage.credit import CreditLog
+        from storage.drafts import Drafts
+        from storage.outbox import Outbox
+        from storage.replies import Replies
+        from storage.requests import Requests
+
+        self.requests = Requests(self)
+        self.batches = Batches(self)
+        self.replies = Replies(self)
+        self.outbox = Outbox(self)
+        self.credit = CreditLog(self)
+        self.audit = AuditLog(self)
+        self.drafts = Drafts(self)
+
+    # -- connections -------------------------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection (created on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect()
+            self._local.db = db
+        return db
+
+    def _connect(self) -> Database:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._all.append(conn)
+        return Database(conn, execute_plugins=False)
+
+    def close(self) -> None:
+        """Close every connection this store opened (tests and shutdown)."""
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        db = self.db
+        if db.journal_mode != "wal" and self.path != ":memory:":
+            db.enable_wal()
+        MIGRATIONS.apply(db)
+
+    def schema_version(self) -> list[str]:
+        """Names of the applied migrations, oldest first (for `doctor`)."""
+        return [m.name for m in MIGRATIONS.applied(self.db)]
+
+    def pending_migrations(self) -> list[str]:
+        return [m.name for m in MIGRATIONS.pending(self.db)]
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def immediate(self) -> Iterator[Database]:
+        """A `BEGIN IMMEDIATE` transaction: take the write lock first, then read and decide."""
+        db = self.db
+        if db.conn.in_transaction:
+            # Nested use joins the outer transaction, which already holds the lock.
+            yield db
+            return
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")

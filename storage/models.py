@@ -1,0 +1,126 @@
+"""Rows as typed objects: what the services and the cards read. Only storage/ builds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RequestState(StrEnum):
+    """Life of a send request. Only these transitions exist (each a conditional UPDATE):
+
+    pending_approval -> approved | rejected
+    approved -> sending            (claimed by exactly one sender)
+    sending -> sent | failed | unknown
+    unknown -> sent (reconciled or marked by an approver) | approved (explicit resend)
+    sent -> cancelled              (a scheduled batch cancelled before it went out)
+    """
+
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    id: int
+    created_at: float
+    updated_at: float
+    requester: str
+    origin_channel: str
+    kind: str
+    subject: str
+    message: str
+    image_type: str | None
+    image_name: str | None
+    send_at: float | None
+    validity_minutes: int
+    recipient_count: int
+    taiwan_count: int
+    international_count: int
+    skipped_json: str
+    chars: int
+    parts: int
+    points: float
+    estimate: bool
+    credit_at_request: float | None
+    state: RequestState
+    approval_channel: str
+    approval_ts: str | None
+    decided_by: str | None
+    decided_at: float | None
+    auto_approved: bool
+    batch_id: str | None
+    sent_count: int | None
+    cost: float | None
+    unsent: int | None
+    credit_after: float | None
+    error_zh: str | None
+    error_en: str | None
+    error_note: str | None
+    sandbox: bool
+    send_attempts: int
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.send_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: str
+    request_id: int
+    kind: str
+    state: str
+    created_at: float
+    send_at: float | None
+    validity_until: float
+    next_poll_at: float
+    last_checked_at: float | None
+    poll_failures: int
+    summary_ts: str | None
+    summary_digest: str | None
+    completed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    batch_id: str
+    mobile: str
+    name: str
+    status_code: int
+    status_rank: int
+    status_at: float | None
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    id: int
+    batch_id: str | None
+    mobile: str
+    received_at: float | None
+    text: str
+    source: str
+    matched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    kind: str
+    ref: dict
+    channel: str | None
+    attempts: int
+    dedupe_key: str | None
+
+
+def row_to(cls: type, row: dict) -> object:
+    """Build a dataclass from a row, ignoring columns the dataclass does not carry (e.g. image bytes)."""
+    names = cls.__dataclass_fields__.keys()  # type: ignore[attr-defined]
+    return cls(**{name: row[name] for name in names})

@@ -1,0 +1,136 @@
+"""Send requests and their recipients: create, read, and move between states with conditional updates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from storage.models import RequestState, SendRequest, row_to
+
+if TYPE_CHECKING:
+    from storage.db import Store
+
+_COLUMNS = ", ".join(SendRequest.__dataclass_fields__.keys())
+
+
+def _to_request(row: dict[str, Any]) -> SendRequest:
+    row = dict(row)
+    row["state"] = RequestState(row["state"])
+    row["estimate"] = bool(row["estimate"])
+    row["auto_approved"] = bool(row["auto_approved"])
+    row["sandbox"] = bool(row["sandbox"])
+    return row_to(SendRequest, row)  # type: ignore[return-value]
+
+
+class Requests:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(self, fields: dict[str, Any], recipients: Sequence[str], *, image: bytes | None = None) -> int:
+        """Insert a request in state pending_approval with its recipients (E.164, in order)."""
+        now = fields.pop("now", None) or time.time()
+        row = {
+            **fields,
+            "image": image,
+            "created_at": now,
+            "updated_at": now,
+            "state": RequestState.PENDING_APPROVAL.value,
+        }
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                list(row.values()),
+            )
+            request_id = int(cursor.lastrowid)
+            db.conn.executemany(
+                "INSERT INTO request_recipients (request_id, position, e164) VALUES (?, ?, ?)",
+                ((request_id, i, e164) for i, e164 in enumerate(recipients)),
+            )
+        return request_id
+
+    def get(self, request_id: int) -> SendRequest | None:
+        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM requests WHERE id = ?", [request_id]))
+        return _to_request(rows[0]) if rows else None
+
+    def by_batch(self, batch_id: str) -> SendRequest | None:
+        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM requests WHERE batch_id = ?", [batch_id]))
+        return _to_request(rows[0]) if rows else None
+
+    def in_states(self, *states: RequestState, limit: int = 1000) -> list[SendRequest]:
+        marks = ", ".join("?" for _ in states)
+        return [
+            _to_request(r)
+            for r in self._store.db.query(
+                f"SELECT {_COLUMNS} FROM requests WHERE state IN ({marks}) ORDER BY id LIMIT ?",
+                [*(s.value for s in states), limit],
+            )
+        ]
+
+    def scheduled_not_yet_sent(self, now: float) -> list[SendRequest]:
+        """Requests accepted by EVERY8D for a future time that has not come yet (cancellable)."""
+        return [
+            _to_request(r)
+            for r in self._store.db.query(
+                f"SELECT {_COLUMNS} FROM requests WHERE state = ? AND send_at IS NOT NULL AND send_at > ? "
+                "ORDER BY send_at",
+                [RequestState.SENT.value, now],
+            )
+        ]
+
+    def between(self, start: float, end: float) -> list[SendRequest]:
+        return [
+            _to_request(r)
+            for r in self._store.db.query(
+                f"SELECT {_COLUMNS} FROM requests WHERE created_at >= ? AND created_at < ? ORDER BY id",
+                [start, end],
+            )
+        ]
+
+    def recipients(self, request_id: int) -> list[str]:
+        return [
+            r["e164"]
+            for r in self._store.db.query(
+                "SELECT e164 FROM request_recipients WHERE request_id = ? ORDER BY position", [request_id]
+            )
+        ]
+
+    def iter_recipients(self, request_id: int) -> Iterator[str]:
+        for r in self._store.db.query(
+            "SELECT e164 FROM request_recipients WHERE request_id = ? ORDER BY position", [request_id]
+        ):
+            yield r["e164"]
+
+    def image(self, request_id: int) -> bytes | None:
+        rows = list(self._store.db.query("SELECT image FROM requests WHERE id = ?", [request_id]))
+        return rows[0]["image"] if rows else None
+
+    def transition(
+        self, request_id: int, from_states: Iterable[RequestState], to_state: RequestState, **fields: Any
+    ) -> bool:
+        """Move a request to `to_state` only if it is in one of `from_states`: one conditional UPDATE whose
+        row count says whether this caller won. Extra `fields` are written in the same statement."""
+        froms = [s.value for s in from_states]
+        now = fields.pop("now", None) or time.time()
+        values = {**fields, "state": to_state.value, "updated_at": now}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        marks = ", ".join("?" for _ in froms)
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
+                [*values.values(), request_id, *froms],
+            )
+            return cursor.rowcount == 1
+
+    def update(self, request_id: int, **fields: Any) -> None:
+        """Write fields that are not a state change (e.g. the approval card's ts)."""
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._store.immediate() as db:
+            db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", [*fields.values(), request_id])
+
+    def count_by_state(self) -> dict[str, int]:
+        return {
+            r["state"]: r["n"]
+            for r in self._store.db.query("SELECT state, COUNT(*) AS n FROM requests GROUP BY state")
+        }

@@ -1,0 +1,167 @@
+"""Versioned migrations. Opening the store applies the pending ones; never edit an applied migration,
+add a new one. Times are epoch seconds (REAL, UTC) so SQL can compare them; they are rendered in
+BOT_TIMEZONE only when shown to people."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+MIGRATIONS = Migrations("every8d-slack-bot")
+
+
+@MIGRATIONS(name="0001_initial")
+def initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            requester TEXT NOT NULL,
+            origin_channel TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('sms', 'mms')),
+            subject TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL,
+            image BLOB,
+            image_type TEXT,
+            image_name TEXT,
+            send_at REAL,
+            validity_minutes INTEGER NOT NULL,
+            recipient_count INTEGER NOT NULL,
+            taiwan_count INTEGER NOT NULL,
+            international_count INTEGER NOT NULL,
+            skipped_json TEXT NOT NULL DEFAULT '[]',
+            chars INTEGER NOT NULL,
+            parts INTEGER NOT NULL,
+            points REAL NOT NULL,
+            estimate INTEGER NOT NULL DEFAULT 0,
+            credit_at_request REAL,
+            state TEXT NOT NULL,
+            approval_channel TEXT NOT NULL,
+            approval_ts TEXT,
+            decided_by TEXT,
+            decided_at REAL,
+            auto_approved INTEGER NOT NULL DEFAULT 0,
+            batch_id TEXT,
+            sent_count INTEGER,
+            cost REAL,
+            unsent INTEGER,
+            credit_after REAL,
+            error_zh TEXT,
+            error_en TEXT,
+            error_note TEXT,
+            sandbox INTEGER NOT NULL DEFAULT 0,
+            send_attempts INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX requests_state ON requests(state);
+        CREATE UNIQUE INDEX requests_batch ON requests(batch_id) WHERE batch_id IS NOT NULL;
+
+        CREATE TABLE request_recipients (
+            request_id INTEGER NOT NULL REFERENCES requests(id),
+            position INTEGER NOT NULL,
+            e164 TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (request_id, position)
+        );
+
+        CREATE TABLE batches (
+            batch_id TEXT PRIMARY KEY,
+            request_id INTEGER NOT NULL REFERENCES requests(id),
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'complete')),
+            created_at REAL NOT NULL,
+            send_at REAL,
+            validity_until REAL NOT NULL,
+            next_poll_at REAL NOT NULL,
+            last_checked_at REAL,
+            poll_failures INTEGER NOT NULL DEFAULT 0,
+            summary_ts TEXT,
+            summary_digest TEXT,
+            completed_at REAL
+        );
+        CREATE INDEX batches_open ON batches(state, next_poll_at);
+
+        CREATE TABLE deliveries (
+            batch_id TEXT NOT NULL REFERENCES batches(batch_id),
+            mobile TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            status_code INTEGER NOT NULL,
+            status_rank INTEGER NOT NULL,
+            status_at REAL,
+            cost REAL NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (batch_id, mobile)
+        );
+
+        CREATE TABLE replies (
+            id INTEGER PRIMARY KEY,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            batch_id TEXT,
+            mobile TEXT NOT NULL,
+            received_at REAL,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL,
+            matched INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX replies_batch ON replies(batch_id);
+
+        CREATE TABLE unmatched_reports (
+            id INTEGER PRIMARY KEY,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            batch_id TEXT NOT NULL,
+            status_code INTEGER NOT NULL,
+            mobile TEXT NOT NULL,
+            raw_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            resolved_at REAL
+        );
+
+        CREATE TABLE credit_history (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            credit REAL NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX credit_history_at ON credit_history(at);
+
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            request_id INTEGER,
+            detail_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_request ON audit(request_id);
+
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            dedupe_key TEXT UNIQUE,
+            kind TEXT NOT NULL,
+            ref_json TEXT NOT NULL,
+            channel TEXT,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            done_at REAL
+        );
+        CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
+
+        CREATE TABLE drafts (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            payload_json TEXT NOT NULL,
+            image BLOB
+        );
+        """
+    )
