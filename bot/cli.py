@@ -1,0 +1,123 @@
+"""`every8d-bot`: run the bot, the sandbox, the local console, or the configuration doctor.
+
+    every8d-bot run [--http --port N]   Socket Mode when SLACK_APP_TOKEN is set; HTTP mode with --http
+    every8d-bot sandbox [--port N]      the built-in EVERY8D sandbox, for people and scripts
+    every8d-bot console [--script F]    the real app with Slack stood in locally (no workspace needed)
+    every8d-bot doctor                  check a deployment's configuration end to end
+
+A configuration problem is one clear message naming what to set, and exit code 2; never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from bot.config import Config, ConfigError
+from storage import StorageError
+
+log = logging.getLogger("every8d_bot")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="every8d-bot", description="Send SMS and MMS through EVERY8D from Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the bot (Socket Mode, or HTTP with --http)")
+    run.add_argument("--http", action="store_true", help="serve Slack's requests over HTTP at /slack/events")
+    run.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP address to listen on (default 0.0.0.0)")
+    sandbox = sub.add_parser("sandbox", help="run the built-in EVERY8D sandbox server")
+    sandbox.add_argument("--port", type=int, default=8008)
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--credit", type=float, default=1000.0)
+    sandbox.add_argument("--seed", type=int, default=0)
+    console = sub.add_parser("console", help="try the bot locally: a terminal stands in for Slack")
+    console.add_argument("--script", help="run the lines of FILE instead of a prompt; exit non-zero on a failed step")
+    sub.add_parser("doctor", help="check the configuration, tokens, scopes, channels and EVERY8D account")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "sandbox":
+            from every8d.sandbox import run_forever
+
+            run_forever(host=args.host, port=args.port, credit=args.credit, seed=args.seed)
+            return 0
+        if args.command == "console":
+            from bot.console import run_console
+
+            return run_console(script=args.script)
+        if args.command == "doctor":
+            from bot.doctor import run_doctor
+
+            return run_doctor()
+    except ConfigError as exc:
+        _say_config_problems(exc.problems)
+        return EXIT_CONFIG
+    except StorageError as exc:
+        print(f"every8d-bot: {exc}\n  → set BOT_DB_PATH to a writable file.", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _say_config_problems(problems: list[str]) -> None:
+    print("every8d-bot: 設定有誤，請修正後再啟動 / the configuration needs fixing:", file=sys.stderr)
+    for problem in problems:
+        print(f"  • {problem}", file=sys.stderr)
+    print("  (see the configuration table in README.md; values may also go in a .env file)", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.logs import setup_logging
+    from bot.runtime import Runtime
+    from bot.wsgi import build_wsgi_app
+
+    config = Config.from_env()
+    config.require_for_run(http=args.http)
+    setup_logging(config.log_level, [config.every8d_pwd, config.slack_signing_secret, config.callback_token])
+    callback_url = None
+    if config.callback_token:
+        port = args.port if args.http else config.callback_port
+        callback_url = f"http://127.0.0.1:{port}/every8d/callback/{config.callback_token}"
+    runtime = Runtime(config, callback_url=callback_url)
+    runtime.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if args.http:
+            from waitress import serve
+
+            log.info("HTTP mode: Slack requests at http://%s:%d/slack/events", args.host, args.port)
+            serve(build_wsgi_app(runtime.app, runtime.receiver), host=args.host, port=args.port,
+                  threads=config.http_threads, ident="every8d-bot")
+        else:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            if config.callback_token:
+                from bot.wsgi import serve_in_thread
+
+                serve_in_thread(build_wsgi_app(runtime.app, runtime.receiver), host="0.0.0.0",
+                                port=config.callback_port, threads=4)
+                log.info("EVERY8D callbacks on port %d", config.callback_port)
+            handler = SocketModeHandler(runtime.app, config.slack_app_token)
+            handler.connect()
+            log.info("Socket Mode: connected; press Ctrl-C to stop")
+            stop.wait()
+            handler.close()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

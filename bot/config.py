@@ -1,0 +1,258 @@
+"""Configuration from the environment (and a `.env` file), checked once at start.
+
+Every variable is listed in `VARIABLES` with its default and meaning; the README's configuration table
+is tested against this list, so a variable cannot be added without documenting it. A bad value is
+reported with the variable's name and what to set, all problems at once, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_EVERY8D_BASE_URL = "https://oms.every8d.com/API21/HTTP/"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("SLACK_BOT_TOKEN", "", "Bot token (`xoxb-…`) from OAuth & Permissions. Required for `run`."),
+    Variable("SLACK_SIGNING_SECRET", "", "Signing secret from Basic Information. Required for `run --http`."),
+    Variable("SLACK_APP_TOKEN", "", "App-level token (`xapp-…`, scope `connections:write`): Socket Mode when set."),
+    Variable("SLACK_API_URL", "https://slack.com/api/", "Base URL of Slack's Web API (a stand-in for tests)."),
+    Variable("EVERY8D_UID", "", "EVERY8D account. Empty: the built-in sandbox is used and nothing is delivered."),
+    Variable("EVERY8D_PWD", "", "EVERY8D password (sent in POST bodies only, never logged)."),
+    Variable("EVERY8D_BASE_URL", DEFAULT_EVERY8D_BASE_URL, "EVERY8D base URL, path prefix included."),
+    Variable("EVERY8D_TIMEOUT_SECONDS", "15", "How long to wait for EVERY8D's answer."),
+    Variable("EVERY8D_CALLBACK_TOKEN", "", "Secret in the push-callback path `/every8d/callback/<token>`; empty: callbacks off."),
+    Variable("BOT_CALLBACK_PORT", "8090", "Port of the callback receiver in Socket Mode (HTTP mode uses `--port`)."),
+    Variable("BOT_DB_PATH", "every8d-bot.db", "SQLite database file (created and migrated at start)."),
+    Variable("BOT_APPROVERS", "", "Who may approve: Slack user ids (`U…`) and/or user group ids (`S…`), comma-separated."),
+    Variable("BOT_APPROVAL_CHANNEL", "", "Channel id for approval requests; empty: the channel where `/sms` ran."),
+    Variable("BOT_ALLOW_SELF_APPROVAL", "false", "Whether a requester may approve their own request."),
+    Variable("BOT_AUTO_APPROVE_UNDER", "", "Requests costing fewer points than this are approved automatically; empty: never."),
+    Variable("BOT_TIMEZONE", "Asia/Taipei", "Time zone for times shown and typed (scheduled sends)."),
+    Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
+    Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
+    Variable("BOT_STATUS_POLL_SECONDS", "60", "How often open batches are polled for delivery status."),
+    Variable("BOT_CREDIT_POLL_SECONDS", "600", "How often the credit is checked (also after each send)."),
+    Variable("BOT_LOW_CREDIT_THRESHOLD", "500", "Below this many points, one low-credit alert is posted."),
+    Variable("BOT_LOW_CREDIT_MARGIN", "50", "Credit must recover above threshold + margin before the next alert."),
+    Variable("BOT_ALERT_CHANNEL", "", "Channel id for credit alerts; empty: the approval channel if set, else none."),
+    Variable("BOT_REPLIES_CHANNEL", "", "Channel id where every inbound reply is also posted; empty: thread only."),
+    Variable("BOT_EXPIRY_MARGIN_MINUTES", "60", "After validity plus this margin, recipients with no report are marked expired."),
+    Variable("BOT_HTTP_THREADS", "8", "Worker threads of the HTTP server (waitress) in HTTP mode."),
+    Variable("BOT_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    Variable("SANDBOX_CREDIT", "1000", "Starting points of the built-in sandbox account."),
+    Variable("SANDBOX_SEED", "0", "Seed of the sandbox (batch ids, outcomes, replies)."),
+    Variable("SANDBOX_DELIVERY_SECONDS", "3", "Seconds until a sandbox message reaches its final status."),
+    Variable("SANDBOX_REPLY_RATE", "0.2", "Probability that a sandbox recipient replies."),
+)
+
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or invalid; the message names each and what to set."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Config:
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    every8d_uid: str = ""
+    every8d_pwd: str = field(default="", repr=False)
+    every8d_base_url: str = DEFAULT_EVERY8D_BASE_URL
+    every8d_timeout: float = 15.0
+    callback_token: str = field(default="", repr=False)
+    callback_port: int = 8090
+    db_path: str = "every8d-bot.db"
+    approvers: tuple[str, ...] = ()
+    approval_channel: str = ""
+    allow_self_approval: bool = False
+    auto_approve_under: float | None = None
+    timezone: str = "Asia/Taipei"
+    language: str = "both"
+    mask_numbers: bool = True
+    status_poll_seconds: float = 60.0
+    credit_poll_seconds: float = 600.0
+    low_credit_threshold: float = 500.0
+    low_credit_margin: float = 50.0
+    alert_channel: str = ""
+    replies_channel: str = ""
+    expiry_margin_minutes: float = 60.0
+    http_threads: int = 8
+    log_level: str = "INFO"
+    sandbox_credit: float = 1000.0
+    sandbox_seed: int = 0
+    sandbox_delivery_seconds: float = 3.0
+    sandbox_reply_rate: float = 0.2
+
+    @property
+    def sandbox(self) -> bool:
+        """No EVERY8D account configured: the built-in sandbox stands in and nothing is delivered."""
+        return not self.every8d_uid
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def approver_users(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if not a.startswith("S"))
+
+    @property
+    def approver_groups(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if a.startswith("S"))
+
+    @property
+    def effective_alert_channel(self) -> str:
+        return self.alert_channel or self.approval_channel
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Config:
+        """Read the environment (values already set win over the `.env` file). Raises ConfigError."""
+        values = dict(_read_dotenv(dotenv)) if dotenv else {}
+        values.update(os.environ if env is None else env)
+        return _parse({k: values.get(k, _DEFAULTS[k]).strip() for k in _DEFAULTS})
+
+    def require_for_run(self, *, http: bool) -> None:
+        """What `every8d-bot run` needs beyond what every command needs."""
+        problems = []
+        if not self.slack_bot_token:
+            problems.append("SLACK_BOT_TOKEN 未設定 / is not set: copy the Bot User OAuth Token (xoxb-…) "
+                            "from your app's OAuth & Permissions page.")
+        elif not self.slack_bot_token.startswith("xoxb-"):
+            problems.append("SLACK_BOT_TOKEN 應以 xoxb- 開頭 / should start with xoxb- (the Bot User OAuth Token).")
+        if http and not self.slack_signing_secret:
+            problems.append("SLACK_SIGNING_SECRET 未設定 / is not set: HTTP mode verifies Slack's signatures with it "
+                            "(Basic Information → Signing Secret).")
+        if not http and not self.slack_app_token:
+            problems.append("SLACK_APP_TOKEN 未設定 / is not set: Socket Mode needs an app-level token (xapp-…) "
+                            "with connections:write; or start with `every8d-bot run --http --port 3000`.")
+        elif not http and not self.slack_app_token.startswith("xapp-"):
+            problems.append("SLACK_APP_TOKEN 應以 xapp- 開頭 / should start with xapp- (an app-level token).")
+        if problems:
+            raise ConfigError(problems)
+
+
+def _read_dotenv(path: str | Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    if not Path(path).is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+_CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9_]+$")
+_USER_RE = re.compile(r"^[UWS][A-Z0-9_]+$")
+
+
+def _parse(raw: dict[str, str]) -> Config:
+    problems: list[str] = []
+
+    def number(name: str, *, minimum: float = 0.0, integer: bool = False) -> float:
+        try:
+            value = int(raw[name]) if integer else float(raw[name])
+        except ValueError:
+            problems.append(f"{name}={raw[name]!r} 不是數字 / is not a number (default {_DEFAULTS[name]}).")
+            return float(_DEFAULTS[name])
+        if value < minimum:
+            problems.append(f"{name} 必須至少為 {minimum:g} / must be at least {minimum:g}.")
+        return value
+
+    def flag(name: str) -> bool:
+        value = raw[name].lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off", ""):
+            return False
+        problems.append(f"{name}={raw[name]!r}: 請填 true 或 false / use true or false.")
+        return False
+
+    def channel(name: str) -> str:
+        value = raw[name].lstrip("#")
+        if value and not _CHANNEL_RE.match(value):
+            problems.append(f"{name}={raw[name]!r}: 請填頻道 ID（如 C0123456789）/ use a channel id such as "
+                            "C0123456789 (channel details → bottom), not its name.")
+        return value
+
+    approvers = tuple(a.strip().lstrip("@") for a in re.split(r"[,\s]+", raw["BOT_APPROVERS"]) if a.strip())
+    for a in approvers:
+        if not _USER_RE.match(a):
+            problems.append(f"BOT_APPROVERS: {a!r} 不是使用者或群組 ID / is not a user id (U…) or user group id (S…).")
+
+    if raw["EVERY8D_UID"] and not raw["EVERY8D_PWD"]:
+        problems.append("EVERY8D_PWD 未設定 / is not set: EVERY8D_UID is set, so its password is needed too.")
+    base = raw["EVERY8D_BASE_URL"]
+    if not re.match(r"^https?://[^/\s]+", base):
+        problems.append(f"EVERY8D_BASE_URL={base!r} 不是網址 / is not a URL, e.g. {DEFAULT_EVERY8D_BASE_URL}")
+    if not re.match(r"^https?://[^/\s]+", raw["SLACK_API_URL"]):
+        problems.append(f"SLACK_API_URL={raw['SLACK_API_URL']!r} 不是網址 / is not a URL.")
+    try:
+        ZoneInfo(raw["BOT_TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"BOT_TIMEZONE={raw['BOT_TIMEZONE']!r} 不是時區 / is not a time zone, e.g. Asia/Taipei.")
+    language = raw["BOT_LANGUAGE"]
+    if language not in ("both", "zh-TW", "en"):
+        problems.append(f"BOT_LANGUAGE={language!r}: 請填 zh-TW、en 或 both / use zh-TW, en or both.")
+    token = raw["EVERY8D_CALLBACK_TOKEN"]
+    if token and (len(token) < 16 or not re.match(r"^[A-Za-z0-9_-]+$", token)):
+        problems.append("EVERY8D_CALLBACK_TOKEN 需至少 16 個英數字元 / needs at least 16 letters, digits, - or _ "
+                        "(e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(24))'`).")
+    auto = raw["BOT_AUTO_APPROVE_UNDER"]
+    log_level = raw["BOT_LOG_LEVEL"].upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"BOT_LOG_LEVEL={raw['BOT_LOG_LEVEL']!r}: use DEBUG, INFO, WARNING or ERROR.")
+
+    config = Config(
+        slack_bot_token=raw["SLACK_BOT_TOKEN"],
+        slack_signing_secret=raw["SLACK_SIGNING_SECRET"],
+        slack_app_token=raw["SLACK_APP_TOKEN"],
+        slack_api_url=raw["SLACK_API_URL"].rstrip("/") + "/",
+        every8d_uid=raw["EVERY8D_UID"],
+        every8d_pwd=raw["EVERY8D_PWD"],
+        every8d_base_url=base,
+        every8d_timeout=number("EVERY8D_TIMEOUT_SECONDS", minimum=1),
+        callback_token=token,
+        callback_port=int(number("BOT_CALLBACK_PORT", minimum=1, integer=True)),
+        db_path=raw["BOT_DB_PATH"] or "every8d-bot.db",
+        approvers=approvers,
+        approval_channel=channel("BOT_APPROVAL_CHANNEL"),
+        allow_self_approval=flag("BOT_ALLOW_SELF_APPROVAL"),
+        auto_approve_under=number("BOT_AUTO_APPROVE_UNDER") if auto else None,
+        timezone=raw["BOT_TIMEZONE"],
+        language=language,
+        mask_numbers=flag("BOT_MASK_NUMBERS"),
+        status_poll_seconds=number("BOT_STATUS_POLL_SECONDS", minimum=1),
+        credit_poll_seconds=number("BOT_CREDIT_POLL_SECONDS", minimum=10),
+        low_credit_threshold=number("BOT_LOW_CREDIT_THRESHOLD"),
+        low_credit_margin=number("BOT_LOW_CREDIT_MARGIN"),
+        alert_channel=channel("BOT_ALERT_CHANNEL"),
+        replies_channel=channel("BOT_REPLIES_CHANNEL"),
+        expiry_margin_minutes=number("BOT_EXPIRY_MARGIN_MINUTES"),
+        http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),
+        log_level=log_level,
+        sandbox_credit=number("SANDBOX_CREDIT"),
+        sandbox_seed=int(number("SANDBOX_SEED", integer=True)),
+        sandbox_delivery_seconds=number("SANDBOX_DELIVERY_SECONDS"),
+        sandbox_reply_rate=number("SANDBOX_REPLY_RATE"),
+    )
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,201 @@
+"""Wire the product from configuration: store, EVERY8D gateway (or the built-in sandbox), workflows,
+Slack client, Bolt app, the Slack poster, the scheduler and the callback receiver.
+
+`every8d-bot run`, the console and the tests all build the same `Runtime`, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.app import create_app
+from bot.callback_receiver import CallbackReceiver
+from bot.config import Config
+from bot.scheduler import build_scheduler
+from bot.slack_poster import SlackPoster
+from every8d.client import Every8dClient
+from handlers.context import HandlerContext
+from handlers.notifications import NotificationRenderer
+from handlers.texts import Voice
+from services.approval import ApprovalService
+from services.cancel import CancelService
+from services.credit import CreditService
+from services.policy import Policy
+from services.ports import Clock
+from services.requests import RequestService
+from services.sending import SendService
+from services.tracking import TrackingService
+from storage import Store
+
+log = logging.getLogger("every8d_bot")
+
+SANDBOX_UID = "sandbox"
+SANDBOX_PWD = "sandbox"
+GROUP_CACHE_SECONDS = 300.0
+
+
+def slack_client(config: Config) -> WebClient:
+    """A WebClient that honours Slack's rate limits (429 + Retry-After) and retries connection errors."""
+    return WebClient(
+        token=config.slack_bot_token or None,
+        base_url=config.slack_api_url,
+        timeout=15,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=8)],
+    )
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = time.time,
+        callback_url: str | None = None,
+        client: WebClient | None = None,
+        workers: int = 4,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = Store(config.db_path)
+        self.sandbox = None
+        if config.sandbox:
+            from every8d.sandbox import Sandbox
+
+            self.sandbox = Sandbox(
+                uid=SANDBOX_UID, pwd=SANDBOX_PWD, credit=config.sandbox_credit, seed=config.sandbox_seed,
+                delivery_seconds=config.sandbox_delivery_seconds, reply_rate=config.sandbox_reply_rate,
+                failure_rates={101: 0.05, 103: 0.03}, callback_url=callback_url, background=True,
+            ).start()
+            log.warning("🧪 沙盒模式 sandbox mode: EVERY8D_UID is not set, so the built-in sandbox at %s stands in "
+                        "for EVERY8D and nothing is delivered.", self.sandbox.base_url)
+            self.gateway = Every8dClient(self.sandbox.base_url, SANDBOX_UID, SANDBOX_PWD, timeout=config.every8d_timeout)
+        else:
+            self.gateway = Every8dClient(config.every8d_base_url, config.every8d_uid, config.every8d_pwd,
+                                         timeout=config.every8d_timeout)
+        self.client = client or slack_client(config)
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self.policy = Policy(
+            approver_users=config.approver_users,
+            approver_groups=config.approver_groups,
+            allow_self_approval=config.allow_self_approval,
+            auto_approve_under=config.auto_approve_under,
+            approval_channel=config.approval_channel,
+            alert_channel=config.effective_alert_channel,
+            replies_channel=config.replies_channel,
+            status_poll_seconds=config.status_poll_seconds,
+            expiry_margin_seconds=config.expiry_margin_minutes * 60,
+            low_credit_threshold=config.low_credit_threshold,
+            low_credit_margin=config.low_credit_margin,
+            sandbox=config.sandbox,
+            group_members=self._group_members,
+        )
+        self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="every8d-work")
+        self._futures: set[Future] = set()
+        self._futures_lock = threading.Lock()
+
+        self.credit = CreditService(self.store, self.gateway, self.policy, clock)
+        self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe)
+        self.requests = RequestService(self.store, self.policy, clock, self.start_send)
+        self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
+        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock)
+        self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
+        self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit)
+        self.poster = SlackPoster(self.store, self.client, self.renderer)
+        self.context = HandlerContext(
+            voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
+            approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
+            runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
+        )
+        self.app = create_app(self.context, self.client, signing_secret=config.slack_signing_secret)
+        self.receiver = CallbackReceiver(config.callback_token, self.tracking, self.poster.wake)
+        self.scheduler = build_scheduler(
+            poll=self.poll_once,
+            check_credit=self.credit.check,
+            poll_tick_seconds=max(1.0, min(5.0, config.status_poll_seconds)),
+            credit_seconds=config.credit_poll_seconds,
+        )
+        self._started = False
+
+    # -- background work ---------------------------------------------------------------------------
+
+    def run_in_background(self, work: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                work()
+            except Exception:  # noqa: BLE001
+                log.exception("background work failed")
+
+        future = self._executor.submit(guarded)
+        with self._futures_lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future) -> None:
+        with self._futures_lock:
+            self._futures.discard(future)
+
+    def start_send(self, request_id: int) -> None:
+        """Send an approved request in the background (Slack's ack never waits for EVERY8D)."""
+
+        def work() -> None:
+            self.sending.send(request_id)
+            self.poster.wake()
+
+        self.run_in_background(work)
+
+    def poll_once(self) -> None:
+        self.tracking.poll_due()
+        self.poster.wake()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until background work (sends, cancels, answers) is done: for tests and the console."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._futures_lock:
+                pending = [f for f in self._futures if not f.done()]
+            if not pending:
+                return
+            time.sleep(0.01)
+
+    def _group_members(self, group_id: str) -> frozenset[str]:
+        cached = self._groups.get(group_id)
+        now = time.monotonic()
+        if cached and now - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        try:
+            users = frozenset(self.client.usergroups_users_list(usergroup=group_id).get("users", []))
+        except Exception as exc:  # noqa: BLE001 - an unreachable group grants nothing
+            log.warning("could not list user group %s: %s", group_id, type(exc).__name__)
+            return cached[1] if cached else frozenset()
+        self._groups[group_id] = (now, users)
+        return users
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    def start(self, *, scheduler: bool = True, poster: bool = True) -> None:
+        """Recover interrupted sends, then start the poster and the scheduler (tests drive them by hand)."""
+        for request_id in self.sending.recover():
+            self.start_send(request_id)
+        if poster:
+            self.poster.start()
+        if scheduler:
+            self.scheduler.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.poster.stop()
+        self._executor.shutdown(wait=True, cancel_futures=False)
+        self.gateway.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        self.store.close()

@@ -1,0 +1,48 @@
+"""One WSGI app for HTTP mode: Slack's requests at /slack/events, EVERY8D's callbacks, and /healthz.
+
+Served by waitress (threads in one process): Bolt's built-in server is single-threaded with a tiny
+backlog, and worker *processes* would each run a scheduler and sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.callback_receiver import CallbackReceiver, StartResponse
+
+SLACK_PATH = "/slack/events"
+
+
+def build_wsgi_app(app: App, receiver: CallbackReceiver | None):
+    slack = SlackRequestHandler(app)
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == SLACK_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return slack(environ, start_response)
+        if receiver is not None and CallbackReceiver.handles(path):
+            return receiver(environ, start_response)
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    return application
+
+
+def serve_in_thread(application, *, host: str, port: int, threads: int = 8):
+    """Start waitress in a daemon thread; returns (server, port). Port 0 picks a free one."""
+    import threading
+
+    from waitress.server import create_server
+
+    server = create_server(application, host=host, port=port, threads=threads, ident="every8d-bot",
+                           channel_timeout=30)
+    thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
+    thread.start()
+    return server, server.effective_port

@@ -1,0 +1,382 @@
+"""Block Kit for the messages the bot posts: the approval card, the send result, the batch summary,
+replies, credit alerts. Built with slack_sdk's block models (they check Slack's limits) and rendered
+from the current state, so an update always shows the truth.
+
+Each function returns `(text, blocks)`: `text` is the notification and screen-reader fallback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from every8d.status import Outcome, status_for
+from handlers.texts import Voice, clip, escape, points, progress_bar
+from storage import Batch, Delivery, Reply, RequestState, SendRequest
+
+Rendered = tuple[str, list[dict]]
+
+#: action_ids of the buttons (the listeners in handlers/actions.py match these).
+APPROVE = "approve_request"
+REJECT = "reject_request"
+CANCEL_SCHEDULED = "cancel_scheduled"
+MARK_SENT = "mark_sent"
+RESEND = "resend_request"
+
+#: How many failed recipients a summary lists by number before "and N more".
+FAILURES_LISTED = 20
+RECIPIENTS_SHOWN = 5
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=clip(text, 2900))
+
+
+def _context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[_md(t) for t in texts if t])
+
+
+def sandbox_block(voice: Voice) -> list[Block]:
+    """Every post in sandbox mode says so."""
+    if not voice.sandbox:
+        return []
+    return [_context(voice.t("🧪 沙盒模式：不會真的發送", "sandbox: nothing is delivered"))]
+
+
+def _done(blocks: Sequence[Block]) -> list[dict]:
+    return [b.to_dict() for b in blocks]
+
+
+def kind_label(voice: Voice, kind: str) -> str:
+    return voice.t("多媒體簡訊", "MMS") if kind == "mms" else voice.t("簡訊", "SMS")
+
+
+def untrusted_block(text: str) -> SectionBlock:
+    """Text we did not write (an SMS, a reply) as plain_text: Slack shows it literally, so `<!channel>`,
+    `<@U…>`, `*bold*` or links in it stay inert."""
+    return SectionBlock(text=PlainTextObject(text=clip(text, 2900) or " ", emoji=False))
+
+
+# -- the approval card -------------------------------------------------------------------------------
+
+
+def approval_card(voice: Voice, request: SendRequest, recipients_preview: Sequence[str]) -> Rendered:
+    when = (
+        voice.t(f"預約發送：{voice.time(request.send_at)}", f"scheduled: {voice.time(request.send_at)}")
+        if request.send_at
+        else voice.t("立即發送", "send now")
+    )
+    title = voice.t(f"{kind_label(voice, request.kind)}發送申請 #{request.id}", f"send request #{request.id}")
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=clip(f"📨 {title}", 150))),
+        SectionBlock(
+            fields=[
+                _md(f"*{voice.t('申請人', 'Requested by')}*\n<@{request.requester}>"),
+                _md(f"*{voice.t('類型', 'Type')}*\n{kind_label(voice, request.kind)}"),
+                _md(f"*{voice.t('時間', 'When')}*\n{when}"),
+                _md(f"*{voice.t('有效期限', 'Validity')}*\n{request.validity_minutes} {voice.t('分鐘', 'min')}"),
+            ]
+        ),
+    ]
+    if request.subject:
+        blocks.append(_context(f"{voice.t('主旨', 'Subject')}：{escape(request.subject)}"))
+    blocks.append(untrusted_block(request.message))
+    blocks.append(_context(_length_line(voice, request)))
+    blocks.append(SectionBlock(text=_md(_recipients_line(voice, request, recipients_preview))))
+    blocks.append(SectionBlock(text=_md(_cost_line(voice, request))))
+    blocks.extend(_card_state(voice, request))
+    blocks.extend(sandbox_block(voice))
+    text = voice.t(
+        f"{kind_label(voice, request.kind)}發送申請 #{request.id}：{request.recipient_count} 位收件人，{points(request.points)}",
+        f"Send request #{request.id}: {request.recipient_count} recipients, {request.points:,.1f} points",
+    )
+    return text, _done(blocks)
+
+
+def _length_line(voice: Voice, request: SendRequest) -> str:
+    if request.kind == "mms":
+        image = f" · 🖼 {escape(request.image_name or request.image_type or '')}" if request.image_type else ""
+        return voice.t(f"{request.chars} 字{image}", f"{request.chars} characters{image}")
+    estimate = voice.t("（超過 333 字，點數為估計）", " (over 333 characters: estimated)") if request.estimate else ""
+    return voice.t(
+        f"{request.chars} 字 · 每位收件人 {request.parts} 則{estimate}",
+        f"{request.chars} characters · {request.parts} part(s) per recipient{estimate}",
+    )
+
+
+def _recipients_line(voice: Voice, request: SendRequest, shown: Sequence[str]) -> str:
+    listed = ", ".join(voice.number(n) for n in shown[:RECIPIENTS_SHOWN])
+    more = request.recipient_count - min(len(shown), RECIPIENTS_SHOWN)
+    if more > 0:
+        listed += voice.t(f" 等 {more} 位", f" and {more} more")
+    head = voice.t(
+        f"*收件人 {request.recipient_count} 位*（台灣 {request.taiwan_count} · 國際 {request.international_count}）",
+        f"*{request.recipient_count} recipients* (Taiwan {request.taiwan_count} · international "
+        f"{request.international_count})",
+    )
+    lines = [head, listed]
+    skipped = json.loads(request.skipped_json or "[]")
+    if skipped:
+        reasons = "; ".join(escape(voice.t(s["zh"], s["en"])) for s in skipped[:5])
+        extra = len(skipped) - 5
+        tail = voice.t(f"…等 {extra} 筆", f"…and {extra} more") if extra > 0 else ""
+        lines.append(voice.t(f"⚠️ 略過 {len(skipped)} 筆：", f"⚠️ skipped {len(skipped)}: ") + reasons + tail)
+    return "\n".join(lines)
+
+
+def _cost_line(voice: Voice, request: SendRequest) -> str:
+    line = voice.t(f"*費用* {points(request.points)}", f"*Cost* {request.points:,.1f} points")
+    if request.credit_at_request is not None:
+        after = request.credit_at_request - request.points
+        line += "\n" + voice.t(
+            f"目前剩餘 {points(request.credit_at_request)} → 發送後 {points(after)}",
+            f"credit now {request.credit_at_request:,.1f} → after {after:,.1f}",
+        )
+        if after < 0:
+            line += "\n" + voice.t(
+                f"⚠️ 點數不足，還差 {points(-after)}；請先儲值，否則部分簡訊將無法發送。",
+                f"⚠️ Not enough credit: {-after:,.1f} points short; top up first or part of the batch will not be sent.",
+            )
+    return line
+
+
+def _card_state(voice: Voice, request: SendRequest) -> list[Block]:
+    state = request.state
+    who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != "auto" else None
+    at = voice.clock(request.decided_at)
+    decided = (
+        voice.t(f"✅ 由 {who} 於 {at} 核准", f"approved by {who} at {at}")
+        if who
+        else voice.t(f"✅ 低於自動核准門檻，已於 {at} 自動核准", f"auto-approved at {at} (under the threshold)")
+    )
+    if state is RequestState.PENDING_APPROVAL:
+        return [
+            ActionsBlock(
+                block_id=f"decide:{request.id}",
+                elements=[
+                    ButtonElement(text=voice.t("核准", "Approve"), action_id=APPROVE, value=str(request.id),
+                                  style="primary"),
+                    ButtonElement(text=voice.t("駁回", "Reject"), action_id=REJECT, value=str(request.id),
+                                  style="danger"),
+                ],
+            )
+        ]
+    if state is RequestState.REJECTED:
+        return [_context(voice.t(f"⛔ 由 {who} 於 {at} 駁回", f"rejected by {who} at {at}"))]
+    lines = [decided]
+    if state in (RequestState.APPROVED, RequestState.SENDING):
+        lines.append(voice.t("⏳ 發送中…", "sending…"))
+    elif state is RequestState.SENT:
+        lines.append(voice.t(f"📤 已送出 · 批次代碼 `{request.batch_id}`", f"sent · batch id `{request.batch_id}`")
+                     if request.batch_id else voice.t("📤 已標記為已送出", "marked as sent"))
+    elif state is RequestState.FAILED:
+        lines.append(voice.t(f"❌ 發送失敗：{request.error_zh}", f"failed: {request.error_en}"))
+    elif state is RequestState.UNKNOWN:
+        lines.append(voice.t("❓ 結果不明：不會自動重送，請見討論串", "outcome unknown: not resent automatically, see thread"))
+    elif state is RequestState.CANCELLED:
+        lines.append(voice.t("🚫 已取消預約", "scheduled send cancelled"))
+    blocks: list[Block] = [_context(*lines)]
+    if state is RequestState.UNKNOWN:
+        blocks.append(unknown_buttons(voice, request.id))
+    if state is RequestState.SENT and request.send_at and request.batch_id:
+        blocks.append(cancel_button(voice, request.id))
+    return blocks
+
+
+def unknown_buttons(voice: Voice, request_id: int) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=f"unknown:{request_id}",
+        elements=[
+            ButtonElement(text=voice.t("已確認送出", "Mark as sent"), action_id=MARK_SENT, value=str(request_id)),
+            ButtonElement(text=voice.t("重新發送", "Send again"), action_id=RESEND, value=str(request_id),
+                          style="danger"),
+        ],
+    )
+
+
+def cancel_button(voice: Voice, request_id: int) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=f"cancel:{request_id}",
+        elements=[
+            ButtonElement(text=voice.t("取消預約", "Cancel scheduled"), action_id=CANCEL_SCHEDULED,
+                          value=str(request_id), style="danger")
+        ],
+    )
+
+
+# -- thread posts ------------------------------------------------------------------------------------
+
+
+def send_result(voice: Voice, request: SendRequest) -> Rendered:
+    if request.state in (RequestState.SENT, RequestState.CANCELLED) and request.batch_id:
+        lines = [
+            voice.t(f"📤 已送出 {request.sent_count} 則，扣除 {points(request.cost)}，剩餘 {points(request.credit_after)}",
+                    f"sent {request.sent_count} messages, {request.cost or 0:,.1f} points charged, "
+                    f"{request.credit_after or 0:,.1f} left"),
+            voice.t(f"批次代碼 `{request.batch_id}`", f"batch id `{request.batch_id}`"),
+        ]
+        if request.send_at:
+            lines.append(voice.t(f"🕒 預約於 {voice.time(request.send_at)} 發送",
+                                 f"scheduled for {voice.time(request.send_at)}"))
+        if request.unsent:
+            lines.append(voice.t(
+                f"⚠️ 有 {request.unsent} 則因點數不足未發送。請儲值後重新申請發送給未收到的收件人。",
+                f"⚠️ {request.unsent} messages were not sent for lack of credit. Top up, then send a new request "
+                "for the recipients who did not get it.",
+            ))
+        text = lines[0]
+    elif request.state is RequestState.UNKNOWN:
+        lines = [
+            voice.t("❓ 無法確定 EVERY8D 是否收到這次發送。", "❓ We cannot tell whether EVERY8D received this send."),
+            voice.t(f"原因：{request.error_zh}", f"Why: {request.error_en}"),
+            voice.t("機器人不會自動重送，以免重複發送。若 EVERY8D 回報此批次，會自動確認；"
+                    "核准者也可以按「已確認送出」或「重新發送」。",
+                    "The bot will not resend on its own, to avoid sending twice. If EVERY8D reports this batch it is "
+                    "confirmed automatically; an approver can also press Mark as sent or Send again."),
+        ]
+        if request.error_note:
+            lines.append(request.error_note)
+        text = lines[0]
+    else:
+        lines = [
+            voice.t(f"❌ 發送失敗：{request.error_zh}", f"❌ Not sent: {request.error_en}"),
+            voice.t("沒有簡訊被送出，也沒有扣點。請依上面的說明處理後重新申請。",
+                    "Nothing was sent and no points were charged. Fix the cause above, then send a new request."),
+        ]
+        if request.error_note:
+            lines.append(request.error_note)
+        text = lines[0]
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
+    if request.state is RequestState.UNKNOWN:
+        blocks.append(unknown_buttons(voice, request.id))
+    blocks.extend(sandbox_block(voice))
+    return text, _done(blocks)
+
+
+def batch_summary(
+    voice: Voice,
+    request: SendRequest,
+    batch: Batch,
+    counts: Mapping[int, int],
+    failures: Sequence[Delivery],
+    now: float,
+) -> Rendered:
+    total = sum(counts.values())
+    by_outcome: dict[Outcome, int] = {}
+    for code, n in counts.items():
+        outcome = status_for(code).outcome
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + n
+    delivered = by_outcome.get(Outcome.DELIVERED, 0)
+    failed = by_outcome.get(Outcome.FAILED, 0)
+    scheduled = by_outcome.get(Outcome.SCHEDULED, 0)
+    cancelled = by_outcome.get(Outcome.CANCELLED, 0)
+    pending = total - delivered - failed - scheduled - cancelled
+    finished = delivered + failed + cancelled
+    complete = batch.state == "complete"
+    head = voice.t("📊 發送狀態", "Delivery status") + (voice.t("（已完成）", " (complete)") if complete else "")
+    parts = [voice.t(f"已送達 {delivered}", f"delivered {delivered}"),
+             voice.t(f"等待回報 {pending}", f"pending {pending}"),
+             voice.t(f"未送達 {failed}", f"failed {failed}")]
+    if scheduled:
+        parts.append(voice.t(f"預約中 {scheduled}", f"scheduled {scheduled}"))
+    if cancelled:
+        parts.append(voice.t(f"已取消 {cancelled}", f"cancelled {cancelled}"))
+    lines = [f"*{head}*", f"`{progress_bar(finished, total)}`", " · ".join(parts)]
+    if scheduled and request.send_at:
+        lines.append(voice.t(f"🕒 預約於 {voice.time(request.send_at)} 發送", f"scheduled for {voice.time(request.send_at)}"))
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
+    if failed:
+        blocks.append(SectionBlock(text=_md(_failure_lines(voice, counts, failures, failed))))
+    checked = voice.time(batch.last_checked_at or now)
+    blocks.append(_context(voice.t(f"批次代碼 `{batch.batch_id}` · 最後檢查 {checked}",
+                                   f"batch id `{batch.batch_id}` · last check {checked}")))
+    if scheduled and request.state is RequestState.SENT and request.send_at and request.send_at > now:
+        blocks.append(cancel_button(voice, request.id))
+    blocks.extend(sandbox_block(voice))
+    text = voice.t(f"發送狀態：已送達 {delivered} · 等待回報 {pending} · 未送達 {failed}",
+                   f"Delivery: {delivered} delivered · {pending} pending · {failed} failed")
+    return text, _done(blocks)
+
+
+def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[Delivery], failed: int) -> str:
+    reasons = [
+        f"• {escape(status_for(code).label(voice.language))}（{code}）: {n}"
+        for code, n in sorted(counts.items())
+        if status_for(code).outcome is Outcome.FAILED
+    ]
+    numbers = [
+        f"{voice.number(d.mobile)} — {escape(status_for(d.status_code).label(voice.language))}"
+        for d in failures[:FAILURES_LISTED]
+    ]
+    more = failed - len(numbers)
+    if more > 0:
+        numbers.append(voice.t(f"…另有 {more} 位", f"…and {more} more"))
+    return "\n".join([f"*{voice.t('未送達原因', 'Failures by reason')}*", *reasons, "", *numbers])
+
+
+def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_thread: bool) -> Rendered:
+    sender = voice.number(reply.mobile)
+    where = ""
+    if not in_thread and request is not None:
+        where = voice.t(f" · 回覆申請 #{request.id}", f" · replying to request #{request.id}")
+    elif not in_thread:
+        where = voice.t(" · 找不到對應的發送批次", " · no matching batch")
+    head = voice.t(f"💬 {sender} 回覆", f"reply from {sender}") + f" · {voice.time(reply.received_at)}{where}"
+    blocks: list[Block] = [_context(head), untrusted_block(reply.text)]
+    blocks.extend(sandbox_block(voice))
+    text = f"{head}: {escape(reply.text)}"
+    return clip(text, 3000), _done(blocks)
+
+
+def credit_low(voice: Voice, credit: float, threshold: float, trend_line: str) -> Rendered:
+    text = voice.t(f"⚠️ 點數不足：剩餘 {points(credit)}，低於警戒值 {points(threshold)}",
+                   f"⚠️ Low credit: {credit:,.1f} points left, below the {threshold:,.1f} threshold")
+    blocks: list[Block] = [SectionBlock(text=_md(f"*{text}*"))]
+    if trend_line:
+        blocks.append(_context(trend_line))
+    blocks.append(_context(voice.t("請至 EVERY8D 儲值；點數回復前不會重複提醒。",
+                                   "Top up on EVERY8D; no repeat alert until credit recovers.")))
+    blocks.extend(sandbox_block(voice))
+    return text, _done(blocks)
+
+
+def credit_recovered(voice: Voice, credit: float) -> Rendered:
+    text = voice.t(f"✅ 點數已回復：{points(credit)}", f"✅ Credit recovered: {credit:,.1f} points")
+    return text, _done([SectionBlock(text=_md(text)), *sandbox_block(voice)])
+
+
+def cancel_result(voice: Voice, deleted: int, refunded: float, by: str) -> Rendered:
+    text = voice.t(f"🚫 <@{by}> 已取消預約：刪除 {deleted} 則，退回 {points(refunded)}",
+                   f"<@{by}> cancelled the scheduled send: {deleted} messages removed, {refunded:,.1f} points refunded")
+    return text, _done([SectionBlock(text=_md(text)), *sandbox_block(voice)])
+
+
+def note(voice: Voice, zh: str, en: str) -> Rendered:
+    text = voice.t(zh, en)
+    return text, _done([SectionBlock(text=_md(text)), *sandbox_block(voice)])
+
+
+def ephemeral(voice: Voice, zh: str, en: str, *, extra: Sequence[str] = ()) -> Rendered:
+    """A short answer only the person sees (refusals, errors)."""
+    text = voice.lines(zh, en)
+    blocks: list[Block] = [SectionBlock(text=_md(text))]
+    for line in extra:
+        blocks.append(_context(line))
+    blocks.extend(sandbox_block(voice))
+    return voice.t(zh, en), _done(blocks)
+
+
+def divider() -> dict:
+    return DividerBlock().to_dict()

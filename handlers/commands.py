@@ -1,0 +1,213 @@
+"""`/sms` and its subcommands.
+
+    /sms                                   open the compose modal
+    /sms send 0912345678,0922333444 訊息    one-line send: checked, then an approval request at once
+    /sms credit                            the balance and its recent trend
+    /sms status <batch id | #request id>   a batch's delivery summary
+    /sms scheduled                         scheduled sends not yet gone out, with Cancel buttons
+    /sms help                              this list (also for anything unrecognised)
+
+Every answer is ephemeral (only the person who typed sees it). Slack gets its ack at once; anything
+that calls EVERY8D runs in the background and answers through the command's response_url.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from handlers import cards, modals
+from handlers.context import HandlerContext
+from handlers.texts import Voice, points
+from services.compose import ComposeInput, prepare
+from storage import RequestState
+
+log = logging.getLogger("every8d_bot.handlers")
+
+#: A token made only of phone-number characters (digits, +, -, parentheses, commas, full-width digits).
+_NUMBERISH = re.compile(r"^[0-9０-９+＋\-－()（）,，、;；]+$")
+
+
+def register(app: App, ctx: HandlerContext) -> None:
+    @app.command("/sms")
+    def sms_command(ack: Ack, command: dict, client: WebClient, respond: Respond) -> None:
+        text = (command.get("text") or "").strip()
+        word, _, rest = text.partition(" ")
+        word = word.lower()
+        user = command["user_id"]
+        channel = command["channel_id"]
+        if not text or word in ("new", "compose"):
+            ack()
+            client.views_open(trigger_id=command["trigger_id"], view=modals.compose_view(ctx.voice, channel_id=channel))
+        elif word == "send":
+            ack(**one_line_send(ctx, rest, user=user, channel=channel))
+            ctx.wake_poster()
+        elif word == "credit":
+            ack(text=ctx.voice.t("查詢點數中…", "Checking credit…"))
+            ctx.runner(lambda: respond(**credit_answer(ctx, live=True), response_type="ephemeral"))
+        elif word == "status":
+            ack(text=ctx.voice.t("查詢發送狀態中…", "Checking delivery status…"))
+            ctx.runner(lambda: respond(**status_answer(ctx, rest.strip()), response_type="ephemeral"))
+        elif word == "scheduled":
+            ack(**scheduled_answer(ctx))
+        else:
+            ack(**help_answer(ctx.voice))
+
+
+def split_one_line(text: str) -> tuple[str, str]:
+    """`0912345678,0922333444 訊息內容` -> (numbers, message). The first word is always the recipients
+    (so junk in it is named, not sent as text); further number-like words are recipients too, which
+    keeps `0912 345 678 訊息` whole. The phone rules split the numbers on commas and spaces."""
+    tokens = text.split(" ")
+    numbers = [tokens.pop(0)] if tokens else []
+    while tokens and (not tokens[0] or _NUMBERISH.match(tokens[0])):
+        token = tokens.pop(0)
+        if token:
+            numbers.append(token)
+    return " ".join(numbers).strip(), " ".join(tokens).strip()
+
+
+def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) -> dict:
+    voice = ctx.voice
+    numbers, message = split_one_line(rest.strip())
+    if not numbers:
+        return _answer(voice, "請在 send 後面加上手機號碼和內容，例如：`/sms send 0912345678 您好`",
+                       "Give numbers and a message after send, e.g. `/sms send 0912345678 Hello`")
+    preview = prepare(
+        ComposeInput(kind="sms", recipients_text=numbers, message=message),
+        clock=ctx.clock,
+        last_credit=ctx.store.credit.latest(),
+        limits=ctx.limits,
+    )
+    if not preview.ok:
+        problems = [voice.t(p.zh, p.en) for p in preview.problems]
+        return _answer(voice, "無法送出申請，請修正以下問題後再試：", "The request was not sent; please fix:",
+                       extra=[f"• {p}" for p in problems])
+    submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel)
+    quote = preview.quote
+    assert quote is not None
+    zh = f"已送出發送申請 #{submitted.request_id}（{len(preview.recipients.recipients)} 位收件人，{points(quote.points)}），"
+    en = f"Send request #{submitted.request_id} ({len(preview.recipients.recipients)} recipients, {quote.points:,.1f} points) "
+    if submitted.auto_approved:
+        zh += "已自動核准，正在發送。"
+        en += "was auto-approved and is being sent."
+    else:
+        zh += "等待核准。"
+        en += "is waiting for approval."
+    return _answer(voice, zh, en)
+
+
+def credit_answer(ctx: HandlerContext, *, live: bool) -> dict:
+    voice = ctx.voice
+    credit = ctx.credit.check() if live else None
+    trend = ctx.credit.trend()
+    if credit is None and trend.credit is None:
+        return _answer(voice, "目前無法取得點數，EVERY8D 暫時沒有回應，請稍後再試。",
+                       "Credit is not available right now: EVERY8D did not answer. Try again later.")
+    shown = credit if credit is not None else trend.credit
+    zh = f"💰 剩餘點數：{points(shown)}"
+    en = f"Credit: {shown:,.1f} points"
+    if credit is None:
+        zh += f"（{voice.time(trend.at)} 的紀錄；EVERY8D 暫時沒有回應）"
+        en += f" (as of {voice.time(trend.at)}; EVERY8D did not answer just now)"
+    from handlers.notifications import NotificationRenderer
+
+    line = NotificationRenderer(ctx.store, voice, ctx.clock, ctx.credit).trend_line()
+    threshold = ctx.policy.low_credit_threshold
+    extra = [line] if line else []
+    if shown is not None and shown < threshold:
+        extra.append(voice.t(f"⚠️ 低於警戒值 {points(threshold)}", f"⚠️ below the {threshold:,.1f} threshold"))
+    return _answer(voice, zh, en, extra=extra)
+
+
+def status_answer(ctx: HandlerContext, ref: str) -> dict:
+    voice = ctx.voice
+    if not ref:
+        return _answer(voice, "請提供批次代碼或申請編號，例如：`/sms status #12`",
+                       "Give a batch id or request number, e.g. `/sms status #12`")
+    request = None
+    if re.fullmatch(r"#?R?\d+", ref, flags=re.IGNORECASE):
+        request = ctx.store.requests.get(int(re.sub(r"\D", "", ref)))
+    else:
+        request = ctx.store.requests.by_batch(ref)
+    if request is None:
+        return _answer(voice, f"找不到「{ref[:60]}」，請確認批次代碼或申請編號。",
+                       f"Nothing found for \"{ref[:60]}\"; check the batch id or request number.")
+    batch = ctx.store.batches.for_request(request.id)
+    if batch is None:
+        state = voice.t(_STATE_ZH[request.state], request.state.value.replace("_", " "))
+        return _answer(voice, f"申請 #{request.id} 目前狀態：{state}", f"Request #{request.id} is {state}")
+    if batch.state == "open":
+        try:
+            ctx.tracking.poll_batch(batch)
+            ctx.wake_poster()
+        except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
+            log.info("live status check failed: %s", type(exc).__name__)
+        batch = ctx.store.batches.get(batch.batch_id) or batch
+    counts = ctx.store.batches.counts(batch.batch_id)
+    failed = [c for c in counts if cards.status_for(c).outcome is cards.Outcome.FAILED]
+    failures = ctx.store.batches.deliveries(batch.batch_id, codes=failed, limit=cards.FAILURES_LISTED)
+    text, blocks = cards.batch_summary(voice, request, batch, counts, failures, ctx.clock())
+    return {"text": text, "blocks": blocks}
+
+
+_STATE_ZH = {
+    RequestState.PENDING_APPROVAL: "等待核准",
+    RequestState.APPROVED: "已核准",
+    RequestState.SENDING: "發送中",
+    RequestState.SENT: "已送出",
+    RequestState.FAILED: "發送失敗",
+    RequestState.UNKNOWN: "結果不明",
+    RequestState.REJECTED: "已駁回",
+    RequestState.CANCELLED: "已取消",
+}
+
+
+def scheduled_answer(ctx: HandlerContext) -> dict:
+    voice = ctx.voice
+    pending = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
+    if not pending:
+        return _answer(voice, "目前沒有尚未發送的預約簡訊。", "No scheduled sends are waiting.")
+    blocks: list[dict] = [cards.divider()]
+    for request in pending[:20]:
+        line = voice.t(
+            f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} 位 · {points(request.points)}",
+            f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} recipients · "
+            f"{request.points:,.1f} points",
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": line}})
+        blocks.append(cards.untrusted_block(request.message[:200]).to_dict())
+        blocks.append(cards.cancel_button(voice, request.id).to_dict())
+    blocks.extend(b.to_dict() for b in cards.sandbox_block(voice))
+    text = voice.t(f"預約中的簡訊 {len(pending)} 批", f"{len(pending)} scheduled sends")
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}, *blocks]}
+
+
+def help_answer(voice: Voice) -> dict:
+    zh = (
+        "*/sms 使用方式*\n"
+        "• `/sms` 開啟發送視窗（簡訊或多媒體簡訊、預約、費用預覽）\n"
+        "• `/sms send 0912345678,0922333444 訊息內容` 一行送出發送申請\n"
+        "• `/sms credit` 查詢剩餘點數\n"
+        "• `/sms status <批次代碼或 #申請編號>` 查詢發送狀態\n"
+        "• `/sms scheduled` 列出預約發送（可取消）\n"
+        "• `/sms help` 顯示這份說明"
+    )
+    en = (
+        "*/sms usage*\n"
+        "• `/sms` open the compose window (SMS or MMS, scheduling, cost preview)\n"
+        "• `/sms send 0912345678,0922333444 message` request a send in one line\n"
+        "• `/sms credit` show the credit left\n"
+        "• `/sms status <batch id or #request>` delivery status\n"
+        "• `/sms scheduled` scheduled sends (with Cancel)\n"
+        "• `/sms help` this help"
+    )
+    return _answer(voice, zh, en)
+
+
+def _answer(voice: Voice, zh: str, en: str, *, extra: list[str] | None = None) -> dict:
+    text, blocks = cards.ephemeral(voice, zh, en, extra=extra or [])
+    return {"text": text, "blocks": blocks}

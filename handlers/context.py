@@ -1,0 +1,36 @@
+"""Everything a listener needs, handed over once by bot/app.py: the voice, the services, the store for
+read-only lookups, and a background runner. Listeners hold no business rule; they translate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from every8d.limits import DEFAULT_LIMITS, Limits
+from handlers.texts import Voice
+from services.approval import ApprovalService
+from services.cancel import CancelService
+from services.credit import CreditService
+from services.policy import Policy
+from services.ports import Clock, Runner
+from services.requests import RequestService
+from services.tracking import TrackingService
+from storage import Store
+
+
+@dataclass
+class HandlerContext:
+    voice: Voice
+    store: Store
+    policy: Policy
+    clock: Clock
+    requests: RequestService
+    approval: ApprovalService
+    cancel: CancelService
+    credit: CreditService
+    tracking: TrackingService
+    runner: Runner
+    bot_token: str
+    wake_poster: Callable[[], None] = lambda: None
+    limits: Limits = DEFAULT_LIMITS
+    file_timeout: float = 5.0

@@ -1,0 +1,239 @@
+"""The compose modal and its preview step, and reading a submitted compose view back into plain values.
+
+Block and action ids here are the contract with handlers/views.py and with the console, which fills
+these fields by name: `recipients`, `message`, `subject`, `image`, `send_at`, `validity`, `kind`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    DateTimePickerElement,
+    InputBlock,
+    MarkdownTextObject,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from every8d.limits import DEFAULT_LIMITS
+from handlers import cards
+from handlers.texts import Voice, escape, points
+from services.compose import Preview
+
+COMPOSE_CALLBACK = "sms_compose"
+PREVIEW_CALLBACK = "sms_preview"
+KIND_ACTION = "compose_kind"
+VALUE = "value"  # action_id of every input element
+
+FIELDS = ("kind", "recipients", "message", "subject", "image", "send_at", "validity")
+
+
+@dataclass(frozen=True)
+class ComposeValues:
+    """What the person typed, before any checking."""
+
+    kind: str
+    recipients: str
+    message: str
+    subject: str
+    file_ids: tuple[str, ...]
+    send_at: datetime | None
+    validity: int | None
+
+
+def _plain(text: str) -> PlainTextObject:
+    return PlainTextObject(text=text[:150], emoji=True)
+
+
+def compose_view(voice: Voice, *, channel_id: str, kind: str = "sms", initial: dict[str, Any] | None = None) -> dict:
+    """The compose modal. MMS adds the image upload and makes the subject required."""
+    initial = initial or {}
+    mms = kind == "mms"
+    sms_option = Option(value="sms", text=voice.t("簡訊", "SMS"))
+    mms_option = Option(value="mms", text=voice.t("多媒體簡訊", "MMS"))
+    blocks: list[dict] = [
+        InputBlock(
+            block_id="kind",
+            label=_plain(voice.t("類型", "Type")),
+            dispatch_action=True,
+            element=RadioButtonsElement(
+                action_id=KIND_ACTION,
+                options=[sms_option, mms_option],
+                initial_option=mms_option if mms else sms_option,
+            ),
+        ).to_dict(),
+        InputBlock(
+            block_id="recipients",
+            label=_plain(voice.t("收件人", "Recipients")),
+            hint=_plain(voice.t("手機號碼，以逗號、空白或換行分隔", "mobile numbers, separated by commas, spaces or lines")),
+            element=PlainTextInputElement(
+                action_id=VALUE, multiline=True, initial_value=initial.get("recipients_text") or None,
+                placeholder=_plain("0912-345-678, +886922333444"),
+            ),
+        ).to_dict(),
+        InputBlock(
+            block_id="message",
+            label=_plain(voice.t("內容", "Message")),
+            element=PlainTextInputElement(
+                action_id=VALUE, multiline=True, max_length=3000, initial_value=initial.get("message") or None
+            ),
+        ).to_dict(),
+        InputBlock(
+            block_id="subject",
+            label=_plain(voice.t("主旨", "Subject")),
+            optional=not mms,
+            hint=_plain(
+                voice.t("多媒體簡訊主旨：中文最多 15 字，純英數最多 95 字", "MMS subject: 15 characters with Chinese, 95 if ASCII")
+                if mms
+                else voice.t("僅供內部註記，不會傳到手機", "an internal note, not sent to the phone")
+            ),
+            element=PlainTextInputElement(action_id=VALUE, max_length=100, initial_value=initial.get("subject") or None),
+        ).to_dict(),
+    ]
+    if mms:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "image",
+                "label": {"type": "plain_text", "text": voice.t("圖片", "Image")},
+                "hint": {
+                    "type": "plain_text",
+                    "text": voice.t(
+                        f"jpg、png 或 gif；圖片加文字最多 {DEFAULT_LIMITS.mms_total_max_bytes // 1024} KB",
+                        f"jpg, png or gif; image plus text at most {DEFAULT_LIMITS.mms_total_max_bytes // 1024} KB",
+                    ),
+                },
+                "element": {
+                    "type": "file_input",
+                    "action_id": VALUE,
+                    "filetypes": list(DEFAULT_LIMITS.mms_image_types),
+                    "max_files": 1,
+                },
+            }
+        )
+    blocks.extend(
+        [
+            InputBlock(
+                block_id="send_at",
+                label=_plain(voice.t("預約時間（留空為立即發送）", "Scheduled time (empty: send now)")),
+                optional=True,
+                element=DateTimePickerElement(action_id=VALUE),
+            ).to_dict(),
+            InputBlock(
+                block_id="validity",
+                label=_plain(voice.t("有效期限（分鐘）", "Validity (minutes)")),
+                optional=True,
+                hint=_plain(voice.t("預設 1440 分鐘（一天）", "default 1440 minutes (one day)")),
+                element=NumberInputElement(
+                    action_id=VALUE, is_decimal_allowed=False, min_value="1",
+                    max_value=str(DEFAULT_LIMITS.max_validity_minutes),
+                ),
+            ).to_dict(),
+        ]
+    )
+    if voice.sandbox:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=voice.t("🧪 沙盒模式：不會真的發送", "sandbox: nothing is delivered"))]).to_dict())
+    view = View(
+        type="modal",
+        callback_id=COMPOSE_CALLBACK,
+        title=_plain(voice.t("發送簡訊", "Send SMS") if voice.language != "both" else "發送簡訊 Send SMS"),
+        submit=_plain(voice.t("預覽費用", "Preview cost") if voice.language != "both" else "預覽 Preview"),
+        close=_plain(voice.t("取消", "Cancel") if voice.language != "both" else "取消 Cancel"),
+        private_metadata=json.dumps({"channel_id": channel_id}),
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
+    """Read a compose view's `state.values`; missing or empty inputs become empty values."""
+
+    def value(block: str) -> dict[str, Any]:
+        entry = state_values.get(block, {})
+        return entry.get(VALUE) or entry.get(KIND_ACTION) or {}
+
+    kind_option = (value("kind").get("selected_option") or {}).get("value", "sms")
+    when = value("send_at").get("selected_date_time")
+    validity_raw = value("validity").get("value")
+    files = value("image").get("files") or []
+    return ComposeValues(
+        kind=kind_option,
+        recipients=value("recipients").get("value") or "",
+        message=value("message").get("value") or "",
+        subject=(value("subject").get("value") or "").strip(),
+        file_ids=tuple(f.get("id", "") for f in files if isinstance(f, dict)),
+        send_at=datetime.fromtimestamp(int(when), tz=tz) if when else None,
+        validity=int(validity_raw) if validity_raw not in (None, "") else None,
+    )
+
+
+def preview_view(voice: Voice, preview: Preview, *, draft_id: str, channel_id: str) -> dict:
+    """The confirmation step: exactly what will be sent, to how many, at what cost."""
+    quote = preview.quote
+    assert quote is not None
+    c = preview.input
+    when = voice.time(c.send_at.timestamp()) if c.send_at else voice.t("立即發送", "now")
+    recipients = preview.recipients
+    lines = [
+        voice.t(f"*收件人* {len(recipients.recipients)} 位（台灣 {quote.taiwan_count} · 國際 {quote.international_count}）",
+                f"*Recipients* {len(recipients.recipients)} (Taiwan {quote.taiwan_count} · international "
+                f"{quote.international_count})"),
+        voice.t(f"*字數* {quote.chars} 字 · 每位 {quote.parts} 則", f"*Length* {quote.chars} characters · {quote.parts} part(s)")
+        if c.kind == "sms" else voice.t(f"*字數* {quote.chars} 字 · 含圖片", f"*Length* {quote.chars} characters + image"),
+        voice.t(f"*費用* {points(quote.points)}", f"*Cost* {quote.points:,.1f} points")
+        + (voice.t("（估計）", " (estimate)") if quote.estimate else ""),
+        voice.t(f"*時間* {when}", f"*When* {when}"),
+    ]
+    if preview.credit is not None:
+        lines.append(voice.t(f"*剩餘點數* {points(preview.credit)} → 發送後 {points(preview.credit_after)}",
+                             f"*Credit* {preview.credit:,.1f} → after {preview.credit_after or 0:,.1f}"))
+    if preview.short_of_credit:
+        lines.append(voice.t("⚠️ 點數不足，部分簡訊將無法發送。", "⚠️ Not enough credit: part of the batch will not be sent."))
+    if recipients.duplicates:
+        lines.append(voice.t(f"已移除重複號碼 {len(recipients.duplicates)} 個", f"{len(recipients.duplicates)} duplicates removed"))
+    if recipients.rejected:
+        lines.append(voice.t(f"⚠️ 略過 {len(recipients.rejected)} 筆無效號碼：", f"⚠️ skipping {len(recipients.rejected)}: ")
+                     + "; ".join(escape(voice.t(r.zh, r.en)) for r in recipients.rejected[:5]))
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(text="\n".join(lines))).to_dict(),
+        cards.untrusted_block(c.message).to_dict(),
+        ContextBlock(elements=[MarkdownTextObject(text=voice.t(
+            "送出後會請核准者核准，核准後才會發送。", "After you submit, an approver must approve before anything is sent."
+        ))]).to_dict(),
+        *[b.to_dict() for b in cards.sandbox_block(voice)],
+    ]
+    view = View(
+        type="modal",
+        callback_id=PREVIEW_CALLBACK,
+        title=_plain(voice.t("確認費用", "Confirm cost") if voice.language != "both" else "確認 Confirm"),
+        submit=_plain(voice.t("送出申請", "Request approval") if voice.language != "both" else "送出申請 Submit"),
+        close=_plain(voice.t("返回修改", "Back") if voice.language != "both" else "返回 Back"),
+        private_metadata=json.dumps({"draft_id": draft_id, "channel_id": channel_id}),
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def submitted_view(voice: Voice, request_id: int, auto: bool) -> dict:
+    text = (
+        voice.t(f"已自動核准申請 #{request_id}，正在發送。", f"Request #{request_id} was auto-approved and is being sent.")
+        if auto
+        else voice.t(f"已送出申請 #{request_id}，等待核准。", f"Request #{request_id} is waiting for approval.")
+    )
+    return View(
+        type="modal",
+        title=_plain("已送出 Submitted" if voice.language == "both" else voice.t("已送出", "Submitted")),
+        close=_plain(voice.t("關閉", "Close") if voice.language != "both" else "關閉 Close"),
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+    ).to_dict()

@@ -1,0 +1,150 @@
+"""Turn an outbox item (what the workflows asked to tell Slack) into one Slack call: a new message, a
+reply in a request's thread, or an update of a message posted before. Rendered from the current state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from every8d.status import Outcome, status_for
+from handlers import cards
+from handlers.texts import Voice, points
+from services import notices
+from services.credit import CreditService
+from services.ports import Clock
+from storage import OutboxItem, Store
+
+
+@dataclass
+class Plan:
+    """One Slack call. `update_ts` set: chat.update that message; else chat.postMessage (in `thread_ts`'s
+    thread if set). `on_posted(ts)` records where the message landed. `wait`: its thread does not exist
+    yet (the card is still to be posted); try again later."""
+
+    channel: str
+    text: str = ""
+    blocks: list | None = None
+    thread_ts: str | None = None
+    update_ts: str | None = None
+    on_posted: Callable[[str], None] | None = None
+    wait: bool = False
+    skip: bool = False
+
+
+class NotificationRenderer:
+    def __init__(self, store: Store, voice: Voice, clock: Clock, credit: CreditService | None = None) -> None:
+        self.store = store
+        self.voice = voice
+        self.clock = clock
+        self.credit = credit
+
+    def plan(self, item: OutboxItem) -> Plan:
+        render = getattr(self, f"_{item.kind}", None)
+        if render is None:
+            return Plan(channel=item.channel or "", skip=True)
+        return render(item)
+
+    # -- per kind ----------------------------------------------------------------------------------
+
+    def _approval_card(self, item: OutboxItem) -> Plan:
+        request = self.store.requests.get(item.ref["request_id"])
+        if request is None:
+            return Plan(channel=item.channel or "", skip=True)
+        shown = self.store.requests.recipients(request.id)[: cards.RECIPIENTS_SHOWN]
+        text, blocks = cards.approval_card(self.voice, request, shown)
+
+        def remember(ts: str) -> None:
+            self.store.requests.update(request.id, approval_ts=ts)
+
+        return Plan(request.approval_channel, text, blocks, update_ts=request.approval_ts, on_posted=remember)
+
+    def _thread_plan(self, request_id: int, text: str, blocks: list) -> Plan:
+        request = self.store.requests.get(request_id)
+        if request is None:
+            return Plan(channel="", skip=True)
+        if request.approval_ts is None:
+            return Plan(request.approval_channel, wait=True)
+        return Plan(request.approval_channel, text, blocks, thread_ts=request.approval_ts)
+
+    def _send_result(self, item: OutboxItem) -> Plan:
+        request = self.store.requests.get(item.ref["request_id"])
+        if request is None:
+            return Plan(channel="", skip=True)
+        text, blocks = cards.send_result(self.voice, request)
+        return self._thread_plan(request.id, text, blocks)
+
+    def _batch_summary(self, item: OutboxItem) -> Plan:
+        batch = self.store.batches.get(item.ref["batch_id"])
+        request = self.store.requests.by_batch(item.ref["batch_id"]) if batch else None
+        if batch is None or request is None:
+            return Plan(channel="", skip=True)
+        counts = self.store.batches.counts(batch.batch_id)
+        failed_codes = [code for code in counts if status_for(code).outcome is Outcome.FAILED]
+        failures = self.store.batches.deliveries(batch.batch_id, codes=failed_codes, limit=cards.FAILURES_LISTED)
+        text, blocks = cards.batch_summary(self.voice, request, batch, counts, failures, self.clock())
+        plan = self._thread_plan(request.id, text, blocks)
+        plan.update_ts = batch.summary_ts
+
+        def remember(ts: str) -> None:
+            self.store.batches.set_summary(batch.batch_id, ts=ts)
+
+        plan.on_posted = remember
+        return plan
+
+    def _reply(self, item: OutboxItem, *, in_thread: bool) -> Plan:
+        reply = self.store.replies.get(item.ref["reply_id"])
+        if reply is None:
+            return Plan(channel="", skip=True)
+        request = self.store.requests.by_batch(reply.batch_id) if reply.batch_id else None
+        text, blocks = cards.reply_post(self.voice, reply, request, in_thread=in_thread)
+        if in_thread and request is not None:
+            return self._thread_plan(request.id, text, blocks)
+        return Plan(item.channel or "", text, blocks)
+
+    def _reply_in_thread(self, item: OutboxItem) -> Plan:
+        return self._reply(item, in_thread=True)
+
+    def _reply_in_channel(self, item: OutboxItem) -> Plan:
+        return self._reply(item, in_thread=False)
+
+    def _credit_low(self, item: OutboxItem) -> Plan:
+        text, blocks = cards.credit_low(
+            self.voice, item.ref["credit"], item.ref["threshold"], self.trend_line()
+        )
+        return Plan(item.channel or "", text, blocks)
+
+    def _credit_recovered(self, item: OutboxItem) -> Plan:
+        text, blocks = cards.credit_recovered(self.voice, item.ref["credit"])
+        return Plan(item.channel or "", text, blocks)
+
+    def _cancel_result(self, item: OutboxItem) -> Plan:
+        text, blocks = cards.cancel_result(self.voice, item.ref["deleted"], item.ref["refunded"], item.ref["by"])
+        return self._thread_plan(item.ref["request_id"], text, blocks)
+
+    def _thread_note(self, item: OutboxItem) -> Plan:
+        text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
+        return self._thread_plan(item.ref["request_id"], text, blocks)
+
+    # -- shared ------------------------------------------------------------------------------------
+
+    def trend_line(self) -> str:
+        """`24 小時內 -120.0 點 · 依近期用量約可再用 3.4 天`, or empty if there is no history yet."""
+        if self.credit is None:
+            return ""
+        trend = self.credit.trend()
+        bits = []
+        if trend.change_24h is not None:
+            bits.append(self.voice.t(f"24 小時內 {trend.change_24h:+,.1f} 點", f"{trend.change_24h:+,.1f} points in 24 h"))
+        if trend.days_left is not None:
+            bits.append(self.voice.t(f"依近期用量約可再用 {trend.days_left:,.1f} 天",
+                                     f"about {trend.days_left:,.1f} days left at the recent rate"))
+        if trend.burn_per_day is not None:
+            bits.append(self.voice.t(f"每日約用 {points(trend.burn_per_day)}", f"~{trend.burn_per_day:,.1f} points/day"))
+        return " · ".join(bits)
+
+
+KINDS = (
+    notices.APPROVAL_CARD, notices.SEND_RESULT, notices.BATCH_SUMMARY, notices.REPLY_IN_THREAD,
+    notices.REPLY_IN_CHANNEL, notices.CREDIT_LOW, notices.CREDIT_RECOVERED, notices.CANCEL_RESULT,
+    notices.THREAD_NOTE,
+)

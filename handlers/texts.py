@@ -1,0 +1,89 @@
+"""How the bot speaks: zh-TW first, English beside it (or one of them, per BOT_LANGUAGE), and the small
+formatting rules of the UX notes: times in the configured zone, points with one decimal, masked numbers,
+untrusted text made inert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from every8d.phones import display, mask
+
+_ZONE_NAMES = {"Asia/Taipei": "台北時間"}
+
+
+@dataclass(frozen=True)
+class Voice:
+    language: str = "both"  # "zh-TW", "en" or "both"
+    timezone: str = "Asia/Taipei"
+    mask_numbers: bool = True
+    sandbox: bool = False
+
+    def t(self, zh: str, en: str) -> str:
+        """One sentence in the configured language(s)."""
+        if self.language == "zh-TW":
+            return zh
+        if self.language == "en":
+            return en
+        return f"{zh} / {en}"
+
+    def lines(self, zh: str, en: str) -> str:
+        """Longer text: both languages on separate lines."""
+        if self.language == "zh-TW":
+            return zh
+        if self.language == "en":
+            return en
+        return f"{zh}\n{en}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def time(self, epoch: float | None) -> str:
+        """`2026-11-25 14:30（台北時間）`."""
+        if epoch is None:
+            return "—"
+        local = datetime.fromtimestamp(epoch, tz=self.tz)
+        zone = _ZONE_NAMES.get(self.timezone, self.timezone)
+        return f"{local:%Y-%m-%d %H:%M}（{zone}）"
+
+    def clock(self, epoch: float | None) -> str:
+        """`14:32`, for the decision line."""
+        if epoch is None:
+            return "—"
+        return f"{datetime.fromtimestamp(epoch, tz=self.tz):%H:%M}"
+
+    def number(self, e164: str, *, channel: bool = True) -> str:
+        """A phone number as shown: masked in channel posts unless configured otherwise."""
+        return mask(e164) if channel and self.mask_numbers else display(e164)
+
+
+def points(value: float | None) -> str:
+    """`1,412.0 點`."""
+    if value is None:
+        return "—"
+    return f"{value:,.1f} 點"
+
+
+def escape(text: str) -> str:
+    """Make untrusted text inert in mrkdwn: no mentions, @channel, links or formatting can form.
+
+    Slack only needs &, < and > escaped for control sequences; the formatting characters are neutralized
+    by posting such text in plain_text objects (see cards.untrusted_block)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten for Block Kit's limits (section 3,000 chars), saying so."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    """`▓▓▓▓▓▓▓░░░ 70%`."""
+    if total <= 0:
+        return "░" * width + " 0%"
+    filled = round(width * done / total)
+    return "▓" * filled + "░" * (width - filled) + f" {round(100 * done / total)}%"

@@ -1,0 +1,120 @@
+"""The compose modal's submissions: check (inline errors in the ack), preview the cost, then submit.
+
+Checking happens before the ack, because Slack only shows field errors sent back in it. It makes no
+call to EVERY8D (the credit shown is the last one read), so it fits well inside Slack's 3 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from handlers import cards, modals
+from handlers.context import HandlerContext
+from handlers.files import FileFetchError, fetch_slack_file
+from services.compose import ComposeInput, input_from_json, prepare
+
+log = logging.getLogger("every8d_bot.handlers")
+
+
+def register(app: App, ctx: HandlerContext) -> None:
+    voice = ctx.voice
+
+    @app.action(modals.KIND_ACTION)
+    def switch_kind(ack: Ack, body: dict, client: WebClient) -> None:
+        """SMS <-> MMS: redraw the modal with or without the image field, keeping what was typed."""
+        ack()
+        view = body["view"]
+        values = modals.read_compose(view["state"]["values"], voice.tz)
+        channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
+        initial = {"recipients_text": values.recipients, "message": values.message, "subject": values.subject}
+        client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=modals.compose_view(voice, channel_id=channel, kind=values.kind, initial=initial),
+        )
+
+    @app.view(modals.COMPOSE_CALLBACK)
+    def compose_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+        user = body["user"]["id"]
+        channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
+        values = modals.read_compose(view["state"]["values"], voice.tz)
+        image = None
+        image_name = ""
+        if values.kind == "mms" and values.file_ids:
+            try:
+                fetched = fetch_slack_file(client, values.file_ids[0], token=ctx.bot_token, timeout=ctx.file_timeout)
+            except FileFetchError as exc:
+                ack(response_action="errors", errors={"image": voice.t(exc.zh, exc.en)})
+                return
+            image, image_name = fetched.content, fetched.name
+        preview = prepare(
+            ComposeInput(
+                kind=values.kind,
+                recipients_text=values.recipients,
+                message=values.message,
+                subject=values.subject,
+                image=image,
+                image_name=image_name,
+                send_at=values.send_at,
+                validity_minutes=values.validity,
+            ),
+            clock=ctx.clock,
+            last_credit=ctx.store.credit.latest(),
+            limits=ctx.limits,
+        )
+        if not preview.ok:
+            ack(response_action="errors", errors=field_errors(ctx, preview.problems, values.kind))
+            return
+        draft_id = ctx.store.drafts.save(user, preview.to_json(), image=image)
+        ack(response_action="push",
+            view=modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel))
+
+    @app.view(modals.PREVIEW_CALLBACK)
+    def preview_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        draft = ctx.store.drafts.load(meta.get("draft_id", ""), user)
+        if draft is None:
+            ack(response_action="update", view=_gone_view(ctx))
+            return
+        payload, image = draft
+        preview = prepare(input_from_json(payload, image), clock=ctx.clock,
+                          last_credit=ctx.store.credit.latest(), limits=ctx.limits)
+        if not preview.ok:
+            # Time passed since the preview (e.g. the scheduled time is now past): go back and say why.
+            problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)
+            ack(response_action="update", view=_problem_view(ctx, problems))
+            return
+        submitted = ctx.requests.submit(preview, requester=user, origin_channel=meta.get("channel_id", ""))
+        ctx.store.drafts.delete(meta["draft_id"])
+        ack(response_action="update", view=modals.submitted_view(voice, submitted.request_id, submitted.auto_approved))
+        ctx.wake_poster()
+
+
+def field_errors(ctx: HandlerContext, problems, kind: str) -> dict[str, str]:
+    """Problems -> {block_id: message}; Slack shows each under its field (one message per field)."""
+    errors: dict[str, str] = {}
+    for problem in problems:
+        block = problem.field if problem.field in modals.FIELDS else "message"
+        if block == "image" and kind != "mms":
+            block = "message"
+        text = ctx.voice.t(problem.zh, problem.en)
+        errors[block] = f"{errors[block]}\n{text}" if block in errors else text
+    return {k: v[:2000] for k, v in errors.items()}
+
+
+def _gone_view(ctx: HandlerContext) -> dict:
+    return _problem_view(ctx, ctx.voice.t("這份草稿已過期，請重新開啟 /sms。", "This draft expired; open /sms again."))
+
+
+def _problem_view(ctx: HandlerContext, text: str) -> dict:
+    from slack_sdk.models.views import View
+
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
+              *[b.to_dict() for b in cards.sandbox_block(ctx.voice)]]
+    return View(type="modal", title={"type": "plain_text", "text": "⚠️ 無法送出 Not sent"},
+                close={"type": "plain_text", "text": "關閉 Close"}, blocks=blocks).to_dict()
