@@ -142,3 +142,13 @@ def button(message: dict, action_id: str) -> dict | None:
 def all_text(message: dict) -> str:
     """A message's text and every text in its blocks, for assertions on what a person reads."""
     return message.get("text", "") + "\n" + json.dumps(message.get("blocks") or [], ensure_ascii=False)
+
+
+def wait_until(condition, timeout: float = 5.0, interval: float = 0.02):
+    """Poll `condition()` until it returns something truthy (listeners finish after Slack's ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
