@@ -40,7 +40,7 @@ class Store:
         self._lock = threading.Lock()
         try:
             self._migrate()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(
                 f"資料庫無法開啟或寫入：{self.path} / cannot open or write the database {self.path}: {exc}"
             ) from exc
