@@ -27,6 +27,8 @@ StartResponse = Callable[..., Any]
 
 
 class CallbackReceiver:
+    """WSGI app for EVERY8D's pushes; mounted beside Slack's events (HTTP mode) or alone (Socket Mode)."""
+
     def __init__(self, token: str, tracking: TrackingService, on_stored: Callable[[], None] = lambda: None) -> None:
         self._token = token.encode()
         self.tracking = tracking
@@ -34,6 +36,7 @@ class CallbackReceiver:
 
     @staticmethod
     def handles(path: str) -> bool:
+        """Whether a request path is meant for this receiver (the WSGI router asks)."""
         return path.startswith(PREFIX)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -44,15 +47,9 @@ class CallbackReceiver:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "POST"):
             return _answer(start_response, "405 Method Not Allowed", "GET only")
-        query = environ.get("QUERY_STRING", "")
-        if method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if length > MAX_QUERY_BYTES:
-                return _answer(start_response, "413 Payload Too Large", "too large")
-            body = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
-            query = "&".join(part for part in (query, body) if part)
-        if len(query) > MAX_QUERY_BYTES:
-            return _answer(start_response, "414 URI Too Long", "too long")
+        query = _query(environ, method)
+        if query is None:
+            return _answer(start_response, "413 Payload Too Large", "too large")
         try:
             report = parse_callback(query)
         except ValidationError as exc:
@@ -60,12 +57,30 @@ class CallbackReceiver:
             return _answer(start_response, "400 Bad Request", exc.en)
         try:
             outcome = self.tracking.ingest_callback(report)
-        except Exception:  # noqa: BLE001 - answer 503 so EVERY8D retries; never lose the report
-            log.exception("could not store a callback report; answered 503 so EVERY8D retries")
+        except Exception as exc:  # noqa: BLE001 - answer 503 so EVERY8D retries; never lose the report
+            # The type only: an exception's text could carry the report's phone number.
+            log.error("could not store a callback report (%s); answered 503 so EVERY8D retries",
+                      type(exc).__name__)
+            log.debug("callback storage failure", exc_info=exc)
             return _answer(start_response, "503 Service Unavailable", "retry later")
         log.debug("callback stored: %s", outcome)
         self.on_stored()
         return _answer(start_response, "200 OK", "OK")
+
+
+def _query(environ: dict[str, Any], method: str) -> str | None:
+    """The report's parameters: the query string, plus a form body for POST. None when oversized."""
+    query = environ.get("QUERY_STRING", "")
+    if method == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_QUERY_BYTES:
+            return None
+        body = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length > 0 else ""
+        query = "&".join(part for part in (query, body) if part)
+    return query if len(query) <= MAX_QUERY_BYTES else None
 
 
 def _answer(start_response: StartResponse, status: str, text: str) -> list[bytes]:

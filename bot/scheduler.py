@@ -3,12 +3,14 @@
 The truth (which batch to poll when) lives in SQLite, so the jobs are a few fixed ones with stable ids
 in a memory job store: nothing to pickle, nothing that grows at each restart, and a kill -9 loses
 nothing because the next start reads the same tables. `coalesce` and `max_instances=1` mean a slow
-EVERY8D never makes runs pile up or overlap.
+EVERY8D never makes runs pile up or overlap; the tick that finds the job still running is skipped, and
+that is logged once per slow run rather than on every tick.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -18,6 +20,41 @@ log = logging.getLogger("every8d_bot.scheduler")
 
 POLL_JOB = "poll-delivery-status"
 CREDIT_JOB = "check-credit"
+#: Every job: runs that fell behind collapse into one, never two at once, and a run up to a minute late
+#: still happens (APScheduler's default grace of 1 s would skip it).
+JOB_SETTINGS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+
+
+class _SkippedOncePerRun(logging.Filter):
+    """APScheduler warns "skipped: maximum number of running instances reached" on every tick that
+    finds a job still running. Let the first warning of a slow run through, drop the repeats."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reported: set[str] = set()
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass everything but a repeated skip warning of a job already reported in this run."""
+        if "maximum number of running instances" not in str(record.msg) or not record.args:
+            return True
+        job_id = str(getattr(record.args[0], "id", record.args[0]))  # type: ignore[index]
+        with self._lock:
+            if job_id in self._reported:
+                return False
+            self._reported.add(job_id)
+        return True
+
+    def run_finished(self, job_id: str) -> None:
+        """The job's run ended: its next skip (a new slow run) is worth a warning again."""
+        with self._lock:
+            self._reported.discard(job_id)
+
+
+_SKIPS = _SkippedOncePerRun()
+#: The scheduler's own logger (a child of "apscheduler", so its level settings apply), with the filter.
+_SCHEDULER_LOG = logging.getLogger("apscheduler.scheduler.every8d")
+_SCHEDULER_LOG.addFilter(_SKIPS)
 
 
 def build_scheduler(
@@ -27,26 +64,32 @@ def build_scheduler(
     poll_tick_seconds: float,
     credit_seconds: float,
 ) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(
-        timezone=UTC,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
-    )
-    scheduler.add_job(_guard(poll, POLL_JOB), "interval", seconds=poll_tick_seconds, id=POLL_JOB,
-                      replace_existing=True, next_run_time=datetime.now(UTC))
-    scheduler.add_job(_guard(check_credit, CREDIT_JOB), "interval", seconds=credit_seconds, id=CREDIT_JOB,
-                      replace_existing=True, next_run_time=datetime.now(UTC))
+    """Two interval jobs with stable ids, both run once right at start (resume open batches at once)."""
+    scheduler = BackgroundScheduler(timezone=UTC, logger=_SCHEDULER_LOG)
+    for job_id, job, seconds in ((POLL_JOB, poll, poll_tick_seconds), (CREDIT_JOB, check_credit, credit_seconds)):
+        scheduler.add_job(_guard(job, job_id), "interval", seconds=seconds, id=job_id, name=job_id,
+                          replace_existing=True, next_run_time=datetime.now(UTC), **JOB_SETTINGS)
     return scheduler
 
 
 def _guard(job: Callable[[], object], name: str) -> Callable[[], None]:
-    """A job that raises is logged and runs again next time (APScheduler would only log it too, but
-    without saying which product job it was)."""
+    """A job that raises is logged (once per failure streak, with its traceback) and runs again next
+    time; APScheduler would log it on every tick without saying which product job it was."""
+    failing = threading.Event()
 
     def run() -> None:
         try:
             job()
         except Exception:  # noqa: BLE001
-            log.exception("job %s failed; it will run again on its next tick", name)
+            if not failing.is_set():
+                log.exception("job %s failed; it will run again on its next tick", name)
+            failing.set()
+        else:
+            if failing.is_set():
+                log.info("job %s works again", name)
+            failing.clear()
+        finally:
+            _SKIPS.run_finished(name)
 
     run.__name__ = name
     return run

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.notifications import NotificationRenderer, Plan
+from services import notices
 from storage import OutboxItem, Store
 
 log = logging.getLogger("every8d_bot.slack")
@@ -24,9 +25,13 @@ PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "inval
                     "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action"}
 MAX_ATTEMPTS_PERMANENT = 3
 MAX_BACKOFF = 300.0
+#: Kinds queued with `collapse=True` (one pending post stands for all changes): see `_follow_up`.
+COLLAPSED_KINDS = frozenset({notices.APPROVAL_CARD, notices.BATCH_SUMMARY})
 
 
 class SlackPoster:
+    """The one consumer of the outbox: a thread in the bot, `drain()` called directly in tests."""
+
     def __init__(self, store: Store, client: WebClient, renderer: NotificationRenderer) -> None:
         self.store = store
         self.client = client
@@ -39,10 +44,12 @@ class SlackPoster:
     # -- running -----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Deliver in a daemon thread, woken by `wake()` or every second."""
         self._thread = threading.Thread(target=self._loop, name="slack-poster", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop after the post in flight; what is left stays in the outbox for the next start."""
         self._stop.set()
         self._wake.set()
         if self._thread:
@@ -95,7 +102,8 @@ class SlackPoster:
                 "Slack refused a %s post to %s: %s%s", item.kind, plan.channel, error,
                 " (set aside)" if give_up else " (will retry)",
             )
-            self.store.outbox.retry_later(item.id, error or "slack error", self._backoff(item), give_up=give_up)
+            delay = max(self._backoff(item), _retry_after(exc))
+            self.store.outbox.retry_later(item.id, error or "slack error", delay, give_up=give_up)
             return False
         except Exception as exc:  # noqa: BLE001 - network errors: keep the post, try later
             log.warning("Slack unreachable for a %s post: %s (will retry)", item.kind, type(exc).__name__)
@@ -104,7 +112,18 @@ class SlackPoster:
         if plan.on_posted is not None and ts:
             plan.on_posted(ts)
         self.store.outbox.done(item.id)
+        if item.kind in COLLAPSED_KINDS:
+            self._follow_up(item, plan)
         return True
+
+    def _follow_up(self, item: OutboxItem, posted: Plan) -> None:
+        """A collapsed post renders the state of the moment it went out. A change committed while it was
+        in flight found it still pending and queued nothing, so render again now that it is done: if the
+        message no longer shows the truth, queue one more update (nothing is lost, e.g. "complete")."""
+        again = self.renderer.plan(item)
+        if again.skip or again.wait or (again.text, again.blocks) == (posted.text, posted.blocks):
+            return
+        self.store.outbox.enqueue(item.kind, item.ref, channel=item.channel, collapse=True)
 
     def _call(self, plan: Plan) -> str | None:
         if plan.update_ts:
@@ -128,3 +147,18 @@ class SlackPoster:
     @staticmethod
     def _backoff(item: OutboxItem) -> float:
         return min(2.0 * (2 ** item.attempts), MAX_BACKOFF)
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    """Seconds Slack asked us to wait (HTTP 429 once the client's own retries are used up), else 0."""
+    response = exc.response
+    if response is None or response.status_code != 429:
+        return 0.0
+    headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+    value = headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return min(float(value), MAX_BACKOFF) if value is not None else 0.0
+    except ValueError:
+        return 0.0

@@ -220,7 +220,15 @@ def cancel_button(voice: Voice, request_id: int) -> ActionsBlock:
 
 
 def send_result(voice: Voice, request: SendRequest) -> Rendered:
-    if request.state in (RequestState.SENT, RequestState.CANCELLED) and request.batch_id:
+    if request.state in (RequestState.SENT, RequestState.CANCELLED) and request.sent_count is None:
+        # Settled without EVERY8D's answer (reconciled from its report, or marked by an approver): no counts.
+        lines = [
+            voice.t(f"📤 已確認送出 · 批次代碼 `{request.batch_id}`", f"📤 confirmed sent · batch id `{request.batch_id}`")
+            if request.batch_id
+            else voice.t("📤 已標記為已送出", "📤 marked as sent")
+        ]
+        text = lines[0]
+    elif request.state in (RequestState.SENT, RequestState.CANCELLED) and request.batch_id:
         lines = [
             voice.t(f"📤 已送出 {request.sent_count} 則，扣除 {points(request.cost)}，剩餘 {points(request.credit_after)}",
                     f"sent {request.sent_count} messages, {request.cost or 0:,.1f} points charged, "
@@ -282,8 +290,9 @@ def batch_summary(
     failed = by_outcome.get(Outcome.FAILED, 0)
     scheduled = by_outcome.get(Outcome.SCHEDULED, 0)
     cancelled = by_outcome.get(Outcome.CANCELLED, 0)
-    pending = total - delivered - failed - scheduled - cancelled
-    finished = delivered + failed + cancelled
+    test_mode = by_outcome.get(Outcome.TEST, 0)
+    finished = sum(n for code, n in counts.items() if status_for(code).final)
+    pending = total - finished - scheduled
     complete = batch.state == "complete"
     head = voice.t("📊 發送狀態", "Delivery status") + (voice.t("（已完成）", " (complete)") if complete else "")
     parts = [voice.t(f"已送達 {delivered}", f"delivered {delivered}"),
@@ -293,6 +302,8 @@ def batch_summary(
         parts.append(voice.t(f"預約中 {scheduled}", f"scheduled {scheduled}"))
     if cancelled:
         parts.append(voice.t(f"已取消 {cancelled}", f"cancelled {cancelled}"))
+    if test_mode:
+        parts.append(voice.t(f"測試模式 {test_mode}", f"test mode {test_mode}"))
     lines = [f"*{head}*", f"`{progress_bar(finished, total)}`", " · ".join(parts)]
     if scheduled and request.send_at:
         lines.append(voice.t(f"🕒 預約於 {voice.time(request.send_at)} 發送", f"scheduled for {voice.time(request.send_at)}"))

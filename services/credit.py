@@ -2,7 +2,8 @@
 
 The alert is a two-state switch kept in the database (`ok` / `low`), flipped with a compare-and-set,
 so two checks at once never post two alerts: below the threshold it flips to `low` and posts once;
-only above threshold + margin does it flip back and post a recovery notice.
+only above threshold + margin does it flip back and post a recovery notice. Being in the database, the
+switch survives a restart: a bot restarted while credit is low does not alert again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ DAY = 86400.0
 
 @dataclass(frozen=True)
 class Trend:
+    """What `/sms credit`, the alert and App Home show: balance, 24-hour change, burn rate, days left."""
+
     credit: float | None
     at: float | None
     change_24h: float | None
@@ -32,6 +35,8 @@ class Trend:
 
 
 class CreditService:
+    """Credit readings, their history and the low-credit alert switch."""
+
     def __init__(self, store: Store, gateway: Gateway, policy: Policy, clock: Clock) -> None:
         self.store = store
         self.gateway = gateway
@@ -56,22 +61,25 @@ class CreditService:
         return credit
 
     def observe(self, credit: float) -> None:
-        """Flip the alert switch if this reading crosses the threshold (or recovers past the margin)."""
-        channel = self.policy.alert_channel
+        """Flip the alert switch if this reading crosses below the threshold (alert) or recovers above
+        threshold + margin (recovery notice). The flip and its post commit together; the compare-and-set
+        on the stored state means concurrent readings (a send and the scheduled check) post at most once."""
         threshold = self.policy.low_credit_threshold
-        state = self.store.credit.get_setting(ALERT_KEY, "ok")
-        if credit < threshold and state == "ok":
-            if self.store.credit.swap_setting(ALERT_KEY, self.store.credit.get_setting(ALERT_KEY), "low"):
-                log.warning("credit %.1f is below the threshold %.1f", credit, threshold)
-                if channel:
-                    self.store.outbox.enqueue(
-                        CREDIT_LOW, {"credit": credit, "threshold": threshold, "at": self.clock()}, channel=channel
-                    )
-        elif state == "low" and credit >= threshold + self.policy.low_credit_margin:
-            if self.store.credit.swap_setting(ALERT_KEY, "low", "ok"):
-                log.info("credit %.1f recovered above %.1f", credit, threshold)
-                if channel:
-                    self.store.outbox.enqueue(CREDIT_RECOVERED, {"credit": credit, "at": self.clock()}, channel=channel)
+        with self.store.immediate():
+            stored = self.store.credit.get_setting(ALERT_KEY)
+            state = stored or "ok"
+            if credit < threshold and state == "ok":
+                if self.store.credit.swap_setting(ALERT_KEY, stored, "low"):
+                    log.warning("credit %.1f is below the threshold %.1f", credit, threshold)
+                    self._post(CREDIT_LOW, {"credit": credit, "threshold": threshold, "at": self.clock()})
+            elif state == "low" and credit > threshold + self.policy.low_credit_margin:
+                if self.store.credit.swap_setting(ALERT_KEY, "low", "ok"):
+                    log.info("credit %.1f recovered above %.1f", credit, threshold + self.policy.low_credit_margin)
+                    self._post(CREDIT_RECOVERED, {"credit": credit, "at": self.clock()})
+
+    def _post(self, kind: str, ref: dict[str, float]) -> None:
+        if self.policy.alert_channel:
+            self.store.outbox.enqueue(kind, ref, channel=self.policy.alert_channel)
 
     def trend(self) -> Trend:
         """The balance, its change over 24 hours, and days left at the last week's burn rate.

@@ -3,19 +3,24 @@
 Polling and push callbacks feed the same `ingest_*` functions, so it does not matter which one sees a
 report first or how often EVERY8D repeats it: statuses only move forward and replies are stored once.
 Only open batches whose poll time has come are read, so the cost of a cycle grows with open batches,
-never with history.
+never with history. A report for a batch this bot does not know is kept aside (never posted); when
+the batch turns out to be ours after all (a push that raced the send's own bookkeeping, or a send of
+unknown outcome reconciled later) the kept reports are merged like any other.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from every8d.errors import CredentialError, Every8dError
+from every8d.parsing import parse_taipei_time
 from every8d.phones import parse_phone
 from every8d.results import CallbackReport, DeliveryRecord
+from every8d.status import REPLY_CODE, SCHEDULED_CODE
 from services import notices
 from services.policy import Policy
 from services.ports import Clock, Gateway
@@ -35,8 +40,21 @@ def normalize_mobile(mobile: str) -> str:
     return getattr(parsed, "e164", mobile.strip())
 
 
+def summary_digest(state: str, counts: Mapping[int, int]) -> str:
+    """What a batch summary shows, in short: it is re-posted only when this changes."""
+    return f"{state}|" + ",".join(f"{code}:{n}" for code, n in sorted(counts.items()))
+
+
+def _digest_has_scheduled(digest: str | None) -> bool:
+    if not digest or "|" not in digest:
+        return False
+    return any(part.split(":")[0] == str(SCHEDULED_CODE) for part in digest.split("|", 1)[1].split(","))
+
+
 @dataclass(frozen=True)
 class PollCycle:
+    """What one scheduler tick did: batches polled, rows changed, batches closed, polls that failed."""
+
     polled: int
     changed: int
     completed: int
@@ -44,6 +62,8 @@ class PollCycle:
 
 
 class TrackingService:
+    """Everything that keeps a sent batch's records, summary and replies true, whoever reports first."""
+
     def __init__(self, store: Store, gateway: Gateway, policy: Policy, clock: Clock) -> None:
         self.store = store
         self.gateway = gateway
@@ -53,12 +73,14 @@ class TrackingService:
     # -- polling -----------------------------------------------------------------------------------
 
     def poll_due(self, limit: int = 100) -> PollCycle:
+        """Poll every open batch whose time has come. One failing batch (EVERY8D down, or a bug on one
+        odd answer) is backed off and never keeps the others from being polled."""
         polled = changed = completed = failed = 0
         for batch in self.store.batches.due(self.clock(), limit=limit):
             polled += 1
             try:
                 delta, done = self.poll_batch(batch)
-            except Every8dError as exc:
+            except Exception as exc:  # noqa: BLE001 - back off this batch, go on with the others
                 failed += 1
                 self._poll_failed(batch, exc)
                 continue
@@ -77,6 +99,9 @@ class TrackingService:
                 chunk = []
         if chunk:
             changed += self.ingest_records(batch.batch_id, chunk, source="poll")
+        first_poll = batch.last_checked_at is None
+        if first_poll:
+            changed += self._absorb_kept_reports(batch.batch_id)
         now = self.clock()
         if batch.poll_failures:
             log.info("polling batch %s works again", batch.batch_id)
@@ -85,22 +110,29 @@ class TrackingService:
         )
         done = self._maybe_complete(batch.batch_id)
         if not done:
-            self._announce(batch.batch_id, force=batch.last_checked_at is None)
+            self._announce(batch.batch_id, force=first_poll)
         return changed, done
 
-    def _poll_failed(self, batch: Batch, exc: Every8dError) -> None:
+    def _poll_failed(self, batch: Batch, exc: Exception) -> None:
+        """Back off (doubling, capped) and log once per failure streak, not on every tick."""
         failures = batch.poll_failures + 1
         delay = min(self.policy.status_poll_seconds * (2 ** min(failures, 10)), MAX_BACKOFF_SECONDS)
         if isinstance(exc, CredentialError):
             delay = MAX_BACKOFF_SECONDS
-        if batch.poll_failures == 0:  # log once per failure streak, not on every tick
-            log.warning("polling batch %s failed, will retry: %s", batch.batch_id, exc.describe("en"))
-        self.store.batches.polled(batch.batch_id, next_poll_at=self.clock() + delay, now=self.clock(), failed=True)
+        if batch.poll_failures == 0:
+            if isinstance(exc, Every8dError):
+                log.warning("polling batch %s failed, will retry: %s", batch.batch_id, exc.describe("en"))
+            else:
+                log.error("polling batch %s failed (%s), will retry", batch.batch_id, type(exc).__name__,
+                          exc_info=exc)
+        now = self.clock()
+        self.store.batches.polled(batch.batch_id, next_poll_at=now + delay, now=now, failed=True)
         self._maybe_complete(batch.batch_id)
 
     # -- one merge for polls and callbacks ---------------------------------------------------------
 
     def ingest_records(self, batch_id: str, records: Iterable[DeliveryRecord], *, source: str) -> int:
+        """Merge status rows (forward only) and store the replies among them; returns rows changed."""
         updates = []
         for record in records:
             mobile = normalize_mobile(record.mobile)
@@ -110,27 +142,22 @@ class TrackingService:
                 self.ingest_reply(batch_id, mobile, at, text, source=source)
                 continue
             updates.append((mobile, record.status.code, at, record.name, record.cost))
-        changed = self.store.batches.merge(batch_id, updates, source=source, now=self.clock()) if updates else 0
-        return changed
+        return self.store.batches.merge(batch_id, updates, source=source, now=self.clock()) if updates else 0
 
     def ingest_callback(self, report: CallbackReport) -> str:
-        """Store one push report. Returns what happened: "reply", "status", "duplicate", "unmatched",
-        "reconciled". Raises only if it could not be stored (the receiver then answers 503)."""
+        """Store one push report. Returns what happened: "reply", "status", "duplicate", "unmatched".
+        Raises only if it could not be stored (the receiver then answers 503)."""
         mobile = normalize_mobile(report.mobile)
         at = report.reported_at.timestamp() if report.reported_at else None
         batch = self.store.batches.get(report.batch_id)
+        if batch is None and self._reconcile_from_subject(report):
+            batch = self.store.batches.get(report.batch_id)
         if batch is None:
-            if self._reconcile_from_subject(report):
-                batch = self.store.batches.get(report.batch_id)
-            else:
-                kept = self.store.replies.keep_unmatched_report(
-                    batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, raw=report.raw,
-                    now=self.clock(),
-                )
-                if report.is_reply and kept:
-                    self.ingest_reply(None, mobile, at, report.text, source="callback")
-                return "unmatched"
-        assert batch is not None
+            self.store.replies.keep_unmatched_report(
+                batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, raw=report.raw,
+                now=self.clock(),
+            )
+            return "unmatched"
         if report.is_reply:
             stored = self.ingest_reply(batch.batch_id, mobile, at, report.text, source="callback")
             return "reply" if stored else "duplicate"
@@ -139,13 +166,15 @@ class TrackingService:
         )
         if not changed:
             return "duplicate"
-        if not self._maybe_complete(batch.batch_id):
+        # Only a final report can close the batch: skip the pending count for "sent" reports.
+        if not (report.status.final and self._maybe_complete(batch.batch_id)):
             self._announce(batch.batch_id)
         return "status"
 
-    def ingest_reply(self, batch_id: str | None, mobile: str, at: float | None, text: str, *, source: str) -> bool:
-        """Store a reply once and queue its posts (thread of its batch, and the replies channel)."""
-        request = self.store.requests.by_batch(batch_id) if batch_id else None
+    def ingest_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str) -> bool:
+        """Store a reply once and queue its posts (thread of its batch, and the replies channel), in the
+        same transaction; False when it was already stored."""
+        request = self.store.requests.by_batch(batch_id)
         with self.store.immediate():
             reply_id = self.store.replies.add(
                 batch_id=batch_id, mobile=mobile, received_at=at, text=text, source=source,
@@ -161,6 +190,25 @@ class TrackingService:
             )
         return True
 
+    def _absorb_kept_reports(self, batch_id: str) -> int:
+        """Merge the reports kept aside while this batch was unknown (statuses and replies), then mark
+        them resolved. Returns the rows changed."""
+        kept = self.store.replies.unmatched_for_batch(batch_id)
+        if not kept:
+            return 0
+        updates = []
+        for row in kept:
+            raw = _raw(row)
+            reported = parse_taipei_time(raw.get("RT", ""))
+            at = reported.timestamp() if reported else None
+            if row["status_code"] == REPLY_CODE:
+                self.ingest_reply(batch_id, row["mobile"], at, raw.get("SM", ""), source="callback")
+            else:
+                updates.append((row["mobile"], row["status_code"], at, "", 0.0))
+        changed = self.store.batches.merge(batch_id, updates, source="callback", now=self.clock()) if updates else 0
+        self.store.replies.resolve_unmatched([r["id"] for r in kept], self.clock())
+        return changed
+
     # -- completion and posts ----------------------------------------------------------------------
 
     def _maybe_complete(self, batch_id: str) -> bool:
@@ -174,28 +222,31 @@ class TrackingService:
         if pending and now < batch.validity_until + self.policy.expiry_margin_seconds:
             return False
         if pending:
-            self.store.batches.expire_pending(batch_id, now)
+            expired = self.store.batches.expire_pending(batch_id, now)
+            log.info("batch %s: %d recipients had no report before validity ended; marked expired", batch_id,
+                     expired)
         if self.store.batches.complete(batch_id, now):
             self._announce(batch_id, force=True)
             return True
         return False
 
     def _announce(self, batch_id: str, *, force: bool = False) -> None:
-        """Queue a summary update when the counts changed since the last one (or when forced)."""
+        """Queue a summary update when the counts changed since the last one (or when forced). When the
+        last scheduled recipient went out, the request's card is refreshed too (its Cancel is moot)."""
         request = self.store.requests.by_batch(batch_id)
-        batch = self.store.batches.get(batch_id)
-        if request is None or batch is None:
-            return
-        digest = f"{batch.state}|" + ",".join(f"{k}:{v}" for k, v in sorted(self.store.batches.counts(batch_id).items()))
-        if not force and digest == batch.summary_digest:
+        if request is None:
             return
         with self.store.immediate():
+            batch = self.store.batches.get(batch_id)
+            if batch is None:
+                return
+            digest = summary_digest(batch.state, self.store.batches.counts(batch_id))
+            if not force and digest == batch.summary_digest:
+                return
             self.store.batches.set_summary(batch_id, digest=digest)
             notices.summary(self.store, batch_id, request.approval_channel)
-
-    def refresh_summary(self, batch_id: str) -> None:
-        """Re-render the summary (e.g. to update the last-check time shown) without a change."""
-        self._announce(batch_id, force=True)
+            if _digest_has_scheduled(batch.summary_digest) and not _digest_has_scheduled(digest):
+                notices.card(self.store, request.id, request.approval_channel)
 
     # -- reconciliation ----------------------------------------------------------------------------
 
@@ -213,6 +264,7 @@ class TrackingService:
         return self.adopt_batch(request_id, report.batch_id, actor="reconcile")
 
     def adopt_batch(self, request_id: int, batch_id: str, *, actor: str) -> bool:
+        """Record that a request of unknown outcome did reach EVERY8D as `batch_id`, and track it."""
         request = self.store.requests.get(request_id)
         if request is None:
             return False
@@ -236,11 +288,16 @@ class TrackingService:
                 "reconciled",
             )
             notices.card(self.store, request_id, request.approval_channel)
-        # Status reports kept aside while the batch was unknown count now.
-        kept = self.store.replies.unmatched_for_batch(batch_id)
-        updates = [(r["mobile"], r["status_code"], None, "", 0.0) for r in kept if r["status_code"] != 999]
-        if updates:
-            self.store.batches.merge(batch_id, updates, source="callback", now=now)
-        self.store.replies.resolve_unmatched([r["id"] for r in kept], now)
+        # Reports kept aside while the batch was unknown count now (replies included).
+        self._absorb_kept_reports(batch_id)
         log.info("request %s reconciled with batch %s", request_id, batch_id)
         return True
+
+
+def _raw(row: Mapping[str, object]) -> dict[str, str]:
+    """The parameters of a kept report, as received."""
+    try:
+        value = json.loads(str(row["raw_json"]))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -20,6 +20,8 @@ _COLUMNS = ", ".join(Batch.__dataclass_fields__.keys())
 
 
 class Batches:
+    """Queries on `batches` and `deliveries`; the only code that writes them."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
@@ -56,10 +58,12 @@ class Batches:
             )
 
     def get(self, batch_id: str) -> Batch | None:
+        """One batch by EVERY8D's id, or None for a batch this bot never recorded."""
         rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM batches WHERE batch_id = ?", [batch_id]))
         return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
 
     def for_request(self, request_id: int) -> Batch | None:
+        """The batch a request became (at most one: a resend makes a new request)."""
         rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM batches WHERE request_id = ?", [request_id]))
         return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
 
@@ -76,6 +80,7 @@ class Batches:
         ]
 
     def open_count(self) -> int:
+        """How many batches are still polled (for `doctor` and the benchmarks)."""
         rows = list(self._store.db.query("SELECT COUNT(*) AS n FROM batches WHERE state = 'open'"))
         return int(rows[0]["n"])
 
@@ -89,18 +94,23 @@ class Batches:
     ) -> int:
         """Apply (mobile, status_code, status_at, name, cost) updates moving forward only.
 
-        Returns how many rows changed. A mobile the batch does not know is added (EVERY8D is the truth)."""
+        Returns how many rows changed. A mobile the batch does not know is added (EVERY8D is the truth).
+        A real final report still replaces the bot's own "no report before validity ended" guess, and a
+        report without a time, name or cost (a push) keeps the ones already known."""
         now = now or time.time()
         changed = 0
         with self._store.immediate() as db:
             conn = db.conn
             for mobile, code, status_at, name, cost in updates:
                 rank = status_for(code).rank
+                replaces_guess = int(rank == 2 and code != EXPIRED_LOCALLY.code)
                 cursor = conn.execute(
-                    "UPDATE deliveries SET status_code = ?, status_rank = ?, status_at = ?, "
-                    "name = CASE WHEN ? != '' THEN ? ELSE name END, cost = ?, updated_at = ?, source = ? "
-                    "WHERE batch_id = ? AND mobile = ? AND status_rank < ?",
-                    [code, rank, status_at, name, name, cost, now, source, batch_id, mobile, rank],
+                    "UPDATE deliveries SET status_code = ?, status_rank = ?, status_at = COALESCE(?, status_at), "
+                    "name = CASE WHEN ? != '' THEN ? ELSE name END, cost = CASE WHEN ? > 0 THEN ? ELSE cost END, "
+                    "updated_at = ?, source = ? "
+                    "WHERE batch_id = ? AND mobile = ? AND (status_rank < ? OR (status_code = ? AND ?))",
+                    [code, rank, status_at, name, name, cost, cost, now, source, batch_id, mobile, rank,
+                     EXPIRED_LOCALLY.code, replaces_guess],
                 )
                 if cursor.rowcount:
                     changed += 1
@@ -124,6 +134,7 @@ class Batches:
         }
 
     def pending_count(self, batch_id: str) -> int:
+        """Recipients without a final status yet: zero means the batch can close."""
         rows = list(
             self._store.db.query(
                 "SELECT COUNT(*) AS n FROM deliveries WHERE batch_id = ? AND status_rank < 2", [batch_id]
@@ -132,6 +143,7 @@ class Batches:
         return int(rows[0]["n"])
 
     def deliveries(self, batch_id: str, *, codes: Iterable[int] | None = None, limit: int = 100) -> list[Delivery]:
+        """Recipient rows (optionally only some status codes), in send order: the summary lists failures."""
         sql = "SELECT batch_id, mobile, name, status_code, status_rank, status_at, cost FROM deliveries WHERE batch_id = ?"
         params: list[object] = [batch_id]
         if codes is not None:
@@ -165,6 +177,7 @@ class Batches:
             return cursor.rowcount
 
     def complete(self, batch_id: str, now: float | None = None) -> bool:
+        """Close an open batch (no more polls); True only for the caller that closed it."""
         with self._store.immediate() as db:
             cursor = db.execute(
                 "UPDATE batches SET state = 'complete', completed_at = ? WHERE batch_id = ? AND state = 'open'",
@@ -195,6 +208,7 @@ class Batches:
             )
 
     def set_summary(self, batch_id: str, *, ts: str | None = None, digest: str | None = None) -> None:
+        """Remember the summary message (its ts, to edit it) and what it last showed (to skip no-op edits)."""
         with self._store.immediate() as db:
             if ts is not None:
                 db.execute("UPDATE batches SET summary_ts = ? WHERE batch_id = ?", [ts, batch_id])
@@ -202,6 +216,7 @@ class Batches:
                 db.execute("UPDATE batches SET summary_digest = ? WHERE batch_id = ?", [digest, batch_id])
 
     def recent(self, limit: int = 10) -> list[Batch]:
+        """Newest batches first (App Home)."""
         return [
             row_to(Batch, r)  # type: ignore[misc]
             for r in self._store.db.query(f"SELECT {_COLUMNS} FROM batches ORDER BY created_at DESC LIMIT ?", [limit])

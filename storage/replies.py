@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -17,13 +18,21 @@ if TYPE_CHECKING:
     from storage.db import Store
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 def reply_key(batch_id: str, mobile: str, received_at: float | None, text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    """The identity of a reply, the same whoever reports it: the status page flattens a reply's line
+    breaks and tabs to spaces while the push carries them as typed, so whitespace is normalized."""
+    canonical = _WHITESPACE.sub(" ", text).strip()
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     when = "" if received_at is None else str(int(received_at))
     return f"{batch_id}|{mobile}|{when}|{digest}"
 
 
 class Replies:
+    """Queries on `replies` and `unmatched_reports`; the only code that writes them."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
@@ -49,6 +58,7 @@ class Replies:
             return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
     def get(self, reply_id: int) -> Reply | None:
+        """One stored reply (the posts render from it)."""
         rows = list(
             self._store.db.query(
                 "SELECT id, batch_id, mobile, received_at, text, source, matched FROM replies WHERE id = ?",
@@ -62,6 +72,7 @@ class Replies:
         return row_to(Reply, row)  # type: ignore[return-value]
 
     def for_batch(self, batch_id: str, limit: int = 100) -> list[Reply]:
+        """A batch's replies, oldest first."""
         out = []
         for r in self._store.db.query(
             "SELECT id, batch_id, mobile, received_at, text, source, matched FROM replies WHERE batch_id = ? "
@@ -74,6 +85,7 @@ class Replies:
         return out  # type: ignore[return-value]
 
     def count(self) -> int:
+        """All stored replies (tests and `doctor`)."""
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM replies")))["n"])
 
     def keep_unmatched_report(
@@ -91,6 +103,7 @@ class Replies:
             return cursor.rowcount == 1
 
     def unmatched_reports(self, limit: int = 50) -> list[dict]:
+        """Reports kept aside and not yet matched to a batch, newest first: what admins review."""
         return list(
             self._store.db.query(
                 "SELECT id, batch_id, status_code, mobile, raw_json, created_at FROM unmatched_reports "
@@ -110,6 +123,7 @@ class Replies:
         )
 
     def resolve_unmatched(self, report_ids: list[int], now: float | None = None) -> None:
+        """Mark kept reports as handled (their batch turned out to be ours and they were merged)."""
         with self._store.immediate() as db:
             db.conn.executemany(
                 "UPDATE unmatched_reports SET resolved_at = ? WHERE id = ?",

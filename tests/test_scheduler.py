@@ -1,0 +1,96 @@
+"""The recurring jobs: fixed ids that survive restarts, intervals from configuration, and a slow EVERY8D
+never makes polls overlap or pile up; a failing job is logged once per streak, not on every tick."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+
+from bot.scheduler import CREDIT_JOB, POLL_JOB, build_scheduler
+from tests.test_tracking import batch_id_of, send_approved
+
+
+def jobs(product) -> dict:
+    return {job.id: job for job in product.runtime.scheduler.get_jobs()}
+
+
+def test_jobs_have_stable_ids_no_overlap_settings_and_configured_intervals(make_product):
+    first = make_product(status_poll_seconds=3.0, credit_poll_seconds=900.0)
+    found = jobs(first)
+    assert set(found) == {POLL_JOB, CREDIT_JOB}
+    for job in found.values():
+        assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time == 60
+    assert found[POLL_JOB].trigger.interval.total_seconds() == 3.0
+    assert found[CREDIT_JOB].trigger.interval.total_seconds() == 900.0
+    first.stop()
+
+    restarted = make_product(status_poll_seconds=3.0, credit_poll_seconds=900.0)  # same database
+    assert set(jobs(restarted)) == {POLL_JOB, CREDIT_JOB}
+
+
+class SlowGateway:
+    """The real gateway, but every status query takes `delay` seconds; records overlapping queries."""
+
+    def __init__(self, inner, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+        self.active = self.most_active = self.queries = 0
+        self._lock = threading.Lock()
+
+    def iter_delivery_status(self, batch_id: str, *, mms: bool = False):
+        with self._lock:
+            self.active += 1
+            self.queries += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(self.delay)
+            yield from self.inner.iter_delivery_status(batch_id, mms=mms)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def test_a_slow_gateway_never_makes_polls_overlap_and_the_skips_are_logged_once_per_run(make_product, caplog):
+    product = make_product(callback_token="", status_poll_seconds=0.01, sandbox_delivery_seconds=3600)
+    send_approved(product, "send 0912345678 慢")
+    batch_id = batch_id_of(product)
+    slow = SlowGateway(product.runtime.gateway, delay=0.25)
+    product.runtime.tracking.gateway = slow
+    scheduler = build_scheduler(poll=product.runtime.poll_once, check_credit=lambda: None,
+                                poll_tick_seconds=0.02, credit_seconds=3600)
+    skipped: list[object] = []
+    scheduler.add_listener(skipped.append, EVENT_JOB_MAX_INSTANCES)
+
+    with caplog.at_level(logging.WARNING):
+        scheduler.start()
+        time.sleep(1.1)
+        scheduler.shutdown(wait=True)
+
+    assert slow.queries >= 3 and slow.most_active == 1
+    warnings = [r for r in caplog.records if "maximum number of running instances" in r.getMessage()]
+    assert len(skipped) > slow.queries  # many ticks found the poll still running...
+    assert 1 <= len(warnings) <= slow.queries  # ...but that is said once per slow run
+    assert product.store.batches.get(batch_id).last_checked_at is not None
+
+
+def test_a_failing_job_is_logged_once_per_streak_and_runs_again(caplog):
+    outcomes = iter([RuntimeError("boom")] * 4 + [None] * 100)
+    ran = threading.Event()
+
+    def flaky() -> None:
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+        ran.set()
+
+    scheduler = build_scheduler(poll=flaky, check_credit=lambda: None, poll_tick_seconds=0.02, credit_seconds=3600)
+    with caplog.at_level(logging.INFO, logger="every8d_bot"):
+        scheduler.start()
+        assert ran.wait(3)
+        scheduler.shutdown(wait=True)
+
+    failures = [r for r in caplog.records if f"job {POLL_JOB} failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert len([r for r in caplog.records if f"job {POLL_JOB} works again" in r.getMessage()]) == 1
