@@ -8,6 +8,7 @@ and answered with a plain apology, never a stack trace.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_bolt.error import BoltError
@@ -19,7 +20,11 @@ from handlers.context import HandlerContext
 log = logging.getLogger("every8d_bot.app")
 
 
-def create_app(ctx: HandlerContext, client: WebClient, *, signing_secret: str) -> App:
+def create_app(
+    ctx: HandlerContext, client: WebClient, *, signing_secret: str, listener_executor: Executor | None = None
+) -> App:
+    """`listener_executor` runs Bolt's listeners (the work after each ack); the runtime passes one it
+    can wait on, so tests and the console know when a click's work is done."""
     app = App(
         client=client,
         signing_secret=signing_secret or "socket-mode-does-not-sign",
@@ -27,6 +32,7 @@ def create_app(ctx: HandlerContext, client: WebClient, *, signing_secret: str) -
         process_before_response=False,
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("every8d_bot.bolt"),
+        **({"listener_executor": listener_executor} if listener_executor is not None else {}),
     )
     commands.register(app, ctx)
     actions.register(app, ctx)

@@ -50,6 +50,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_ALERT_CHANNEL", "", "Channel id for credit alerts; empty: the approval channel if set, else none."),
     Variable("BOT_REPLIES_CHANNEL", "", "Channel id where every inbound reply is also posted; empty: thread only."),
     Variable("BOT_EXPIRY_MARGIN_MINUTES", "60", "After validity plus this margin, recipients with no report are marked expired."),
+    Variable("BOT_REPLY_WINDOW_HOURS", "72", "A completed batch is still polled for late replies this many hours."),
+    Variable("BOT_REPLY_POLL_SECONDS", "300", "How often completed batches in their reply window are polled."),
     Variable("BOT_HTTP_THREADS", "8", "Worker threads of the HTTP server (waitress) in HTTP mode."),
     Variable("BOT_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
     Variable("SANDBOX_CREDIT", "1000", "Starting points of the built-in sandbox account."),
@@ -96,6 +98,8 @@ class Config:
     alert_channel: str = ""
     replies_channel: str = ""
     expiry_margin_minutes: float = 60.0
+    reply_window_hours: float = 72.0
+    reply_poll_seconds: float = 300.0
     http_threads: int = 8
     log_level: str = "INFO"
     sandbox_credit: float = 1000.0
@@ -246,6 +250,8 @@ def _parse(raw: dict[str, str]) -> Config:
         alert_channel=channel("BOT_ALERT_CHANNEL"),
         replies_channel=channel("BOT_REPLIES_CHANNEL"),
         expiry_margin_minutes=number("BOT_EXPIRY_MARGIN_MINUTES"),
+        reply_window_hours=number("BOT_REPLY_WINDOW_HOURS"),
+        reply_poll_seconds=number("BOT_REPLY_POLL_SECONDS", minimum=1),
         http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),
         log_level=log_level,
         sandbox_credit=number("SANDBOX_CREDIT"),

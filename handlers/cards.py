@@ -72,7 +72,9 @@ def untrusted_block(text: str) -> SectionBlock:
 # -- the approval card -------------------------------------------------------------------------------
 
 
-def approval_card(voice: Voice, request: SendRequest, recipients_preview: Sequence[str]) -> Rendered:
+def approval_card(
+    voice: Voice, request: SendRequest, recipients_preview: Sequence[str], *, now: float | None = None
+) -> Rendered:
     when = (
         voice.t(f"預約發送：{voice.time(request.send_at)}", f"scheduled: {voice.time(request.send_at)}")
         if request.send_at
@@ -96,7 +98,7 @@ def approval_card(voice: Voice, request: SendRequest, recipients_preview: Sequen
     blocks.append(_context(_length_line(voice, request)))
     blocks.append(SectionBlock(text=_md(_recipients_line(voice, request, recipients_preview))))
     blocks.append(SectionBlock(text=_md(_cost_line(voice, request))))
-    blocks.extend(_card_state(voice, request))
+    blocks.extend(_card_state(voice, request, now))
     blocks.extend(sandbox_block(voice))
     text = voice.t(
         f"{kind_label(voice, request.kind)}發送申請 #{request.id}：{request.recipient_count} 位收件人，{points(request.points)}",
@@ -152,7 +154,7 @@ def _cost_line(voice: Voice, request: SendRequest) -> str:
     return line
 
 
-def _card_state(voice: Voice, request: SendRequest) -> list[Block]:
+def _card_state(voice: Voice, request: SendRequest, now: float | None) -> list[Block]:
     state = request.state
     who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != "auto" else None
     at = voice.clock(request.decided_at)
@@ -190,7 +192,7 @@ def _card_state(voice: Voice, request: SendRequest) -> list[Block]:
     blocks: list[Block] = [_context(*lines)]
     if state is RequestState.UNKNOWN:
         blocks.append(unknown_buttons(voice, request.id))
-    if state is RequestState.SENT and request.send_at and request.batch_id:
+    if state is RequestState.SENT and request.send_at and request.batch_id and (now is None or request.send_at > now):
         blocks.append(cancel_button(voice, request.id))
     return blocks
 

@@ -58,5 +58,23 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict:
         delivered = counts.get(100, 0)
         blocks.append(_section(voice.t(f"`{batch.batch_id[:8]}` 送達率 {100 * delivered // total}%",
                                        f"`{batch.batch_id[:8]}` delivered {100 * delivered // total}%")))
+    if is_approver:
+        blocks.extend(_unmatched_reports(ctx))
     blocks.extend(b.to_dict() for b in cards.sandbox_block(voice))
     return {"type": "home", "blocks": blocks[:100]}
+
+
+def _unmatched_reports(ctx: HandlerContext) -> list[dict]:
+    """Reports EVERY8D pushed for batches this bot never sent: kept aside, shown to approvers only."""
+    kept = ctx.store.replies.unmatched_reports(limit=10)
+    if not kept:
+        return []
+    voice = ctx.voice
+    lines = [f"`{r['batch_id'][:36]}` · {voice.number(r['mobile'])} · {r['status_code']} · {voice.time(r['created_at'])}"
+             for r in kept]
+    return [
+        cards.divider(),
+        _section(voice.t(f"*未對應的回報* {len(kept)}（不屬於本機器人發送的批次，未貼出）",
+                         f"*Unmatched reports* {len(kept)} (for batches this bot did not send; not posted)")),
+        _section("\n".join(lines)),
+    ]

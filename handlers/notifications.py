@@ -51,7 +51,7 @@ class NotificationRenderer:
         if request is None:
             return Plan(channel=item.channel or "", skip=True)
         shown = self.store.requests.recipients(request.id)[: cards.RECIPIENTS_SHOWN]
-        text, blocks = cards.approval_card(self.voice, request, shown)
+        text, blocks = cards.approval_card(self.voice, request, shown, now=self.clock())
 
         def remember(ts: str) -> None:
             self.store.requests.update(request.id, approval_ts=ts)

@@ -18,6 +18,10 @@ class Policy:
     replies_channel: str = ""
     status_poll_seconds: float = 60.0
     expiry_margin_seconds: float = 3600.0
+    #: A completed batch is still read for late replies this long, this often (without callbacks,
+    #: polling is the only way a reply after the last delivery report reaches the thread).
+    reply_window_seconds: float = 72 * 3600.0
+    reply_poll_seconds: float = 300.0
     low_credit_threshold: float = 500.0
     low_credit_margin: float = 50.0
     sandbox: bool = False

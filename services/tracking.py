@@ -105,9 +105,8 @@ class TrackingService:
         now = self.clock()
         if batch.poll_failures:
             log.info("polling batch %s works again", batch.batch_id)
-        self.store.batches.polled(
-            batch.batch_id, next_poll_at=now + self.policy.status_poll_seconds, now=now, failed=False
-        )
+        interval = self.policy.reply_poll_seconds if batch.state == "complete" else self.policy.status_poll_seconds
+        self.store.batches.polled(batch.batch_id, next_poll_at=now + interval, now=now, failed=False)
         done = self._maybe_complete(batch.batch_id)
         if not done:
             self._announce(batch.batch_id, force=first_poll)
@@ -225,7 +224,8 @@ class TrackingService:
             expired = self.store.batches.expire_pending(batch_id, now)
             log.info("batch %s: %d recipients had no report before validity ended; marked expired", batch_id,
                      expired)
-        if self.store.batches.complete(batch_id, now):
+        if self.store.batches.complete(batch_id, now, reply_poll_until=now + self.policy.reply_window_seconds,
+                                       next_poll_at=now + self.policy.reply_poll_seconds):
             self._announce(batch_id, force=True)
             return True
         return False

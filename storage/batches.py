@@ -68,14 +68,27 @@ class Batches:
         return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
 
     def due(self, now: float, limit: int = 100) -> list[Batch]:
-        """Open batches whose next poll time has come. Uses the (state, next_poll_at) index, so the cost
-        grows with open batches, not with history."""
+        """Batches whose next poll time has come: open ones, and completed ones still inside their reply
+        window. Both halves use an index, so the cost grows with recent batches, not with history."""
         return [
             row_to(Batch, r)  # type: ignore[misc]
             for r in self._store.db.query(
-                f"SELECT {_COLUMNS} FROM batches WHERE state = 'open' AND next_poll_at <= ? "
-                "ORDER BY next_poll_at LIMIT ?",
-                [now, limit],
+                f"SELECT {_COLUMNS} FROM batches WHERE state = 'open' AND next_poll_at <= :now "
+                f"UNION ALL SELECT {_COLUMNS} FROM batches WHERE reply_poll_until > :now AND state = 'complete' "
+                "AND next_poll_at <= :now ORDER BY next_poll_at LIMIT :limit",
+                {"now": now, "limit": limit},
+            )
+        ]
+
+    def tracked(self, now: float) -> list[str]:
+        """Ids of every batch still being read (open, or inside its reply window), whatever its next
+        poll time: what a "poll everything now" (tests, the console's /tick) brings forward."""
+        return [
+            r["batch_id"]
+            for r in self._store.db.query(
+                "SELECT batch_id FROM batches WHERE state = 'open' "
+                "UNION ALL SELECT batch_id FROM batches WHERE reply_poll_until > ? AND state = 'complete'",
+                [now],
             )
         ]
 
@@ -176,12 +189,18 @@ class Batches:
             )
             return cursor.rowcount
 
-    def complete(self, batch_id: str, now: float | None = None) -> bool:
-        """Close an open batch (no more polls); True only for the caller that closed it."""
+    def complete(
+        self, batch_id: str, now: float | None = None, *, reply_poll_until: float | None = None,
+        next_poll_at: float | None = None,
+    ) -> bool:
+        """Close an open batch; True only for the caller that closed it. With `reply_poll_until` it is
+        still read for replies until then (at `next_poll_at`, then as `polled` schedules)."""
+        now = now or time.time()
         with self._store.immediate() as db:
             cursor = db.execute(
-                "UPDATE batches SET state = 'complete', completed_at = ? WHERE batch_id = ? AND state = 'open'",
-                [now or time.time(), batch_id],
+                "UPDATE batches SET state = 'complete', completed_at = ?, reply_poll_until = ?, "
+                "next_poll_at = COALESCE(?, next_poll_at) WHERE batch_id = ? AND state = 'open'",
+                [now, reply_poll_until, next_poll_at, batch_id],
             )
             return cursor.rowcount == 1
 
@@ -200,10 +219,11 @@ class Batches:
                 )
 
     def poll_soon(self, batch_id: str, at: float) -> None:
-        """Bring the next poll forward (e.g. right after a scheduled batch's send time)."""
+        """Bring the next poll forward (e.g. right after a scheduled batch's send time). A completed batch
+        outside its reply window is unaffected: `due` never selects it."""
         with self._store.immediate() as db:
             db.execute(
-                "UPDATE batches SET next_poll_at = MIN(next_poll_at, ?) WHERE batch_id = ? AND state = 'open'",
+                "UPDATE batches SET next_poll_at = MIN(next_poll_at, ?) WHERE batch_id = ?",
                 [at, batch_id],
             )
 

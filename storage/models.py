@@ -86,6 +86,7 @@ class Batch:
     summary_ts: str | None
     summary_digest: str | None
     completed_at: float | None
+    reply_poll_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,3 +165,11 @@ def initial(db: Database) -> None:
         );
         """
     )
+
+
+@MIGRATIONS(name="0002_reply_window")
+def reply_window(db: Database) -> None:
+    """A completed batch is still read for replies for a while (recipients answer after delivery),
+    without making polling grow with history: only batches inside their reply window are read."""
+    db.execute("ALTER TABLE batches ADD COLUMN reply_poll_until REAL")
+    db.execute("CREATE INDEX batches_reply_window ON batches(reply_poll_until) WHERE reply_poll_until IS NOT NULL")

@@ -85,8 +85,8 @@ class Product:
 
     def poll(self) -> None:
         """One scheduler tick of delivery polling, with every batch due now."""
-        for batch in self.store.batches.due(time.time() + 10**9):
-            self.store.batches.poll_soon(batch.batch_id, 0)
+        for batch_id in self.store.batches.tracked(time.time()):
+            self.store.batches.poll_soon(batch_id, 0)
         self.runtime.poll_once()
         self.settle()
 

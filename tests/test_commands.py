@@ -61,3 +61,16 @@ def test_app_home_shows_credit_and_pending_approvals_with_buttons_for_approvers(
     text = all_text(home)
     assert "等待核准" in text and "#1" in text
     assert "approve_request" in text
+
+
+def test_app_home_lists_reports_for_unknown_batches_to_approvers_only(product):
+    import requests
+
+    query = "BatchID=not-ours-123&RM=%2b886912345678&RT=20261125143000&STATUS=100"
+    assert requests.get(f"{product.callback_url}?{query}", timeout=5).status_code == 200
+    for user in ("U_APPROVER", "U_REQUESTER"):
+        SlackUser(product, user)._post(p.event_callback(p.app_home_opened(user)), content_type=p.JSON_TYPE)
+    approver_home = wait_until(lambda: product.standin.home("U_APPROVER"))
+    requester_home = wait_until(lambda: product.standin.home("U_REQUESTER"))
+    assert "not-ours-123" in all_text(approver_home) and "0912-***-678" in all_text(approver_home)
+    assert "not-ours-123" not in all_text(requester_home)

@@ -15,7 +15,7 @@ import requests
 from every8d.client import Every8dClient
 from every8d.sandbox import Sandbox
 from every8d.status import EXPIRED_LOCALLY
-from tests.harness import Product, SlackUser, all_text, button
+from tests.harness import Product, SlackUser, all_text, button, wait_until
 
 SUMMARY_MARK = "發送狀態"
 
@@ -347,3 +347,34 @@ def test_a_failing_poll_is_logged_once_per_streak_backed_off_and_recovers(make_p
     assert len(failures) == 1 and failures[0].levelno == logging.WARNING
     assert len([r for r in caplog.records if "works again" in r.getMessage()]) == 1
     assert product.store.batches.get(batch_id).state == "complete"
+
+
+def test_a_reply_after_the_batch_completed_is_still_found_by_polling_in_the_reply_window(make_product):
+    """Without callbacks, a recipient answering after the last delivery report must still reach the thread."""
+    product = make_product(callback_token="", reply_poll_seconds=1.0)
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 晚點回覆")
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    batch_id = wait_until(lambda: product.store.requests.get(1).batch_id)
+    time.sleep(0.5)
+    assert wait_until(lambda: (product.poll(), product.store.batches.get(batch_id).state == "complete")[1], timeout=10)
+    product.sandbox.simulate_reply(batch_id, "+886912345678", "收到，謝謝")
+    product.poll()
+    thread = product.standin.thread("C_APPROVALS", card["ts"])
+    assert any("收到，謝謝" in all_text(m) for m in thread)
+    assert len([m for m in product.standin.messages("C_REPLIES") if "收到，謝謝" in all_text(m)]) == 1
+
+
+def test_batches_past_their_reply_window_are_not_polled(make_product):
+    product = make_product(callback_token="")
+    store = product.store
+    request_id = store.requests.create(
+        dict(requester="U_REQUESTER", origin_channel="C_GENERAL", kind="sms", message="old", validity_minutes=1440,
+             recipient_count=1, taiwan_count=1, international_count=0, chars=3, parts=1, points=1,
+             approval_channel="C_APPROVALS"), ["+886912345678"])
+    store.batches.create(batch_id="old-batch", request_id=request_id, kind="sms", send_at=None, validity_until=0,
+                         first_poll_at=0, recipients=["+886912345678"], initial_status=100)
+    store.batches.complete("old-batch", time.time() - 10 * 86400, reply_poll_until=time.time() - 7 * 86400)
+    assert store.batches.due(time.time() + 3600) == []
