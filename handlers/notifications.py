@@ -56,15 +56,17 @@ class NotificationRenderer:
         def remember(ts: str) -> None:
             self.store.requests.update(request.id, approval_ts=ts)
 
-        return Plan(request.approval_channel, text, blocks, update_ts=request.approval_ts, on_posted=remember)
+        # An answer typed in a batch's thread has its card inside that thread, not as a new message.
+        return Plan(request.approval_channel, text, blocks, update_ts=request.approval_ts, on_posted=remember,
+                    thread_ts=request.thread_ts)
 
     def _thread_plan(self, request_id: int, text: str, blocks: list) -> Plan:
         request = self.store.requests.get(request_id)
         if request is None:
             return Plan(channel="", skip=True)
-        if request.approval_ts is None:
-            return Plan(request.approval_channel, wait=True)
-        return Plan(request.approval_channel, text, blocks, thread_ts=request.approval_ts)
+        if request.posts_thread_ts is None:
+            return Plan(request.posts_channel, wait=True)
+        return Plan(request.posts_channel, text, blocks, thread_ts=request.posts_thread_ts)
 
     def _send_result(self, item: OutboxItem) -> Plan:
         request = self.store.requests.get(item.ref["request_id"])

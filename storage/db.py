@@ -46,11 +46,14 @@ class Store:
             ) from exc
         from storage.audit import AuditLog
         from storage.batches import Batches
+        from storage.contacts import Contacts
         from storage.credit import CreditLog
         from storage.drafts import Drafts
+        from storage.optouts import OptOuts
         from storage.outbox import Outbox
         from storage.replies import Replies
         from storage.requests import Requests
+        from storage.templates import Templates
 
         self.requests = Requests(self)
         self.batches = Batches(self)
@@ -59,6 +62,9 @@ class Store:
         self.credit = CreditLog(self)
         self.audit = AuditLog(self)
         self.drafts = Drafts(self)
+        self.optouts = OptOuts(self)
+        self.contacts = Contacts(self)
+        self.templates = Templates(self)
 
     # -- connections -------------------------------------------------------------------------------
 

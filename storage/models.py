@@ -65,10 +65,24 @@ class SendRequest:
     error_note: str | None
     sandbox: bool
     send_attempts: int
+    thread_channel: str | None = None
+    thread_ts: str | None = None
+    reply_to: int | None = None
+    quiet_override: bool = False
+    optout_skipped: int = 0
 
     @property
     def is_scheduled(self) -> bool:
         return self.send_at is not None
+
+    @property
+    def posts_channel(self) -> str:
+        """Where this request's thread posts go: its own card's thread, or the thread it answers in."""
+        return self.thread_channel or self.approval_channel
+
+    @property
+    def posts_thread_ts(self) -> str | None:
+        return self.thread_ts or self.approval_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +139,28 @@ def row_to(cls: type, row: dict) -> object:
     """Build a dataclass from a row, ignoring columns the dataclass does not carry (e.g. image bytes)."""
     names = cls.__dataclass_fields__.keys()  # type: ignore[attr-defined]
     return cls(**{name: row[name] for name in names})
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    name: str
+    e164: str
+    tags: str
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    name: str
+    body: str
+    created_by: str
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    e164: str
+    at: float
+    source: str
+    keyword: str
+    actor: str

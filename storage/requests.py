@@ -20,6 +20,7 @@ def _to_request(row: dict[str, Any]) -> SendRequest:
     row["estimate"] = bool(row["estimate"])
     row["auto_approved"] = bool(row["auto_approved"])
     row["sandbox"] = bool(row["sandbox"])
+    row["quiet_override"] = bool(row["quiet_override"])
     return row_to(SendRequest, row)  # type: ignore[return-value]
 
 

@@ -173,3 +173,68 @@ def reply_window(db: Database) -> None:
     without making polling grow with history: only batches inside their reply window are read."""
     db.execute("ALTER TABLE batches ADD COLUMN reply_poll_until REAL")
     db.execute("CREATE INDEX batches_reply_window ON batches(reply_poll_until) WHERE reply_poll_until IS NOT NULL")
+
+
+@MIGRATIONS(name="0003_audiences_and_conversations")
+def audiences_and_conversations(db: Database) -> None:
+    """Address book, templates, the opt-out list, one-to-one answers and personalised messages.
+
+    - contacts / contact_groups / contact_group_members: names and groups usable as recipients.
+    - templates: message bodies with `{name}`-style variables.
+    - optouts: numbers that asked to stop (a reply such as 退訂 or STOP, or an admin); every send skips them.
+    - requests.thread_channel / thread_ts: where a request's posts go when it is not its own thread root
+      (an answer typed in a batch's thread lives in that thread).
+    - requests.reply_to: the reply an answer responds to; requests.quiet_override: sent inside quiet
+      hours on purpose; requests.optout_skipped: recipients left out because they opted out.
+    - request_recipients.message (beside its existing name): for personalised sends, that
+      recipient's own text (NULL: the request's message).
+    """
+    db.executescript(
+        """
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            e164 TEXT NOT NULL UNIQUE,
+            tags TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX contacts_name ON contacts(name COLLATE NOCASE);
+
+        CREATE TABLE contact_groups (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            created_by TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE contact_group_members (
+            group_name TEXT NOT NULL REFERENCES contact_groups(name) ON DELETE CASCADE,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            PRIMARY KEY (group_name, contact_id)
+        );
+
+        CREATE TABLE templates (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            body TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+        CREATE TABLE optouts (
+            e164 TEXT PRIMARY KEY,
+            at REAL NOT NULL,
+            source TEXT NOT NULL,
+            keyword TEXT NOT NULL DEFAULT '',
+            actor TEXT NOT NULL DEFAULT '',
+            batch_id TEXT
+        );
+
+        ALTER TABLE requests ADD COLUMN thread_channel TEXT;
+        ALTER TABLE requests ADD COLUMN thread_ts TEXT;
+        ALTER TABLE requests ADD COLUMN reply_to INTEGER;
+        ALTER TABLE requests ADD COLUMN quiet_override INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN optout_skipped INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE request_recipients ADD COLUMN message TEXT;
+        """
+    )
