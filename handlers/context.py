@@ -4,7 +4,7 @@ read-only lookups, and a background runner. Listeners hold no business rule; the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
@@ -34,3 +34,6 @@ class HandlerContext:
     wake_poster: Callable[[], None] = lambda: None
     limits: Limits = DEFAULT_LIMITS
     file_timeout: float = 5.0
+    #: Extra `/sms <word>` subcommands, added by feature modules in their `register(app, ctx)`:
+    #: `ctx.subcommands[word] = handler`, called as `handler(ack, call)` (see handlers/commands.py).
+    subcommands: dict[str, Callable] = field(default_factory=dict)

@@ -40,6 +40,8 @@ def test_every_cli_command_is_documented():
 def test_every_sms_subcommand_is_documented():
     source = (ROOT / "handlers" / "commands.py").read_text(encoding="utf-8")
     words = set(re.findall(r'word == "([a-z]+)"', source))
+    for module in (ROOT / "handlers").glob("*.py"):
+        words |= set(re.findall(r'subcommands\["([a-z]+)"\]', module.read_text(encoding="utf-8")))
     assert {"send", "credit", "status", "scheduled"} <= words
     for word in words | {"help"}:
         assert f"`/sms {word}" in README and f"`/sms {word}" in README_ZH, word
