@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 
-from handlers import actions, cards, commands, home, views
+from handlers import actions, audiences, cards, commands, conversations, home, optout, reports, views
 from handlers.context import HandlerContext
 
 log = logging.getLogger("every8d_bot.app")
@@ -38,6 +38,8 @@ def create_app(
     actions.register(app, ctx)
     views.register(app, ctx)
     home.register(app, ctx)
+    for feature in (conversations, audiences, optout, reports):
+        feature.register(app, ctx)
 
     @app.event("message")
     def ignore_messages() -> None:
