@@ -51,6 +51,19 @@ def slack_client(config: Config) -> WebClient:
     )
 
 
+class _TrackedExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, reporting each task so `Runtime.wait_idle()` also waits for listeners."""
+
+    def __init__(self, track: Callable[[Future], None], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._track_future = track
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self._track_future(future)
+        return future
+
+
 class Runtime:
     def __init__(
         self,
@@ -91,6 +104,8 @@ class Runtime:
             replies_channel=config.replies_channel,
             status_poll_seconds=config.status_poll_seconds,
             expiry_margin_seconds=config.expiry_margin_minutes * 60,
+            reply_window_seconds=config.reply_window_hours * 3600,
+            reply_poll_seconds=config.reply_poll_seconds,
             low_credit_threshold=config.low_credit_threshold,
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
@@ -114,7 +129,9 @@ class Runtime:
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
         )
-        self.app = create_app(self.context, self.client, signing_secret=config.slack_signing_secret)
+        self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")
+        self.app = create_app(self.context, self.client, signing_secret=config.slack_signing_secret,
+                              listener_executor=self._listeners)
         self.receiver = CallbackReceiver(config.callback_token, self.tracking, self.poster.wake)
         self.scheduler = build_scheduler(
             poll=self.poll_once,
@@ -133,7 +150,9 @@ class Runtime:
             except Exception:  # noqa: BLE001
                 log.exception("background work failed")
 
-        future = self._executor.submit(guarded)
+        self._track(self._executor.submit(guarded))
+
+    def _track(self, future: Future) -> None:
         with self._futures_lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -194,6 +213,7 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.poster.stop()
+        self._listeners.shutdown(wait=True, cancel_futures=False)
         self._executor.shutdown(wait=True, cancel_futures=False)
         self.gateway.close()
         if self.sandbox is not None:

@@ -46,3 +46,18 @@ def serve_in_thread(application, *, host: str, port: int, threads: int = 8):
     thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
     thread.start()
     return server, server.effective_port
+
+
+def stop_server(server) -> None:
+    """Stop a server started by `serve_in_thread`. `server.close()` alone closes its sockets under the
+    loop's select() in the other thread, which then dies with EBADF; so empty the loop's map and wake
+    it, let the loop end, and only then close."""
+    import threading
+
+    server._map.clear()
+    server.pull_trigger()
+    for thread in threading.enumerate():
+        if thread.name == f"http-{server.effective_port}":
+            thread.join(timeout=5)
+    server.close()
+    server.task_dispatcher.shutdown()

@@ -80,7 +80,8 @@ def approval_card(
         if request.send_at
         else voice.t("立即發送", "send now")
     )
-    title = voice.t(f"{kind_label(voice, request.kind)}發送申請 #{request.id}", f"send request #{request.id}")
+    kind_zh, kind_en = ("多媒體簡訊", "MMS") if request.kind == "mms" else ("簡訊", "SMS")
+    title = voice.t(f"{kind_zh}發送申請 #{request.id}", f"{kind_en} send request #{request.id}")
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=clip(f"📨 {title}", 150))),
         SectionBlock(
@@ -101,7 +102,7 @@ def approval_card(
     blocks.extend(_card_state(voice, request, now))
     blocks.extend(sandbox_block(voice))
     text = voice.t(
-        f"{kind_label(voice, request.kind)}發送申請 #{request.id}：{request.recipient_count} 位收件人，{points(request.points)}",
+        f"{kind_zh}發送申請 #{request.id}：{request.recipient_count} 位收件人，{points(request.points)}",
         f"Send request #{request.id}: {request.recipient_count} recipients, {request.points:,.1f} points",
     )
     return text, _done(blocks)
@@ -296,7 +297,7 @@ def batch_summary(
     finished = sum(n for code, n in counts.items() if status_for(code).final)
     pending = total - finished - scheduled
     complete = batch.state == "complete"
-    head = voice.t("📊 發送狀態", "Delivery status") + (voice.t("（已完成）", " (complete)") if complete else "")
+    head = voice.t("📊 發送狀態" + ("（已完成）" if complete else ""), "Delivery status" + (" (complete)" if complete else ""))
     parts = [voice.t(f"已送達 {delivered}", f"delivered {delivered}"),
              voice.t(f"等待回報 {pending}", f"pending {pending}"),
              voice.t(f"未送達 {failed}", f"failed {failed}")]

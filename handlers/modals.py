@@ -183,7 +183,8 @@ def preview_view(voice: Voice, preview: Preview, *, draft_id: str, channel_id: s
     quote = preview.quote
     assert quote is not None
     c = preview.input
-    when = voice.time(c.send_at.timestamp()) if c.send_at else voice.t("立即發送", "now")
+    when_zh = voice.time(c.send_at.timestamp()) if c.send_at else "立即發送"
+    when_en = voice.time(c.send_at.timestamp()) if c.send_at else "now"
     recipients = preview.recipients
     lines = [
         voice.t(f"*收件人* {len(recipients.recipients)} 位（台灣 {quote.taiwan_count} · 國際 {quote.international_count}）",
@@ -193,7 +194,7 @@ def preview_view(voice: Voice, preview: Preview, *, draft_id: str, channel_id: s
         if c.kind == "sms" else voice.t(f"*字數* {quote.chars} 字 · 含圖片", f"*Length* {quote.chars} characters + image"),
         voice.t(f"*費用* {points(quote.points)}", f"*Cost* {quote.points:,.1f} points")
         + (voice.t("（估計）", " (estimate)") if quote.estimate else ""),
-        voice.t(f"*時間* {when}", f"*When* {when}"),
+        voice.t(f"*時間* {when_zh}", f"*When* {when_en}"),
     ]
     if preview.credit is not None:
         lines.append(voice.t(f"*剩餘點數* {points(preview.credit)} → 發送後 {points(preview.credit_after)}",
@@ -231,8 +232,11 @@ def submitted_view(voice: Voice, request_id: int, auto: bool) -> dict:
         if auto
         else voice.t(f"已送出申請 #{request_id}，等待核准。", f"Request #{request_id} is waiting for approval.")
     )
+    # clear_on_close: closing it must not bring back the filled compose window (a second submit
+    # would create a second request).
     return View(
         type="modal",
+        clear_on_close=True,
         title=_plain("已送出 Submitted" if voice.language == "both" else voice.t("已送出", "Submitted")),
         close=_plain(voice.t("關閉", "Close") if voice.language != "both" else "關閉 Close"),
         blocks=[SectionBlock(text=MarkdownTextObject(text=text))],

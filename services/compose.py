@@ -111,7 +111,8 @@ def prepare(
     problems.extend(_check_validity(compose.validity_minutes, limits))
     quote: Quote | None = None
     if recipients.recipients and not any(p.field == "message" for p in problems):
-        quote = quote_mms(recipients, limits) if mms else quote_sms(compose.message, recipients, limits)
+        quote = (quote_mms(recipients, limits, message=compose.message) if mms
+                 else quote_sms(compose.message, recipients, limits))
     credit, credit_at = last_credit if last_credit else (None, None)
     image_type = sniff_image_type(compose.image) if compose.image else None
     return Preview(compose, recipients, quote, credit, credit_at, image_type, problems)

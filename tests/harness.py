@@ -16,7 +16,7 @@ import requests
 
 from bot.config import Config
 from bot.runtime import Runtime
-from bot.wsgi import build_wsgi_app, serve_in_thread
+from bot.wsgi import build_wsgi_app, serve_in_thread, stop_server
 from slackstandin import SlackStandIn, payloads
 from slackstandin.signing import post_signed
 
@@ -91,7 +91,7 @@ class Product:
         self.settle()
 
     def stop(self) -> None:
-        self.server.close()
+        stop_server(self.server)
         self.runtime.stop()
 
 

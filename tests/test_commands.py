@@ -74,3 +74,18 @@ def test_app_home_lists_reports_for_unknown_batches_to_approvers_only(product):
     requester_home = wait_until(lambda: product.standin.home("U_REQUESTER"))
     assert "not-ours-123" in all_text(approver_home) and "0912-***-678" in all_text(approver_home)
     assert "not-ours-123" not in all_text(requester_home)
+
+
+def test_a_refused_click_in_app_home_is_answered_in_app_home(product):
+    """App Home has no response_url: the refusal shows on the refreshed Home instead of vanishing."""
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 家頁核准")
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    home_view = {"type": "home", "id": "VHOME", "blocks": []}
+    body = p.block_actions(user_id="U_APPROVER2", action_id="approve_request", value="1", view=home_view)
+    response = SlackUser(product, "U_APPROVER2")._post(body)
+    assert response.status_code == 200
+    home = wait_until(lambda: product.standin.home("U_APPROVER2"))
+    assert "已由 <@U_APPROVER> 處理過了" in all_text(home)
