@@ -90,7 +90,15 @@ def _run(args: argparse.Namespace) -> int:
     runtime = Runtime(config, callback_url=callback_url)
     runtime.start()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(*_: object) -> None:
+        """`docker stop`/systemd: stop like Ctrl-C. In HTTP mode waitress blocks the main thread, so the
+        signal must interrupt it (an Event alone was never seen and every stop ended in SIGKILL)."""
+        stop.set()
+        if args.http:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         if args.http:
             from waitress import serve

@@ -277,21 +277,25 @@ class Every8dClient:
             raise _Failed(err, retryable=not sending and is_transient(endpoint, err.code)) from None
 
     def _transport_failure(self, exc: requests.RequestException, endpoint: str, sending: bool) -> _Failed:
-        """Classify a requests exception: for a send, only a connection that never opened is safe to retry."""
-        detail = self._scrub(_exception_text(exc))
+        """Classify a requests exception: for a send, only a connection that never opened is safe to retry.
+
+        People get the reason in words (could not connect / no answer in time / connection cut); the
+        exception itself goes to the log only, scrubbed of credentials."""
+        logger.info("every8d %s transport failure: %s", endpoint, self._scrub(_exception_text(exc)))
+        why_zh, why_en = _transport_reason(exc)
         if sending and _never_sent(exc):
             error: Every8dError = UnavailableError(
-                f"無法連線 EVERY8D，簡訊未送出（{detail}）",
-                f"Could not connect to EVERY8D; nothing was sent ({detail})",
+                f"無法連線 EVERY8D，簡訊未送出（{why_zh}）。",
+                f"Could not connect to EVERY8D; nothing was sent ({why_en}).",
                 endpoint=endpoint,
             )
             return _Failed(error, retryable=True)
         if sending:
-            lost = OutcomeUnknownError(_SEND_LOST_ZH, _SEND_LOST_EN, server_message=detail, endpoint=endpoint)
+            lost = OutcomeUnknownError(_SEND_LOST_ZH, _SEND_LOST_EN, server_message=why_zh, endpoint=endpoint)
             return _Failed(lost, retryable=False)
         error = UnavailableError(
-            f"無法連線 EVERY8D 或等候逾時（{detail}）",
-            f"Could not reach EVERY8D, or it timed out ({detail})",
+            f"EVERY8D 暫時無法使用（{why_zh}）。",
+            f"EVERY8D is not reachable right now ({why_en}).",
             endpoint=endpoint,
         )
         return _Failed(error, retryable=isinstance(exc, _TRANSIENT_TRANSPORT))
@@ -431,6 +435,19 @@ def _causes(exc: BaseException, depth: int = 0) -> Iterator[BaseException]:
     for inner in nested:
         if isinstance(inner, BaseException) and inner is not exc:
             yield from _causes(inner, depth + 1)
+
+
+def _transport_reason(exc: requests.RequestException) -> tuple[str, str]:
+    """What went wrong on the wire, in words a non-engineer understands (zh-TW, English)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "連線逾時", "the connection timed out"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "等候回應逾時", "timed out waiting for an answer"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "安全連線（TLS）失敗", "the secure (TLS) connection failed"
+    if _never_sent(exc):
+        return "連線被拒或找不到主機", "connection refused or host not found"
+    return "連線中斷", "the connection was cut"
 
 
 def _exception_text(exc: BaseException, limit: int = 200) -> str:

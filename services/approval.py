@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services import notices
+from services.crashpoints import crash_point
 from services.policy import Policy
 from services.ports import Clock
 from storage import RequestState, SendRequest, Store
@@ -69,6 +70,7 @@ class ApprovalService:
             return Decision(Verdict.ALREADY_DECIDED, current)
         log.info("request %s %s by %s", request_id, target.value, user_id)
         if approve:
+            crash_point("after_approval")
             self.on_approved(request_id)
         return Decision(Verdict.APPROVED if approve else Verdict.REJECTED, current)
 

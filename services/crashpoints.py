@@ -2,16 +2,25 @@
 
 Set `EVERY8D_BOT_CRASH_AT=<name>` and the process exits at once, without cleanup, when it reaches that
 point; unset, a crash point costs one dictionary lookup. This is how the tests prove that a crash at
-any step never causes a second send and never loses the request.
+any step never causes a second send and never loses the request (tests/test_faults_crash.py).
+
+    after_approval           the approval is committed, the send not yet started
+    after_claim              the request is claimed (`sending`), EVERY8D not yet called
+    after_every8d_accepted   EVERY8D accepted the send, nothing of it recorded yet
+    after_send_recorded      the batch is recorded, its posts not yet delivered to Slack
 """
 
 from __future__ import annotations
 
 import os
 
+ENV = "EVERY8D_BOT_CRASH_AT"
 POINTS = ("after_approval", "after_claim", "after_every8d_accepted", "after_send_recorded")
+#: What SIGKILL leaves as exit status (128 + 9); the tests check the process died here, not elsewhere.
+EXIT_CODE = 137
 
 
 def crash_point(name: str) -> None:
-    if os.environ.get("EVERY8D_BOT_CRASH_AT") == name:
-        os._exit(137)
+    """Exit the process immediately (no cleanup, no flush: the state SIGKILL leaves) if `name` is armed."""
+    if os.environ.get(ENV) == name:
+        os._exit(EXIT_CODE)

@@ -7,11 +7,19 @@
 
 A crash between 1 and 3 leaves the request in `sending`; at the next start `recover()` marks it
 `unknown` (never re-sent blindly), says so in the thread, and reconciliation or an approver settles it.
+
+Reconciliation has a race this module closes: EVERY8D pushes its first report (status 0, subject `#R<id>`)
+the moment it accepts a send, often before its answer reaches us, or while the bot is down after a
+crash. Such a report names a batch nobody knows yet, so it is kept aside. When a request then becomes
+`unknown`, the reports kept aside are searched for its tag first: if EVERY8D already told us, the
+request is settled at once instead of waiting for a report that may never come again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -25,6 +33,12 @@ from services.ports import Clock, Gateway
 from storage import RequestState, SendRequest, Store
 
 log = logging.getLogger("every8d_bot.sending")
+
+#: How many reports kept aside are searched for a request's tag (they are few: batches nobody knows).
+KEPT_REPORTS_SEARCHED = 1000
+
+#: Adopt a batch EVERY8D reported for a request of unknown outcome (TrackingService.adopt_batch).
+Adopt = Callable[[int, str], bool]
 
 
 def request_tag(request_id: int) -> str:
@@ -41,12 +55,16 @@ class SendService:
         policy: Policy,
         clock: Clock,
         on_credit: Callable[[float], None] | None = None,
+        adopt: Adopt | None = None,
     ) -> None:
+        """`adopt(request_id, batch_id)` settles an unknown send from a report EVERY8D already pushed;
+        without it (benchmarks, unit tests) an unknown send waits for the next report or an approver."""
         self.store = store
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
         self.on_credit = on_credit
+        self.adopt = adopt
 
     def send(self, request_id: int) -> RequestState | None:
         """Send if this caller wins the claim; returns the final state, or None if someone else sends."""
@@ -54,28 +72,27 @@ class SendService:
         if request is None or request.state is not RequestState.APPROVED:
             return None
         attempt = request.send_attempts + 1
+        claimed_at = self.clock()
         if not self.store.requests.transition(
-            request_id, [RequestState.APPROVED], RequestState.SENDING, send_attempts=attempt, now=self.clock()
+            request_id, [RequestState.APPROVED], RequestState.SENDING, send_attempts=attempt, now=claimed_at
         ):
             return None
         crash_point("after_claim")
         try:
             result = self._call(request)
         except OutcomeUnknownError as exc:
-            self._finish_with_error(request, RequestState.UNKNOWN, exc, attempt)
-            return RequestState.UNKNOWN
+            return self._mark_unknown(request, exc, attempt, claimed_at)
         except Every8dError as exc:
             self._finish_with_error(request, RequestState.FAILED, exc, attempt)
             return RequestState.FAILED
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave the request in `sending` forever
+        except Exception:  # noqa: BLE001 - a bug must not leave the request in `sending` forever
             log.exception("unexpected error while sending request %s", request_id)
+            # No server_message: the note would read "EVERY8D：KeyError", blaming EVERY8D in Python words.
             unknown = OutcomeUnknownError(
                 "發送時發生內部錯誤，無法確定 EVERY8D 是否已收到。",
                 "An internal error occurred while sending; EVERY8D may or may not have received it.",
-                server_message=type(exc).__name__,
             )
-            self._finish_with_error(request, RequestState.UNKNOWN, unknown, attempt)
-            return RequestState.UNKNOWN
+            return self._mark_unknown(request, unknown, attempt, claimed_at)
         crash_point("after_every8d_accepted")
         self._record_success(request, result, attempt)
         crash_point("after_send_recorded")
@@ -148,6 +165,36 @@ class SendService:
         log.info("request %s sent: batch %s, %d messages, %.1f points", request.id, result.batch_id, result.sent,
                  result.cost)
 
+    def _mark_unknown(
+        self, request: SendRequest, exc: OutcomeUnknownError, attempt: int, claimed_at: float
+    ) -> RequestState:
+        """Say the outcome is unknown (never resend blindly), then settle it at once if EVERY8D's report
+        for this attempt arrived while we were still waiting for its answer."""
+        self._finish_with_error(request, RequestState.UNKNOWN, exc, attempt)
+        batch_id = self._reported_batch(request, since=claimed_at)
+        if batch_id is not None and self.adopt is not None and self.adopt(request.id, batch_id):
+            log.info("request %s: EVERY8D had already reported batch %s; settled as sent", request.id, batch_id)
+            return RequestState.SENT
+        return RequestState.UNKNOWN
+
+    def _reported_batch(self, request: SendRequest, *, since: float) -> str | None:
+        """The batch of a report kept aside since this attempt was claimed whose subject carries this
+        request's tag, if any (an older report could belong to an earlier attempt). Only SMS carry the
+        tag (an MMS subject is shown on the phone)."""
+        if request.kind != "sms":
+            return None
+        tag = re.compile(re.escape(request_tag(request.id)) + r"\b")
+        for report in self.store.replies.unmatched_reports(limit=KEPT_REPORTS_SEARCHED):
+            if report["created_at"] < since:
+                continue
+            try:
+                subject = str(json.loads(report["raw_json"]).get("SB", ""))
+            except (ValueError, AttributeError):
+                continue
+            if tag.search(subject):
+                return str(report["batch_id"])
+        return None
+
     def _finish_with_error(
         self, request: SendRequest, state: RequestState, exc: Every8dError, attempt: int
     ) -> None:
@@ -176,5 +223,6 @@ class SendService:
                 "The bot stopped while sending; EVERY8D may or may not have received it. It will not be resent "
                 "automatically.",
             )
-            self._finish_with_error(request, RequestState.UNKNOWN, interrupted, request.send_attempts)
+            # Its last change is the claim (a later card-ts update only narrows the search, never widens it).
+            self._mark_unknown(request, interrupted, request.send_attempts, claimed_at=request.updated_at)
         return [r.id for r in self.store.requests.in_states(RequestState.APPROVED, limit=10000)]

@@ -15,6 +15,7 @@ name, often empty) as real pushes carry more than the spec lists. Values are for
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
 import logging
 import re
@@ -137,6 +138,6 @@ class CallbackPusher:
         except urllib.error.HTTPError as error:
             error.close()
             return False
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             _log.debug("callback for batch %s failed: %s", event.batch_id, type(error).__name__)
             return False
