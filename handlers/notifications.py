@@ -12,6 +12,7 @@ from handlers.texts import Voice, points
 from services import notices
 from services.credit import CreditService
 from services.ports import Clock
+from services.tracking import summary_digest
 from storage import OutboxItem, Store
 
 
@@ -88,7 +89,8 @@ class NotificationRenderer:
         plan.update_ts = batch.summary_ts
 
         def remember(ts: str) -> None:
-            self.store.batches.set_summary(batch.batch_id, ts=ts)
+            # What the message now shows, so the poller only re-posts when the counts move again.
+            self.store.batches.set_summary(batch.batch_id, ts=ts, digest=summary_digest(batch.state, counts))
 
         plan.on_posted = remember
         return plan

@@ -34,8 +34,15 @@ MERGE_CHUNK = 1000
 MAX_BACKOFF_SECONDS = 1800.0
 
 
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
 def normalize_mobile(mobile: str) -> str:
-    """EVERY8D writes `+886933123123`; be tolerant of `0933123123` too, so both merge into one row."""
+    """EVERY8D writes `+886933123123`; be tolerant of `0933123123` too, so both merge into one row.
+    E.164 as EVERY8D sends it is taken as is (parsing every report cost more than storing it)."""
+    mobile = mobile.strip()
+    if _E164.match(mobile):
+        return mobile
     parsed = parse_phone(mobile)
     return getattr(parsed, "e164", mobile.strip())
 
@@ -144,31 +151,33 @@ class TrackingService:
         return self.store.batches.merge(batch_id, updates, source=source, now=self.clock()) if updates else 0
 
     def ingest_callback(self, report: CallbackReport) -> str:
-        """Store one push report. Returns what happened: "reply", "status", "duplicate", "unmatched".
-        Raises only if it could not be stored (the receiver then answers 503)."""
+        """Store one push report in one transaction. Returns what happened: "reply", "status",
+        "duplicate", "unmatched". Raises only if it could not be stored (the receiver answers 503)."""
         mobile = normalize_mobile(report.mobile)
         at = report.reported_at.timestamp() if report.reported_at else None
-        batch = self.store.batches.get(report.batch_id)
-        if batch is None and self._reconcile_from_subject(report):
+        with self.store.immediate():
             batch = self.store.batches.get(report.batch_id)
-        if batch is None:
-            self.store.replies.keep_unmatched_report(
-                batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, raw=report.raw,
-                now=self.clock(),
+            if batch is None and self._reconcile_from_subject(report):
+                batch = self.store.batches.get(report.batch_id)
+            if batch is None:
+                self.store.replies.keep_unmatched_report(
+                    batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, raw=report.raw,
+                    now=self.clock(),
+                )
+                return "unmatched"
+            if report.is_reply:
+                stored = self.ingest_reply(batch.batch_id, mobile, at, report.text, source="callback")
+                return "reply" if stored else "duplicate"
+            changed = self.store.batches.merge(
+                batch.batch_id, [(mobile, report.status.code, at, "", 0.0)], source="callback", now=self.clock()
             )
-            return "unmatched"
-        if report.is_reply:
-            stored = self.ingest_reply(batch.batch_id, mobile, at, report.text, source="callback")
-            return "reply" if stored else "duplicate"
-        changed = self.store.batches.merge(
-            batch.batch_id, [(mobile, report.status.code, at, "", 0.0)], source="callback", now=self.clock()
-        )
-        if not changed:
-            return "duplicate"
-        # Only a final report can close the batch: skip the pending count for "sent" reports.
-        if not (report.status.final and self._maybe_complete(batch.batch_id)):
-            self._announce(batch.batch_id)
-        return "status"
+            if not changed:
+                return "duplicate"
+            # Only a final report can close the batch; otherwise queue a summary update without
+            # counting the batch now: the summary is counted once, when it is rendered.
+            if not (report.status.final and self._maybe_complete(batch.batch_id)):
+                self._announce_soon(batch.batch_id)
+            return "status"
 
     def ingest_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str) -> bool:
         """Store a reply once and queue its posts (thread of its batch, and the replies channel), in the
@@ -217,7 +226,7 @@ class TrackingService:
         if batch is None or batch.state != "open":
             return False
         now = self.clock()
-        pending = self.store.batches.pending_count(batch_id)
+        pending = self.store.batches.has_pending(batch_id)
         if pending and now < batch.validity_until + self.policy.expiry_margin_seconds:
             return False
         if pending:
@@ -229,6 +238,12 @@ class TrackingService:
             self._announce(batch_id, force=True)
             return True
         return False
+
+    def _announce_soon(self, batch_id: str) -> None:
+        """Queue a summary update (collapsed: one pending per batch, rendered from the state when it goes out)."""
+        request = self.store.requests.by_batch(batch_id)
+        if request is not None:
+            notices.summary(self.store, batch_id, request.approval_channel)
 
     def _announce(self, batch_id: str, *, force: bool = False) -> None:
         """Queue a summary update when the counts changed since the last one (or when forced). When the

@@ -38,6 +38,10 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers of this process queue here instead of in SQLite's busy handler, which sleeps in
+        # growing steps (up to 100 ms) and turned a burst of callbacks into seconds of tail latency.
+        # Other processes (doctor, a second tool) still meet the busy timeout.
+        self._write_lock = threading.RLock()
         try:
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
@@ -120,12 +124,13 @@ class Store:
             # Nested use joins the outer transaction, which already holds the lock.
             yield db
             return
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
-            raise
-        else:
-            db.conn.execute("COMMIT")
+        with self._write_lock:
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
+                raise
+            else:
+                db.conn.execute("COMMIT")
