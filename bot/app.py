@@ -14,6 +14,7 @@ from slack_bolt import App
 from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 
+from bot.identity import BotIdentity
 from handlers import actions, audiences, cards, commands, conversations, home, optout, reports, views
 from handlers.context import HandlerContext
 
@@ -21,29 +22,42 @@ log = logging.getLogger("every8d_bot.app")
 
 
 def create_app(
-    ctx: HandlerContext, client: WebClient, *, signing_secret: str, listener_executor: Executor | None = None
+    ctx: HandlerContext,
+    client: WebClient,
+    *,
+    signing_secret: str,
+    listener_executor: Executor | None = None,
+    identity: BotIdentity | None = None,
 ) -> App:
     """`listener_executor` runs Bolt's listeners (the work after each ack); the runtime passes one it
-    can wait on, so tests and the console know when a click's work is done."""
-    app = App(
-        client=client,
-        signing_secret=signing_secret or "socket-mode-does-not-sign",
-        token_verification_enabled=False,
-        process_before_response=False,
-        raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("every8d_bot.bolt"),
-        **({"listener_executor": listener_executor} if listener_executor is not None else {}),
-    )
+    can wait on, so tests and the console know when a click's work is done. `identity` authorizes
+    requests without a network call (see bot/identity.py)."""
+    identity = identity or BotIdentity(client, client.token or "")
+    # Bolt warns that the client's token is "ignored" when `authorize` is given; it is not (the
+    # authorizer hands Bolt the same token), so keep that one misleading line out of the logs.
+    bolt_log = logging.getLogger("every8d_bot.bolt")
+    level = bolt_log.level
+    bolt_log.setLevel(logging.ERROR)
+    try:
+        app = App(
+            client=client,
+            authorize=identity.authorizer(),
+            signing_secret=signing_secret or "socket-mode-does-not-sign",
+            token_verification_enabled=False,
+            process_before_response=False,
+            raise_error_for_unhandled_request=False,
+            logger=logging.getLogger("every8d_bot.bolt"),
+            **({"listener_executor": listener_executor} if listener_executor is not None else {}),
+        )
+    finally:
+        bolt_log.setLevel(level)
     commands.register(app, ctx)
     actions.register(app, ctx)
     views.register(app, ctx)
     home.register(app, ctx)
+    # conversations listens to every channel message (acked and ignored unless it answers a reply).
     for feature in (conversations, audiences, optout, reports):
         feature.register(app, ctx)
-
-    @app.event("message")
-    def ignore_messages() -> None:
-        """Messages in channels are not commands (two-way replies in threads come later)."""
 
     @app.error
     def on_error(error: Exception, body: dict, respond=None) -> None:

@@ -40,6 +40,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_APPROVAL_CHANNEL", "", "Channel id for approval requests; empty: the channel where `/sms` ran."),
     Variable("BOT_ALLOW_SELF_APPROVAL", "false", "Whether a requester may approve their own request."),
     Variable("BOT_AUTO_APPROVE_UNDER", "", "Requests costing fewer points than this are approved automatically; empty: never."),
+    Variable("BOT_ANSWERS_NEED_APPROVAL", "false",
+             "Whether a one-to-one answer typed under a reply waits for an approver; false: it is sent at once."),
     Variable("BOT_TIMEZONE", "Asia/Taipei", "Time zone for times shown and typed (scheduled sends)."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
     Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
@@ -52,6 +54,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_EXPIRY_MARGIN_MINUTES", "60", "After validity plus this margin, recipients with no report are marked expired."),
     Variable("BOT_REPLY_WINDOW_HOURS", "72", "A completed batch is still polled for late replies this many hours."),
     Variable("BOT_REPLY_POLL_SECONDS", "300", "How often completed batches in their reply window are polled."),
+    Variable("BOT_WEEKLY_REPORT", "true", "Post the weekly report (messages, points, delivery, failures, replies) to the alert channel."),
+    Variable("BOT_WEEKLY_REPORT_TIME", "MON 09:00", "When the weekly report is posted, in BOT_TIMEZONE: a weekday and HH:MM."),
     Variable("BOT_HTTP_THREADS", "8", "Worker threads of the HTTP server (waitress) in HTTP mode."),
     Variable("BOT_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
     Variable("SANDBOX_CREDIT", "1000", "Starting points of the built-in sandbox account."),
@@ -88,6 +92,7 @@ class Config:
     approval_channel: str = ""
     allow_self_approval: bool = False
     auto_approve_under: float | None = None
+    answers_need_approval: bool = False
     timezone: str = "Asia/Taipei"
     language: str = "both"
     mask_numbers: bool = True
@@ -100,6 +105,8 @@ class Config:
     expiry_margin_minutes: float = 60.0
     reply_window_hours: float = 72.0
     reply_poll_seconds: float = 300.0
+    weekly_report: bool = True
+    weekly_report_time: str = "MON 09:00"
     http_threads: int = 8
     log_level: str = "INFO"
     sandbox_credit: float = 1000.0
@@ -123,6 +130,12 @@ class Config:
     @property
     def approver_groups(self) -> frozenset[str]:
         return frozenset(a for a in self.approvers if a.startswith("S"))
+
+    @property
+    def weekly_report_at(self) -> tuple[str, int, int]:
+        """(`mon`…`sun`, hour, minute) of BOT_WEEKLY_REPORT_TIME, as a cron trigger takes them."""
+        day, hour, minute = _WEEKLY_TIME_RE.match(self.weekly_report_time.strip()).groups()  # type: ignore[union-attr]
+        return day.lower(), int(hour), int(minute)
 
     @property
     def effective_alert_channel(self) -> str:
@@ -165,6 +178,7 @@ def _read_dotenv(path: str | Path) -> dict[str, str]:
 
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9_]+$")
 _USER_RE = re.compile(r"^[UWS][A-Z0-9_]+$")
+_WEEKLY_TIME_RE = re.compile(r"^(MON|TUE|WED|THU|FRI|SAT|SUN)\s+([01]?\d|2[0-3]):([0-5]\d)$", re.IGNORECASE)
 
 
 def _parse(raw: dict[str, str]) -> Config:
@@ -220,6 +234,9 @@ def _parse(raw: dict[str, str]) -> Config:
         problems.append("EVERY8D_CALLBACK_TOKEN 需至少 16 個英數字元 / needs at least 16 letters, digits, - or _ "
                         "(e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(24))'`).")
     auto = raw["BOT_AUTO_APPROVE_UNDER"]
+    if not _WEEKLY_TIME_RE.match(raw["BOT_WEEKLY_REPORT_TIME"]):
+        problems.append(f"BOT_WEEKLY_REPORT_TIME={raw['BOT_WEEKLY_REPORT_TIME']!r}: 請填星期與時間，如 MON 09:00 / "
+                        "use a weekday and a time, e.g. MON 09:00.")
     log_level = raw["BOT_LOG_LEVEL"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"BOT_LOG_LEVEL={raw['BOT_LOG_LEVEL']!r}: use DEBUG, INFO, WARNING or ERROR.")
@@ -240,6 +257,7 @@ def _parse(raw: dict[str, str]) -> Config:
         approval_channel=channel("BOT_APPROVAL_CHANNEL"),
         allow_self_approval=flag("BOT_ALLOW_SELF_APPROVAL"),
         auto_approve_under=number("BOT_AUTO_APPROVE_UNDER") if auto else None,
+        answers_need_approval=flag("BOT_ANSWERS_NEED_APPROVAL"),
         timezone=raw["BOT_TIMEZONE"],
         language=language,
         mask_numbers=flag("BOT_MASK_NUMBERS"),
@@ -252,6 +270,8 @@ def _parse(raw: dict[str, str]) -> Config:
         expiry_margin_minutes=number("BOT_EXPIRY_MARGIN_MINUTES"),
         reply_window_hours=number("BOT_REPLY_WINDOW_HOURS"),
         reply_poll_seconds=number("BOT_REPLY_POLL_SECONDS", minimum=1),
+        weekly_report=flag("BOT_WEEKLY_REPORT"),
+        weekly_report_time=raw["BOT_WEEKLY_REPORT_TIME"],
         http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),
         log_level=log_level,
         sandbox_credit=number("SANDBOX_CREDIT"),

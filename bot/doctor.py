@@ -39,7 +39,8 @@ MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 
 #: The bot scopes when manifest.yml is not at hand (an installed package). Keep in step with manifest.yml.
 REQUIRED_SCOPES: tuple[str, ...] = (
-    "commands", "chat:write", "files:read", "users:read", "usergroups:read", "channels:read", "groups:read",
+    "commands", "chat:write", "files:read", "files:write", "users:read", "usergroups:read", "channels:read",
+    "groups:read", "channels:history", "groups:history",
 )
 
 _SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "EVERY8D_PWD",

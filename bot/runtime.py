@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -18,14 +19,17 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.app import create_app
 from bot.callback_receiver import CallbackReceiver
 from bot.config import Config
+from bot.identity import BotIdentity
 from bot.scheduler import build_scheduler
 from bot.slack_poster import SlackPoster
 from every8d.client import Every8dClient
 from handlers.context import HandlerContext
 from handlers.notifications import NotificationRenderer
+from handlers.reports import WeeklyReporter
 from handlers.texts import Voice
 from services.approval import ApprovalService
 from services.cancel import CancelService
+from services.conversations import AnswerService
 from services.credit import CreditService
 from services.policy import Policy
 from services.ports import Clock
@@ -109,6 +113,7 @@ class Runtime:
             low_credit_threshold=config.low_credit_threshold,
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
+            answers_need_approval=config.answers_need_approval,
             group_members=self._group_members,
         )
         self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)
@@ -117,27 +122,35 @@ class Runtime:
         self._futures_lock = threading.Lock()
 
         self.credit = CreditService(self.store, self.gateway, self.policy, clock)
-        self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe)
+        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock)
+        self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
+                                   adopt=partial(self.tracking.adopt_batch, actor="reconcile"))
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
         self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
-        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
+        self.answers = AnswerService(self.store, self.requests, self.policy, clock)
         self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
+            answers=self.answers,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
         )
         self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")
+        self.identity = BotIdentity(self.client, config.slack_bot_token)
         self.app = create_app(self.context, self.client, signing_secret=config.slack_signing_secret,
-                              listener_executor=self._listeners)
+                              listener_executor=self._listeners, identity=self.identity)
         self.receiver = CallbackReceiver(config.callback_token, self.tracking, self.poster.wake)
+        self.weekly_report = WeeklyReporter(self.store, self.policy, self.voice, self.client, clock)
         self.scheduler = build_scheduler(
             poll=self.poll_once,
             check_credit=self.credit.check,
             poll_tick_seconds=max(1.0, min(5.0, config.status_poll_seconds)),
             credit_seconds=config.credit_poll_seconds,
+            weekly_report=self.weekly_report.run if config.weekly_report else None,
+            weekly_report_at=config.weekly_report_at,
+            timezone=config.timezone,
         )
         self._started = False
 
@@ -203,6 +216,7 @@ class Runtime:
         """Recover interrupted sends, then start the poster and the scheduler (tests drive them by hand)."""
         for request_id in self.sending.recover():
             self.start_send(request_id)
+        self.identity.refresh_in_background()
         if poster:
             self.poster.start()
         if scheduler:

@@ -1,4 +1,5 @@
-"""The recurring jobs: poll open batches, check the credit. APScheduler 3.11 in the bot's process.
+"""The recurring jobs: poll open batches, check the credit, post the weekly report. APScheduler 3.11 in
+the bot's process.
 
 The truth (which batch to poll when) lives in SQLite, so the jobs are a few fixed ones with stable ids
 in a memory job store: nothing to pickle, nothing that grows at each restart, and a kill -9 loses
@@ -15,11 +16,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger("every8d_bot.scheduler")
 
 POLL_JOB = "poll-delivery-status"
 CREDIT_JOB = "check-credit"
+WEEKLY_REPORT_JOB = "weekly-report"
 #: Every job: runs that fell behind collapse into one, never two at once, and a run up to a minute late
 #: still happens (APScheduler's default grace of 1 s would skip it).
 JOB_SETTINGS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -63,13 +66,27 @@ def build_scheduler(
     check_credit: Callable[[], object],
     poll_tick_seconds: float,
     credit_seconds: float,
+    weekly_report: Callable[[], object] | None = None,
+    weekly_report_at: tuple[str, int, int] = ("mon", 9, 0),
+    timezone: str = "UTC",
 ) -> BackgroundScheduler:
-    """Two interval jobs with stable ids, both run once right at start (resume open batches at once)."""
+    """Two interval jobs with stable ids, both run once right at start (resume open batches at once), and
+    the weekly report when given: a cron job at `weekly_report_at` (weekday, hour, minute) in `timezone`."""
     scheduler = BackgroundScheduler(timezone=UTC, logger=_SCHEDULER_LOG)
     for job_id, job, seconds in ((POLL_JOB, poll, poll_tick_seconds), (CREDIT_JOB, check_credit, credit_seconds)):
         scheduler.add_job(_guard(job, job_id), "interval", seconds=seconds, id=job_id, name=job_id,
                           replace_existing=True, next_run_time=datetime.now(UTC), **JOB_SETTINGS)
+    if weekly_report is not None:
+        scheduler.add_job(_guard(weekly_report, WEEKLY_REPORT_JOB), weekly_trigger(*weekly_report_at, timezone),
+                          id=WEEKLY_REPORT_JOB, name=WEEKLY_REPORT_JOB, replace_existing=True, **JOB_SETTINGS)
     return scheduler
+
+
+def weekly_trigger(day: str, hour: int, minute: int, timezone: str) -> CronTrigger:
+    """At the configured time, then at the same minute each following hour of that day: the report job posts
+    at most once per week (a database key), so the later ticks only matter when Slack was unreachable or
+    the bot was down at the set time."""
+    return CronTrigger(day_of_week=day, hour=f"{hour}-23", minute=minute, timezone=timezone)
 
 
 def _guard(job: Callable[[], object], name: str) -> Callable[[], None]:

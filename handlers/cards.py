@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 
 from every8d.status import Outcome, status_for
 from handlers.texts import Voice, clip, escape, points, progress_bar
+from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER
 from storage import Batch, Delivery, Reply, RequestState, SendRequest
 
 Rendered = tuple[str, list[dict]]
@@ -34,6 +35,7 @@ REJECT = "reject_request"
 CANCEL_SCHEDULED = "cancel_scheduled"
 MARK_SENT = "mark_sent"
 RESEND = "resend_request"
+ANSWER_REPLY = "answer_reply"  # a reply's Answer button (handlers/conversations.py), value = reply id
 
 #: How many failed recipients a summary lists by number before "and N more".
 FAILURES_LISTED = 20
@@ -157,13 +159,16 @@ def _cost_line(voice: Voice, request: SendRequest) -> str:
 
 def _card_state(voice: Voice, request: SendRequest, now: float | None) -> list[Block]:
     state = request.state
-    who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != "auto" else None
+    by_rule = request.decided_by in (AUTO_APPROVER, ANSWER_POLICY_APPROVER)
+    who = f"<@{request.decided_by}>" if request.decided_by and not by_rule else None
     at = voice.clock(request.decided_at)
-    decided = (
-        voice.t(f"✅ 由 {who} 於 {at} 核准", f"approved by {who} at {at}")
-        if who
-        else voice.t(f"✅ 低於自動核准門檻，已於 {at} 自動核准", f"auto-approved at {at} (under the threshold)")
-    )
+    if who:
+        decided = voice.t(f"✅ 由 {who} 於 {at} 核准", f"approved by {who} at {at}")
+    elif request.decided_by == ANSWER_POLICY_APPROVER:
+        decided = voice.t(f"✅ 一對一回覆免核准（設定），已於 {at} 核准",
+                          f"one-to-one answer: no approval needed (policy), approved at {at}")
+    else:
+        decided = voice.t(f"✅ 低於自動核准門檻，已於 {at} 自動核准", f"auto-approved at {at} (under the threshold)")
     if state is RequestState.PENDING_APPROVAL:
         return [
             ActionsBlock(
@@ -349,9 +354,22 @@ def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_th
         where = voice.t(" · 找不到對應的發送批次", " · no matching batch")
     head = voice.t(f"💬 {sender} 回覆", f"reply from {sender}") + f" · {voice.time(reply.received_at)}{where}"
     blocks: list[Block] = [_context(head), untrusted_block(reply.text)]
+    if request is not None:
+        blocks.append(answer_button(voice, reply.id))
+        if in_thread:
+            blocks.append(_context(voice.t("在此討論串輸入訊息，即以簡訊回覆最新一則回覆的號碼",
+                                           "type in this thread to answer the latest reply by SMS")))
     blocks.extend(sandbox_block(voice))
     text = f"{head}: {escape(reply.text)}"
     return clip(text, 3000), _done(blocks)
+
+
+def answer_button(voice: Voice, reply_id: int) -> ActionsBlock:
+    """Answer this reply's number (a small form), from the thread or from the replies channel."""
+    return ActionsBlock(
+        block_id=f"answer:{reply_id}",
+        elements=[ButtonElement(text=voice.t("回覆", "Answer"), action_id=ANSWER_REPLY, value=str(reply_id))],
+    )
 
 
 def credit_low(voice: Voice, credit: float, threshold: float, trend_line: str) -> Rendered:

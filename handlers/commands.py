@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers import cards, modals
 from handlers.context import HandlerContext
-from handlers.texts import Voice, points
+from handlers.texts import Voice, escape, points
 from services.compose import ComposeInput, prepare
 from storage import RequestState
 
@@ -53,8 +54,24 @@ def register(app: App, ctx: HandlerContext) -> None:
             ctx.runner(lambda: respond(**status_answer(ctx, rest.strip()), response_type="ephemeral"))
         elif word == "scheduled":
             ack(**scheduled_answer(ctx))
+        elif word in ctx.subcommands:
+            call = SubcommandCall(rest=rest.strip(), user=user, channel=channel,
+                                  trigger_id=command.get("trigger_id", ""), client=client, respond=respond)
+            ctx.subcommands[word](ack, call)
         else:
             ack(**help_answer(ctx.voice))
+
+
+@dataclass(frozen=True)
+class SubcommandCall:
+    """What a feature's `/sms <word> …` handler gets besides `ack`: the rest of the line and where/who."""
+
+    rest: str
+    user: str
+    channel: str
+    trigger_id: str
+    client: WebClient
+    respond: Respond
 
 
 def split_one_line(text: str) -> tuple[str, str]:
@@ -85,7 +102,7 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
     if not preview.ok:
         problems = [voice.t(p.zh, p.en) for p in preview.problems]
         return _answer(voice, "無法送出申請，請修正以下問題後再試：", "The request was not sent; please fix:",
-                       extra=[f"• {p}" for p in problems])
+                       extra=[f"• {escape(p)}" for p in problems])  # they quote what was typed
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel)
     quote = preview.quote
     assert quote is not None
@@ -134,8 +151,9 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
     else:
         request = ctx.store.requests.by_batch(ref)
     if request is None:
-        return _answer(voice, f"找不到「{ref[:60]}」，請確認批次代碼或申請編號。",
-                       f"Nothing found for \"{ref[:60]}\"; check the batch id or request number.")
+        shown = escape(ref[:60])  # what was typed, made inert
+        return _answer(voice, f"找不到「{shown}」，請確認批次代碼或申請編號。",
+                       f"Nothing found for \"{shown}\"; check the batch id or request number.")
     batch = ctx.store.batches.for_request(request.id)
     if batch is None:
         state = voice.t(_STATE_ZH[request.state], request.state.value.replace("_", " "))
@@ -194,6 +212,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms credit` 查詢剩餘點數\n"
         "• `/sms status <批次代碼或 #申請編號>` 查詢發送狀態\n"
         "• `/sms scheduled` 列出預約發送（可取消）\n"
+        "• `/sms audit 2026-11-01 2026-11-30` 匯出稽核 CSV（核准者）\n"
         "• `/sms help` 顯示這份說明"
     )
     en = (
@@ -203,6 +222,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms credit` show the credit left\n"
         "• `/sms status <batch id or #request>` delivery status\n"
         "• `/sms scheduled` scheduled sends (with Cancel)\n"
+        "• `/sms audit 2026-11-01 2026-11-30` export the audit CSV (approvers)\n"
         "• `/sms help` this help"
     )
     return _answer(voice, zh, en)

@@ -10,6 +10,7 @@ from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
 from services.approval import ApprovalService
 from services.cancel import CancelService
+from services.conversations import AnswerService
 from services.credit import CreditService
 from services.policy import Policy
 from services.ports import Clock, Runner
@@ -29,6 +30,7 @@ class HandlerContext:
     cancel: CancelService
     credit: CreditService
     tracking: TrackingService
+    answers: AnswerService
     runner: Runner
     bot_token: str
     wake_poster: Callable[[], None] = lambda: None

@@ -1,14 +1,39 @@
-"""App Home: the credit, pending approvals, scheduled sends and recent batches, at a glance."""
+"""App Home: the credit and how long it will last, what waits for approval, scheduled sends, and how
+recent batches were delivered, at a glance.
+
+Approvers get Approve / Reject on pending requests (not on their own unless self-approval is allowed)
+and the reports kept aside for unknown batches; the requester or an approver gets Cancel on a scheduled
+send. Each section shows a bounded number of items, so the view stays within Slack's 100 blocks.
+"""
 
 from __future__ import annotations
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
 
+from every8d.status import Outcome, status_for
 from handlers import cards
 from handlers.context import HandlerContext
-from handlers.texts import points
-from storage import RequestState
+from handlers.texts import Voice, clip, points
+from storage import Batch, RequestState
+
+#: Items shown per section (pending: up to 3 blocks each, scheduled: 2, batches: 1).
+PENDING_SHOWN = 10
+SCHEDULED_SHOWN = 10
+BATCHES_SHOWN = 10
+HOME_BLOCK_LIMIT = 100
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -19,52 +44,143 @@ def register(app: App, ctx: HandlerContext) -> None:
         client.views_publish(user_id=event["user"], view=home_view(ctx, event["user"]))
 
 
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}
-
-
 def home_view(ctx: HandlerContext, user_id: str) -> dict:
+    """The Home tab as this user sees it (buttons depend on who they are)."""
+    voice = ctx.voice
+    is_approver = ctx.policy.is_approver(user_id)
+    blocks: list[Block] = [HeaderBlock(text="EVERY8D 簡訊 SMS"), *_credit(ctx)]
+    blocks += _pending(ctx, user_id, is_approver)
+    blocks += _scheduled(ctx, user_id, is_approver)
+    blocks += _recent_batches(ctx)
+    if is_approver:
+        blocks += _unmatched_reports(ctx)
+    tail = cards.sandbox_block(voice)
+    blocks = blocks[: HOME_BLOCK_LIMIT - len(tail)] + tail
+    return View(type="home", blocks=blocks).to_dict()
+
+
+def _md(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, 2900)))
+
+
+def _note(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(t, 2900)) for t in texts])
+
+
+def _heading(text: str) -> list[Block]:
+    return [DividerBlock(), _md(text)]
+
+
+def _credit(ctx: HandlerContext) -> list[Block]:
+    """Balance, its 24-hour change, the burn rate and the days it lasts at that rate."""
     voice = ctx.voice
     trend = ctx.credit.trend()
-    blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "EVERY8D 簡訊 SMS"}},
-        _section(voice.t(f"💰 剩餘點數 {points(trend.credit)}（{voice.time(trend.at)}）",
-                         f"Credit {trend.credit or 0:,.1f} points (as of {voice.time(trend.at)})")),
-    ]
-    pending = ctx.store.requests.in_states(RequestState.PENDING_APPROVAL, limit=10)
-    blocks.append(cards.divider())
-    blocks.append(_section(voice.t(f"*等待核准* {len(pending)}", f"*Pending approval* {len(pending)}")))
-    is_approver = ctx.policy.is_approver(user_id)
-    for request in pending:
-        blocks.append(_section(f"#{request.id} <@{request.requester}> · {request.recipient_count} · {points(request.points)}"))
+    if trend.credit is None:
+        return [_md(voice.t("💰 尚無點數紀錄（每次發送後與定期查詢時更新）",
+                            "💰 No credit reading yet (read after each send and on a schedule)"))]
+    headline = voice.t(f"💰 *剩餘點數 {points(trend.credit)}*", f"💰 *Credit {trend.credit:,.1f} points*")
+    if trend.credit < ctx.policy.low_credit_threshold:
+        headline += voice.t(f"　⚠️ 低於警戒值 {points(ctx.policy.low_credit_threshold)}",
+                            f"  ⚠️ below the {ctx.policy.low_credit_threshold:,.1f} threshold")
+    bits = [voice.t(f"更新於 {voice.time(trend.at)}", f"as of {voice.time(trend.at)}")]
+    if trend.change_24h is not None:
+        bits.append(voice.t(f"24 小時內 {trend.change_24h:+,.1f} 點", f"{trend.change_24h:+,.1f} points in 24 h"))
+    if trend.burn_per_day is not None and trend.days_left is not None:
+        bits.append(voice.t(f"每日約用 {points(trend.burn_per_day)}", f"~{trend.burn_per_day:,.1f} points/day"))
+        bits.append(voice.t(f"📉 依近期用量約可再用 *{trend.days_left:,.1f} 天*",
+                            f"📉 about *{trend.days_left:,.1f} days* left at the recent rate"))
+    else:
+        bits.append(voice.t("近期用量不足，尚無法預估可用天數", "not enough recent use to forecast days left"))
+    return [_md(headline), _note(" · ".join(bits))]
+
+
+def _pending(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block]:
+    """Requests waiting for a decision; approvers can decide right here."""
+    voice = ctx.voice
+    total = ctx.store.requests.count_by_state().get(RequestState.PENDING_APPROVAL.value, 0)
+    blocks = _heading(voice.t(f"*等待核准* {total}", f"*Pending approval* {total}"))
+    for request in ctx.store.requests.in_states(RequestState.PENDING_APPROVAL, limit=PENDING_SHOWN):
+        blocks.append(_md(voice.t(
+            f"*#{request.id}* <@{request.requester}> · {voice.time(request.created_at)} · "
+            f"{request.recipient_count} 位收件人 · {points(request.points)} · {cards.kind_label(voice, request.kind)}",
+            f"*#{request.id}* <@{request.requester}> · {voice.time(request.created_at)} · "
+            f"{request.recipient_count} recipients · {request.points:,.1f} points · {cards.kind_label(voice, request.kind)}",
+        )))
+        # What the requester typed, shown literally (plain_text): it cannot mention anyone or form links.
+        blocks.append(ContextBlock(elements=[PlainTextObject(text=clip(request.message, 150) or " ", emoji=False)]))
         if is_approver and (ctx.policy.allow_self_approval or request.requester != user_id):
-            blocks.append({"type": "actions", "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": voice.t("核准", "Approve")},
-                 "action_id": cards.APPROVE, "value": str(request.id), "style": "primary"},
-                {"type": "button", "text": {"type": "plain_text", "text": voice.t("駁回", "Reject")},
-                 "action_id": cards.REJECT, "value": str(request.id), "style": "danger"},
-            ]})
+            blocks.append(_decision_buttons(voice, request.id))
+    if total > PENDING_SHOWN:
+        blocks.append(_note(voice.t(f"另有 {total - PENDING_SHOWN} 筆，請到核准頻道查看",
+                                    f"{total - PENDING_SHOWN} more in the approval channel")))
+    return blocks
+
+
+def _decision_buttons(voice: Voice, request_id: int) -> ActionsBlock:
+    return ActionsBlock(block_id=f"home-decide:{request_id}", elements=[
+        ButtonElement(text=voice.t("核准", "Approve"), action_id=cards.APPROVE, value=str(request_id),
+                      style="primary"),
+        ButtonElement(text=voice.t("駁回", "Reject"), action_id=cards.REJECT, value=str(request_id),
+                      style="danger"),
+    ])
+
+
+def _scheduled(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block]:
+    """Scheduled sends not gone out yet; Cancel for whoever may cancel (the requester or an approver)."""
+    voice = ctx.voice
     scheduled = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
-    blocks.append(cards.divider())
-    blocks.append(_section(voice.t(f"*預約發送* {len(scheduled)}", f"*Scheduled* {len(scheduled)}")))
-    for request in scheduled[:10]:
-        blocks.append(_section(f"#{request.id} {voice.time(request.send_at)} · {request.recipient_count}"))
-        blocks.append(cards.cancel_button(voice, request.id).to_dict())
-    blocks.append(cards.divider())
-    blocks.append(_section(voice.t("*最近批次*", "*Recent batches*")))
-    for batch in ctx.store.batches.recent(10):
-        counts = ctx.store.batches.counts(batch.batch_id)
-        total = sum(counts.values()) or 1
-        delivered = counts.get(100, 0)
-        blocks.append(_section(voice.t(f"`{batch.batch_id[:8]}` 送達率 {100 * delivered // total}%",
-                                       f"`{batch.batch_id[:8]}` delivered {100 * delivered // total}%")))
-    if is_approver:
-        blocks.extend(_unmatched_reports(ctx))
-    blocks.extend(b.to_dict() for b in cards.sandbox_block(voice))
-    return {"type": "home", "blocks": blocks[:100]}
+    blocks = _heading(voice.t(f"*預約發送* {len(scheduled)}", f"*Scheduled* {len(scheduled)}"))
+    for request in scheduled[:SCHEDULED_SHOWN]:
+        blocks.append(_md(voice.t(
+            f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} 位收件人 · {points(request.points)}",
+            f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} recipients · "
+            f"{request.points:,.1f} points",
+        )))
+        if is_approver or request.requester == user_id:
+            blocks.append(cards.cancel_button(voice, request.id))
+    if len(scheduled) > SCHEDULED_SHOWN:
+        blocks.append(_note(voice.t(f"另有 {len(scheduled) - SCHEDULED_SHOWN} 筆，請用 `/sms scheduled` 查看",
+                                    f"{len(scheduled) - SCHEDULED_SHOWN} more: see `/sms scheduled`")))
+    return blocks
 
 
-def _unmatched_reports(ctx: HandlerContext) -> list[dict]:
+def _recent_batches(ctx: HandlerContext) -> list[Block]:
+    """The newest batches: request number, when, recipients, delivered share, failures, still pending."""
+    voice = ctx.voice
+    batches = ctx.store.batches.recent(BATCHES_SHOWN)
+    blocks = _heading(voice.t("*最近批次*", "*Recent batches*"))
+    if not batches:
+        blocks.append(_note(voice.t("尚無發送紀錄", "Nothing sent yet")))
+    for batch in batches:
+        blocks.append(_md(_batch_line(voice, batch, ctx.store.batches.counts(batch.batch_id))))
+    return blocks
+
+
+def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int]) -> str:
+    """`#12 · 2026-11-25 14:30 · 120 位 · 已送達 95%（114）· 未送達 4 · 等待回報 2`: the delivered share
+    of what went out (scheduled and cancelled messages have not)."""
+    tally = dict.fromkeys(Outcome, 0)
+    for code, n in counts.items():
+        tally[status_for(code).outcome] += n
+    total = sum(counts.values())
+    scheduled, cancelled = tally[Outcome.SCHEDULED], tally[Outcome.CANCELLED]
+    gone_out = total - scheduled - cancelled
+    delivered, failed = tally[Outcome.DELIVERED], tally[Outcome.FAILED]
+    waiting = gone_out - delivered - failed
+    rate = f"{100 * delivered / gone_out:.0f}%" if gone_out else "—"
+    when = voice.time(batch.send_at or batch.created_at)
+    zh = [f"*#{batch.request_id}* {when}", f"{total} 位", f"已送達 {rate}（{delivered}）", f"未送達 {failed}",
+          f"等待回報 {waiting}"]
+    en = [f"*#{batch.request_id}* {when}", f"{total} recipients", f"delivered {rate} ({delivered})",
+          f"failed {failed}", f"pending {waiting}"]
+    for count, word_zh, word_en in ((scheduled, "預約中", "scheduled"), (cancelled, "已取消", "cancelled")):
+        if count:
+            zh.append(f"{word_zh} {count}")
+            en.append(f"{word_en} {count}")
+    return voice.t(" · ".join(zh), " · ".join(en)) + f"\n`{batch.batch_id}`"
+
+
+def _unmatched_reports(ctx: HandlerContext) -> list[Block]:
     """Reports EVERY8D pushed for batches this bot never sent: kept aside, shown to approvers only."""
     kept = ctx.store.replies.unmatched_reports(limit=10)
     if not kept:
@@ -73,8 +189,8 @@ def _unmatched_reports(ctx: HandlerContext) -> list[dict]:
     lines = [f"`{r['batch_id'][:36]}` · {voice.number(r['mobile'])} · {r['status_code']} · {voice.time(r['created_at'])}"
              for r in kept]
     return [
-        cards.divider(),
-        _section(voice.t(f"*未對應的回報* {len(kept)}（不屬於本機器人發送的批次，未貼出）",
-                         f"*Unmatched reports* {len(kept)} (for batches this bot did not send; not posted)")),
-        _section("\n".join(lines)),
+        *_heading(voice.t(f"*未對應的回報* {len(kept)}（不屬於本機器人發送的批次，未貼出）",
+                          f"*Unmatched reports* {len(kept)} (for batches this bot did not send; not posted)")),
+        _md("\n".join(lines)),
     ]
+

@@ -1,11 +1,174 @@
-"""Slack surface of the reports feature (issue 6). Filled in by its feature work; registered by bot/app.py."""
+"""Slack surface of the reports (issue 6): `/sms audit` and the weekly report.
+
+- `/sms audit [from to | Nd]`: approvers only. The answer is acked at once; the CSV is built in the
+  background and uploaded to the channel where the command ran (`files_upload_v2`, scope `files:write`).
+- The weekly report: `WeeklyReporter.run`, a scheduler job, posts last week's figures to the alert
+  channel in one Slack call (the chart upload carries the text as its comment; without matplotlib, a plain
+  message). A settings key per ISO week, taken with a compare-and-set before posting, means a restart, a
+  retry tick or a second scheduler never posts the same week twice.
+"""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import io
+import logging
+from collections.abc import Callable
 
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
+from every8d.problems import Problem
+from handlers import cards
+from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
+from handlers.texts import Voice, clip, escape, points
+from services.policy import Policy
+from services.ports import Clock
+from services.reports import DateRange, WeeklyReport, draw_chart, parse_range, previous_week, weekly_summary
+from services.reports import write_audit_csv as write_csv
+from storage import Store
+
+log = logging.getLogger("every8d_bot.reports")
+
+#: The settings key that records a week's report: `weekly_report:2026-W47`.
+WEEKLY_KEY = "weekly_report:{label}"
+_FAILED = "failed"
 
 
 def register(app: App, ctx: HandlerContext) -> None:
-    """Nothing yet."""
+    """Add `/sms audit` to the `/sms` dispatcher."""
+    ctx.subcommands["audit"] = lambda ack, call: audit_command(ctx, ack, call)
+
+
+# -- /sms audit --------------------------------------------------------------------------------------
+
+
+def audit_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
+    """Refuse non-approvers and explain a bad range in the ack; otherwise ack and export in the background."""
+    voice = ctx.voice
+    if not ctx.policy.is_approver(call.user):
+        ack(**_answer(voice, "只有核准者可以匯出稽核紀錄。", "Only approvers can export the audit log."))
+        return
+    parsed = parse_range(call.rest, ctx.clock(), voice.timezone)
+    if isinstance(parsed, Problem):
+        ack(**_answer(voice, f"無法匯出稽核紀錄：{parsed.zh}", f"The audit log was not exported: {parsed.en}"))
+        return
+    ack(**_answer(voice, f"正在產生 {parsed.first} 至 {parsed.last} 的稽核紀錄 CSV…",
+                  f"Preparing the audit CSV for {parsed.first} to {parsed.last}…"))
+    ctx.runner(lambda: export_audit(ctx, call, parsed))
+
+
+def export_audit(ctx: HandlerContext, call: SubcommandCall, period: DateRange) -> None:
+    """Build the CSV (streamed from the store), upload it where the command ran, and record who exported
+    what; if Slack refuses the upload (the bot is not in that channel), tell the person how to fix it."""
+    voice = ctx.voice
+    out = io.BytesIO()
+    rows = write_csv(ctx.store, period.start, period.end, out, masked=voice.mask_numbers, timezone=voice.timezone)
+    filename = f"sms-audit-{period.first:%Y%m%d}-{period.last:%Y%m%d}.csv"
+    comment = voice.t(f"<@{call.user}> 匯出的稽核紀錄：{period.first} 至 {period.last}，共 {rows} 筆收件紀錄。",
+                      f"Audit log exported by <@{call.user}>: {period.first} to {period.last}, {rows} recipient rows.")
+    try:
+        call.client.files_upload_v2(channel=call.channel, filename=filename, content=out.getvalue(),
+                                    title=filename, initial_comment=comment)
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else type(exc).__name__
+        log.warning("audit CSV upload to %s failed: %s", call.channel, error)
+        call.respond(**_answer(
+            voice, f"無法上傳 CSV 到這個頻道（{error}）。請先邀請機器人加入（`/invite @every8d-sms`），或在機器人所在的頻道執行。",
+            f"Could not upload the CSV here ({error}). Invite the bot (`/invite @every8d-sms`) or run it in a "
+            "channel the bot is in.",
+        ), response_type="ephemeral")
+        return
+    ctx.store.audit.record(call.user, "audit_exported", now=ctx.clock(), first=str(period.first),
+                           last=str(period.last), rows=rows, channel=call.channel)
+
+
+def _answer(voice: Voice, zh: str, en: str) -> dict:
+    text, blocks = cards.ephemeral(voice, zh, en)
+    return {"text": text, "blocks": blocks}
+
+
+# -- the weekly report -------------------------------------------------------------------------------
+
+
+class WeeklyReporter:
+    """Posts last week's report to the alert channel, at most once per week."""
+
+    def __init__(self, store: Store, policy: Policy, voice: Voice, client: WebClient, clock: Clock,
+                 chart: Callable[[WeeklyReport], bytes | None] = draw_chart) -> None:
+        self.store = store
+        self.policy = policy
+        self.voice = voice
+        self.client = client
+        self.clock = clock
+        self.chart = chart
+
+    def run(self, now: float | None = None) -> bool:
+        """Post the report of the last complete week unless it was posted (or is being posted) already;
+        True when this call posted it. A post Slack refused releases the week, so the next tick tries again;
+        a crash in the middle of posting leaves it taken (at most once: never a second copy)."""
+        channel = self.policy.alert_channel
+        if not channel:
+            log.info("weekly report skipped: no alert channel is configured")
+            return False
+        now = self.clock() if now is None else now
+        start, end, label = previous_week(now, self.voice.timezone)
+        key = WEEKLY_KEY.format(label=label)
+        claim = f"posting:{now:.0f}"
+        settings = self.store.credit
+        if not (settings.swap_setting(key, None, claim) or settings.swap_setting(key, _FAILED, claim)):
+            return False
+        try:
+            self._post(channel, weekly_summary(self.store, start, end, timezone=self.voice.timezone, label=label))
+        except BaseException:
+            settings.swap_setting(key, claim, _FAILED)
+            raise
+        settings.swap_setting(key, claim, f"posted:{now:.0f}")
+        log.info("weekly report %s posted to %s", label, channel)
+        return True
+
+    def _post(self, channel: str, report: WeeklyReport) -> None:
+        """One Slack call, so a retry never leaves half a report: the chart's upload carries the text."""
+        chart = self.chart(report)
+        text = weekly_text(self.voice, report, chart_missing=chart is None)
+        if chart is None:
+            blocks = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
+            self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+            return
+        self.client.files_upload_v2(
+            channel=channel, filename=f"sms-weekly-{report.label}.png", content=chart, initial_comment=text,
+            title=self.voice.t(f"簡訊週報 {report.label}", f"SMS weekly report {report.label}"),
+            alt_txt=f"SMS per day, {report.label}: delivered, failed and pending messages",
+        )
+
+
+def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool) -> str:
+    """The report as mrkdwn (the message text, or the chart's comment). Reply texts are escaped: they are
+    what strangers typed, and must not mention anyone or form links."""
+    lines = [voice.t(f"📊 *簡訊週報* {report.label}", f"📊 *SMS weekly report* {report.label}")]
+    if not report.messages:
+        lines.append(voice.t("上週沒有發送簡訊。", "No messages were sent last week."))
+    else:
+        rate = f"{100 * (report.delivery_rate or 0):.1f}%"
+        lines += [
+            "• " + voice.t(f"發送 {report.messages:,} 則 · 使用 {points(report.points)}",
+                           f"{report.messages:,} messages · {report.points:,.1f} points"),
+            "• " + voice.t(f"送達率 {rate}（已送達 {report.delivered:,} · 未送達 {report.failed:,} · "
+                           f"等待回報 {report.pending:,}）",
+                           f"delivery rate {rate} ({report.delivered:,} delivered · {report.failed:,} failed · "
+                           f"{report.pending:,} pending)"),
+        ]
+    if report.failures:
+        lines.append(voice.t("*未送達原因*", "*Failures by reason*"))
+        lines += [f"• {f.code} {voice.t(f.zh, f.en)}：{f.count:,}" for f in report.failures]
+    if report.top_replies:
+        lines.append(voice.t(f"*常見回覆*（共 {report.replies:,} 則）", f"*Top replies* ({report.replies:,} in all)"))
+        lines += [f"• 「{escape(clip(r.text, 80))}」 × {r.count:,}" for r in report.top_replies]
+    if chart_missing:
+        lines.append(voice.t("（未附圖表：未安裝 matplotlib，可安裝 `every8d-slack-bot[report]`）",
+                             "(no chart: matplotlib is not installed; install `every8d-slack-bot[report]`)"))
+    if voice.sandbox:
+        lines.append(voice.t("🧪 沙盒模式：不會真的發送", "sandbox: nothing is delivered"))
+    return clip("\n".join(lines), 2900)

@@ -25,6 +25,9 @@ class Policy:
     low_credit_threshold: float = 500.0
     low_credit_margin: float = 50.0
     sandbox: bool = False
+    #: One-to-one answers typed under a reply: False (default) sends them without an approver (recorded as
+    #: approved by "answer-policy"); True makes them wait for an approver like any send.
+    answers_need_approval: bool = False
     #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.
     group_members: Callable[[str], frozenset[str]] | None = field(default=None, compare=False)
 

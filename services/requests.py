@@ -17,12 +17,16 @@ from storage import RequestState, Store
 log = logging.getLogger("every8d_bot.requests")
 
 AUTO_APPROVER = "auto"
+#: Who approved a one-to-one answer that the policy lets skip approval (BOT_ANSWERS_NEED_APPROVAL=false).
+ANSWER_POLICY_APPROVER = "answer-policy"
 
 
 @dataclass(frozen=True)
 class Submitted:
     request_id: int
     auto_approved: bool
+    #: The same Slack event was submitted before (Slack redelivered it): nothing new was created.
+    duplicate: bool = False
 
 
 class RequestService:
@@ -33,13 +37,28 @@ class RequestService:
         self.clock = clock
         self.on_approved = on_approved
 
-    def submit(self, preview: Preview, *, requester: str, origin_channel: str) -> Submitted:
+    def submit(
+        self,
+        preview: Preview,
+        *,
+        requester: str,
+        origin_channel: str,
+        thread: tuple[str, str] | None = None,
+        reply_to: int | None = None,
+        source_event: str | None = None,
+        approved_by: str | None = None,
+    ) -> Submitted:
+        """Store the request and queue its card. For a one-to-one answer: `thread` (channel, ts) is the
+        batch thread it was typed in (its card and posts go there), `reply_to` the reply it answers,
+        `source_event` the Slack event it came from (submitting that event again returns the first request,
+        so a redelivery never sends twice), and `approved_by` set when the policy lets it skip approval
+        (approved by the same conditional transition as a click, so the exactly-once send still holds)."""
         if not preview.ok or preview.quote is None:
             raise ValueError("only a preview without problems can be submitted")
         compose = preview.input
         quote = preview.quote
         now = self.clock()
-        approval_channel = self.policy.approval_channel or origin_channel
+        approval_channel = thread[0] if thread else self.policy.approval_channel or origin_channel
         skipped = [{"entry": r.entry, "zh": r.zh, "en": r.en} for r in preview.recipients.rejected]
         fields = {
             "now": now,
@@ -63,25 +82,35 @@ class RequestService:
             "credit_at_request": preview.credit,
             "approval_channel": approval_channel,
             "sandbox": int(self.policy.sandbox),
+            "thread_channel": thread[0] if thread else None,
+            "thread_ts": thread[1] if thread else None,
+            "reply_to": reply_to,
+            "source_event": source_event,
         }
         with self.store.immediate():
+            # Checked under the write lock, so two deliveries of one event cannot both pass.
+            earlier = self.store.requests.by_source_event(source_event) if source_event else None
+            if earlier is not None:
+                return Submitted(earlier.id, earlier.auto_approved, duplicate=True)
             request_id = self.store.requests.create(
                 fields, [r.e164 for r in preview.recipients.recipients], image=compose.image
             )
             self.store.audit.record(requester, "requested", request_id=request_id, now=now, points=quote.points)
             notices.card(self.store, request_id, approval_channel)
         auto = self.policy.auto_approve_under is not None and quote.points < self.policy.auto_approve_under
-        if auto and self.store.requests.transition(
+        approver = approved_by or (AUTO_APPROVER if auto else None)
+        if approver and self.store.requests.transition(
             request_id,
             [RequestState.PENDING_APPROVAL],
             RequestState.APPROVED,
-            decided_by=AUTO_APPROVER,
+            decided_by=approver,
             decided_at=now,
             auto_approved=1,
             now=now,
         ):
-            self.store.audit.record(AUTO_APPROVER, "approved", request_id=request_id, now=now)
+            self.store.audit.record(approver, "approved", request_id=request_id, now=now)
             notices.card(self.store, request_id, approval_channel)
             self.on_approved(request_id)
-        log.info("request %s submitted by %s (%.1f points, auto=%s)", request_id, requester, quote.points, auto)
-        return Submitted(request_id, auto)
+        log.info("request %s submitted by %s (%.1f points, approved by %s)", request_id, requester, quote.points,
+                 approver or "nobody yet")
+        return Submitted(request_id, approver is not None)

@@ -146,6 +146,11 @@ class Batches:
             )
         }
 
+    def has_pending(self, batch_id: str) -> bool:
+        """Any recipient not final yet? (an index lookup, whatever the batch's size)"""
+        return bool(list(self._store.db.query(
+            "SELECT 1 FROM deliveries WHERE batch_id = ? AND status_rank < 2 LIMIT 1", [batch_id])))
+
     def pending_count(self, batch_id: str) -> int:
         """Recipients without a final status yet: zero means the batch can close."""
         rows = list(
@@ -241,3 +246,28 @@ class Batches:
             row_to(Batch, r)  # type: ignore[misc]
             for r in self._store.db.query(f"SELECT {_COLUMNS} FROM batches ORDER BY created_at DESC LIMIT ?", [limit])
         ]
+
+    def outcomes_between(self, start: float, end: float) -> list[dict]:
+        """(batch_id, created_at, status_code, n) for the batches created in [start, end): the weekly
+        report's figures, grouped in SQL so a week of large batches is a few rows."""
+        return list(
+            self._store.db.query(
+                "SELECT b.batch_id, b.created_at, d.status_code, COUNT(*) AS n FROM batches b "
+                "JOIN deliveries d ON d.batch_id = b.batch_id WHERE b.created_at >= ? AND b.created_at < ? "
+                "GROUP BY b.batch_id, d.status_code",
+                [start, end],
+            )
+        )
+
+    def charged_between(self, start: float, end: float) -> float:
+        """Points charged for the batches created in [start, end): EVERY8D's charge (the quote when a
+        batch was reconciled without it); a cancelled scheduled batch was refunded and counts nothing."""
+        rows = list(
+            self._store.db.query(
+                "SELECT COALESCE(SUM(COALESCE(r.cost, r.points)), 0) AS points FROM batches b "
+                "JOIN requests r ON r.id = b.request_id "
+                "WHERE b.created_at >= ? AND b.created_at < ? AND r.state != 'cancelled'",
+                [start, end],
+            )
+        )
+        return float(rows[0]["points"])

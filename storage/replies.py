@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from storage.models import Reply, row_to
@@ -129,3 +130,10 @@ class Replies:
                 "UPDATE unmatched_reports SET resolved_at = ? WHERE id = ?",
                 [(now or time.time(), i) for i in report_ids],
             )
+
+    def texts_between(self, start: float, end: float) -> Iterator[str]:
+        """The text of each reply stored in [start, end), oldest first (the weekly report's top replies)."""
+        for r in self._store.db.query(
+            "SELECT text FROM replies WHERE created_at >= ? AND created_at < ? ORDER BY id", [start, end]
+        ):
+            yield r["text"]

@@ -58,6 +58,23 @@ class Requests:
         rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM requests WHERE batch_id = ?", [batch_id]))
         return _to_request(rows[0]) if rows else None
 
+    def by_source_event(self, source_event: str) -> SendRequest | None:
+        """The request created from this Slack event, if any (Slack redelivers events it thinks were lost)."""
+        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM requests WHERE source_event = ?", [source_event]))
+        return _to_request(rows[0]) if rows else None
+
+    def latest_reply_in_thread(self, channel: str, thread_ts: str) -> int | None:
+        """The id of the newest reply posted in this thread: a reply to any batch whose posts live there (the
+        card's own batch, or an answer typed in it). A message typed in the thread answers that reply."""
+        rows = list(self._store.db.query(
+            "SELECT replies.id AS id FROM requests JOIN replies ON replies.batch_id = requests.batch_id "
+            "WHERE COALESCE(requests.thread_ts, requests.approval_ts) = ? "
+            "AND COALESCE(requests.thread_channel, requests.approval_channel) = ? "
+            "ORDER BY replies.id DESC LIMIT 1",
+            [thread_ts, channel],
+        ))
+        return int(rows[0]["id"]) if rows else None
+
     def in_states(self, *states: RequestState, limit: int = 1000) -> list[SendRequest]:
         marks = ", ".join("?" for _ in states)
         return [
@@ -135,3 +152,16 @@ class Requests:
             r["state"]: r["n"]
             for r in self._store.db.query("SELECT state, COUNT(*) AS n FROM requests GROUP BY state")
         }
+
+    def audit_rows(self, start: float, end: float) -> Iterator[dict[str, Any]]:
+        """Every recipient of every request created in [start, end), with its delivery if the request was
+        sent, in request then send order: the audit export. A generator over one cursor, so a
+        10,000-recipient request streams instead of being loaded."""
+        yield from self._store.db.query(
+            "SELECT r.id AS request_id, r.created_at, r.requester, r.decided_by, r.decided_at, r.state, r.kind, "
+            "r.batch_id, r.cost AS request_cost, r.sent_count, rr.e164, d.status_code, d.cost AS delivery_cost "
+            "FROM requests r JOIN request_recipients rr ON rr.request_id = r.id "
+            "LEFT JOIN deliveries d ON d.batch_id = r.batch_id AND d.mobile = rr.e164 "
+            "WHERE r.created_at >= ? AND r.created_at < ? ORDER BY r.id, rr.position",
+            [start, end],
+        )

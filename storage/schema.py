@@ -238,3 +238,29 @@ def audiences_and_conversations(db: Database) -> None:
         ALTER TABLE request_recipients ADD COLUMN message TEXT;
         """
     )
+
+
+@MIGRATIONS(name="0004_answer_source")
+def answer_source(db: Database) -> None:
+    """One-to-one answers typed in a batch's thread.
+
+    - requests.source_event: the Slack message (or modal) an answer came from; unique, so Slack
+      redelivering the same event never creates a second answer.
+    - requests_thread: finds the requests whose posts live in a thread (the card's own thread, or the
+      thread an answer was typed in) without scanning every request for each message typed.
+    """
+    db.executescript(
+        """
+        ALTER TABLE requests ADD COLUMN source_event TEXT;
+        CREATE UNIQUE INDEX requests_source_event ON requests(source_event) WHERE source_event IS NOT NULL;
+        CREATE INDEX requests_thread
+            ON requests(COALESCE(thread_ts, approval_ts), COALESCE(thread_channel, approval_channel));
+        """
+    )
+
+
+@MIGRATIONS(name="0005_pending_index")
+def pending_index(db: Database) -> None:
+    """Whether a batch still has pending recipients is asked on every final callback: answer it from an
+    index instead of reading the batch's rows (a 10,000-recipient batch took milliseconds per report)."""
+    db.execute("CREATE INDEX deliveries_pending ON deliveries(batch_id, status_rank)")
