@@ -150,7 +150,6 @@ class SendService:
                 send_at=request.send_at,
                 validity_until=start + request.validity_minutes * 60,
                 first_poll_at=(request.send_at + 5) if scheduled else now + min(self.policy.status_poll_seconds, 10),
-                recipients=self.store.requests.iter_recipients(request.id),
                 initial_status=SCHEDULED_CODE if scheduled else (700 if request.kind == "mms" else 0),
                 now=now,
             )

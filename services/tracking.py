@@ -293,7 +293,7 @@ class TrackingService:
             self.store.batches.create(
                 batch_id=batch_id, request_id=request_id, kind=request.kind, send_at=request.send_at,
                 validity_until=start + request.validity_minutes * 60, first_poll_at=now,
-                recipients=self.store.requests.iter_recipients(request_id), initial_status=0, now=now,
+                initial_status=0, now=now,
             )
             self.store.audit.record(actor, "reconciled", request_id=request_id, now=now, batch_id=batch_id)
             notices.thread_note(

@@ -34,12 +34,14 @@ class Batches:
         send_at: float | None,
         validity_until: float,
         first_poll_at: float,
-        recipients: Iterable[str],
         initial_status: int,
+        recipients: Iterable[str] | None = None,
         now: float | None = None,
     ) -> None:
         """Record a batch EVERY8D accepted, with one delivery row per recipient in its initial status.
 
+        Without `recipients` the rows are copied from the request's recipients (names included) in one
+        statement inside SQLite: for 10,000 recipients that is most of the bookkeeping of a send.
         Idempotent: a second call for the same batch id changes nothing."""
         now = now or time.time()
         rank = status_for(initial_status).rank
@@ -50,6 +52,13 @@ class Batches:
                 [batch_id, request_id, kind, now, send_at, validity_until, first_poll_at],
             )
             if cursor.rowcount == 0:
+                return
+            if recipients is None:
+                db.conn.execute(
+                    "INSERT OR IGNORE INTO deliveries (batch_id, mobile, name, status_code, status_rank, updated_at, "
+                    "source) SELECT ?, e164, name, ?, ?, ?, 'send' FROM request_recipients WHERE request_id = ?",
+                    [batch_id, initial_status, rank, now, request_id],
+                )
                 return
             db.conn.executemany(
                 "INSERT OR IGNORE INTO deliveries (batch_id, mobile, status_code, status_rank, updated_at, source) "

@@ -106,18 +106,11 @@ class Requests:
         ]
 
     def recipients(self, request_id: int) -> list[str]:
-        return [
-            r["e164"]
-            for r in self._store.db.query(
-                "SELECT e164 FROM request_recipients WHERE request_id = ? ORDER BY position", [request_id]
-            )
-        ]
-
-    def iter_recipients(self, request_id: int) -> Iterator[str]:
-        for r in self._store.db.query(
+        """The request's numbers (E.164), in order. Plain tuples, not dicts: a send reads 10,000 of them."""
+        cursor = self._store.db.conn.execute(
             "SELECT e164 FROM request_recipients WHERE request_id = ? ORDER BY position", [request_id]
-        ):
-            yield r["e164"]
+        )
+        return [row[0] for row in cursor]
 
     def image(self, request_id: int) -> bytes | None:
         rows = list(self._store.db.query("SELECT image FROM requests WHERE id = ?", [request_id]))
