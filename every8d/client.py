@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import quote_plus, urlencode, urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -229,7 +229,7 @@ class Every8dClient:
     def _call(self, endpoint: str, fields: Mapping[str, str], parse: Callable[[str], T]) -> T:
         """POST to one endpoint, parse the answer, and retry what is safe and worth retrying."""
         self._check_transport(endpoint)
-        body = urlencode({"UID": self._uid, "PWD": self._pwd, **fields}, encoding="utf-8").encode("ascii")
+        body = _form_body({"UID": self._uid, "PWD": self._pwd, **fields})
         attempt = 1
         while True:
             started = time.perf_counter()
@@ -435,6 +435,24 @@ def _causes(exc: BaseException, depth: int = 0) -> Iterator[BaseException]:
     for inner in nested:
         if isinstance(inner, BaseException) and inner is not exc:
             yield from _causes(inner, depth + 1)
+
+
+_NUMBER_LIST = re.compile(r"[0-9+,]*")
+_NUMBER_LIST_ESCAPES = str.maketrans({"+": "%2B", ",": "%2C"})
+
+
+def _form_body(fields: Mapping[str, str]) -> bytes:
+    """The form-encoded UTF-8 body. A list of numbers (DEST: digits, `+` and commas, 130 KB for 10,000
+    recipients) is escaped in one C-level pass; urlencode quotes it character by character, which was
+    the largest cost of a big send after the network."""
+    parts = []
+    for name, value in fields.items():
+        if _NUMBER_LIST.fullmatch(value):
+            encoded = value.translate(_NUMBER_LIST_ESCAPES)
+        else:
+            encoded = quote_plus(value, encoding="utf-8")
+        parts.append(f"{quote_plus(name)}={encoded}")
+    return "&".join(parts).encode("ascii")
 
 
 def _transport_reason(exc: requests.RequestException) -> tuple[str, str]:
