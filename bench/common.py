@@ -197,7 +197,8 @@ def quiet_logs() -> Iterator[None]:
 @contextlib.contextmanager
 def running_product(**overrides: Any) -> Iterator[Product]:
     """The real product (Runtime: Bolt app, services, store, in-process sandbox) served by waitress on
-    loopback, with its own Slack stand-in and a database in a temporary directory."""
+    loopback, with its own Slack stand-in and a database in a temporary directory. Quiet hours are off
+    (make_config's default), so a run at night measures the same sends as one by day."""
     with tempfile.TemporaryDirectory(prefix="every8d-bench-") as tmp, SlackStandIn() as standin:
         product = Product(make_config(standin, Path(tmp) / "bot.db", **overrides), standin)
         try:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.quiet_hours import QuietHours
+
 DEFAULT_EVERY8D_BASE_URL = "https://oms.every8d.com/API21/HTTP/"
 
 
@@ -43,6 +45,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_ANSWERS_NEED_APPROVAL", "false",
              "Whether a one-to-one answer typed under a reply waits for an approver; false: it is sent at once."),
     Variable("BOT_TIMEZONE", "Asia/Taipei", "Time zone for times shown and typed (scheduled sends)."),
+    Variable("BOT_QUIET_HOURS", "21:00-08:00",
+             "Quiet hours `HH:MM-HH:MM` in BOT_TIMEZONE: a send inside them asks to be scheduled or confirmed; "
+             "empty: off."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
     Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
     Variable("BOT_STATUS_POLL_SECONDS", "60", "How often open batches are polled for delivery status."),
@@ -94,6 +99,7 @@ class Config:
     auto_approve_under: float | None = None
     answers_need_approval: bool = False
     timezone: str = "Asia/Taipei"
+    quiet_hours: str = "21:00-08:00"
     language: str = "both"
     mask_numbers: bool = True
     status_poll_seconds: float = 60.0
@@ -122,6 +128,11 @@ class Config:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def quiet_window(self) -> QuietHours | None:
+        """BOT_QUIET_HOURS read in BOT_TIMEZONE; None when off."""
+        return QuietHours.parse(self.quiet_hours, self.timezone)
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -226,6 +237,11 @@ def _parse(raw: dict[str, str]) -> Config:
         ZoneInfo(raw["BOT_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"BOT_TIMEZONE={raw['BOT_TIMEZONE']!r} 不是時區 / is not a time zone, e.g. Asia/Taipei.")
+    try:
+        QuietHours.parse(raw["BOT_QUIET_HOURS"])
+    except ValueError:
+        problems.append(f"BOT_QUIET_HOURS={raw['BOT_QUIET_HOURS']!r}: 請填 HH:MM-HH:MM，如 21:00-08:00，留空為關閉 / "
+                        "use HH:MM-HH:MM, e.g. 21:00-08:00, or leave it empty to turn quiet hours off.")
     language = raw["BOT_LANGUAGE"]
     if language not in ("both", "zh-TW", "en"):
         problems.append(f"BOT_LANGUAGE={language!r}: 請填 zh-TW、en 或 both / use zh-TW, en or both.")
@@ -259,6 +275,7 @@ def _parse(raw: dict[str, str]) -> Config:
         auto_approve_under=number("BOT_AUTO_APPROVE_UNDER") if auto else None,
         answers_need_approval=flag("BOT_ANSWERS_NEED_APPROVAL"),
         timezone=raw["BOT_TIMEZONE"],
+        quiet_hours=raw["BOT_QUIET_HOURS"],
         language=language,
         mask_numbers=flag("BOT_MASK_NUMBERS"),
         status_poll_seconds=number("BOT_STATUS_POLL_SECONDS", minimum=1),

@@ -150,6 +150,8 @@ def console_config(base: Config, explicit: Mapping[str, str], standin: SlackStan
         credit_poll_seconds=5.0,
         sandbox_delivery_seconds=base.sandbox_delivery_seconds if "SANDBOX_DELIVERY_SECONDS" in explicit else 2.0,
         sandbox_reply_rate=base.sandbox_reply_rate if "SANDBOX_REPLY_RATE" in explicit else (0.0 if scripted else 0.3),
+        # A script must play the same at any hour: quiet hours only when BOT_QUIET_HOURS is set explicitly.
+        quiet_hours=base.quiet_hours if "BOT_QUIET_HOURS" in explicit else "",
     )
 
 

@@ -134,6 +134,8 @@ class Runtime:
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
             answers_need_approval=config.answers_need_approval,
+            mask_numbers=config.mask_numbers,
+            quiet_hours=config.quiet_window,
             group_members=self._group_members,
         )
         self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)

@@ -138,7 +138,16 @@ def _recipients_line(voice: Voice, request: SendRequest, shown: Sequence[str]) -
         extra = len(skipped) - 5
         tail = voice.t(f"…等 {extra} 筆", f"…and {extra} more") if extra > 0 else ""
         lines.append(voice.t(f"⚠️ 略過 {len(skipped)} 筆：", f"⚠️ skipped {len(skipped)}: ") + reasons + tail)
+    if request.optout_skipped:
+        lines.append(optout_line(voice, request.optout_skipped))
+    if request.quiet_override:
+        lines.append(voice.t("⚠️ 於夜間時段發送（已確認）", "⚠️ sent in quiet hours (confirmed)"))
     return "\n".join(lines)
+
+
+def optout_line(voice: Voice, count: int) -> str:
+    """`🚫 已退訂略過 3 位`: recipients left out because they asked not to be texted."""
+    return voice.t(f"🚫 已退訂略過 {count} 位", f"{count} opted out, skipped")
 
 
 def _cost_line(voice: Voice, request: SendRequest) -> str:
@@ -246,6 +255,8 @@ def send_result(voice: Voice, request: SendRequest) -> Rendered:
         if request.send_at:
             lines.append(voice.t(f"🕒 預約於 {voice.time(request.send_at)} 發送",
                                  f"scheduled for {voice.time(request.send_at)}"))
+        if request.optout_skipped:
+            lines.append(optout_line(voice, request.optout_skipped))
         if request.unsent:
             lines.append(voice.t(
                 f"⚠️ 有 {request.unsent} 則因點數不足未發送。請儲值後重新申請發送給未收到的收件人。",

@@ -5,7 +5,11 @@
     /sms credit                            the balance and its recent trend
     /sms status <batch id | #request id>   a batch's delivery summary
     /sms scheduled                         scheduled sends not yet gone out, with Cancel buttons
+    /sms optout [add|remove <number>]      the opt-out list (handlers/optout.py)
     /sms help                              this list (also for anything unrecognised)
+
+A one-line send inside quiet hours is not submitted at once: the answer asks (two buttons) whether to
+schedule it for the next allowed time or send it anyway.
 
 Every answer is ephemeral (only the person who typed sees it). Slack gets its ack at once; anything
 that calls EVERY8D runs in the background and answers through the command's response_url.
@@ -15,18 +19,25 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
-from services.compose import ComposeInput, prepare
+from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, prepare
+from services.requests import Submitted
 from storage import RequestState
 
 log = logging.getLogger("every8d_bot.handlers")
+
+#: action_ids of the quiet-hours question's buttons (value = the kept draft's id).
+QUIET_SCHEDULE = "quiet_hours_schedule"
+QUIET_OVERRIDE = "quiet_hours_override"
 
 #: A token made only of phone-number characters (digits, +, -, parentheses, commas, full-width digits).
 _NUMBERISH = re.compile(r"^[0-9０-９+＋\-－()（）,，、;；]+$")
@@ -60,6 +71,21 @@ def register(app: App, ctx: HandlerContext) -> None:
             ctx.subcommands[word](ack, call)
         else:
             ack(**help_answer(ctx.voice))
+
+    @app.action(QUIET_SCHEDULE)
+    def quiet_schedule(ack: Ack, body: dict, respond: Respond) -> None:
+        quiet_pressed(ack, body, respond, override=False)
+
+    @app.action(QUIET_OVERRIDE)
+    def quiet_override(ack: Ack, body: dict, respond: Respond) -> None:
+        quiet_pressed(ack, body, respond, override=True)
+
+    def quiet_pressed(ack: Ack, body: dict, respond: Respond, *, override: bool) -> None:
+        ack()
+        draft_id = body["actions"][0].get("value", "")
+        answer = quiet_hours_choice(ctx, draft_id, body["user"]["id"], override=override)
+        respond(**answer, response_type="ephemeral", replace_original=True)
+        ctx.wake_poster()
 
 
 @dataclass(frozen=True)
@@ -98,12 +124,26 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
         clock=ctx.clock,
         last_credit=ctx.store.credit.latest(),
         limits=ctx.limits,
+        opted_out=ctx.store.optouts.among,
     )
     if not preview.ok:
-        problems = [voice.t(p.zh, p.en) for p in preview.problems]
-        return _answer(voice, "無法送出申請，請修正以下問題後再試：", "The request was not sent; please fix:",
-                       extra=[f"• {escape(p)}" for p in problems])  # they quote what was typed
+        return _problems_answer(voice, preview)
+    quiet_until = quiet_hours_end(ctx, preview)
+    if quiet_until is not None:
+        draft_id = ctx.store.drafts.save(user, {**preview.to_json(), "origin_channel": channel})
+        return quiet_hours_question(voice, preview, quiet_until, draft_id)
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel)
+    return submitted_answer(voice, preview, submitted)
+
+
+def _problems_answer(voice: Voice, preview: Preview) -> dict:
+    problems = [voice.t(p.zh, p.en) for p in preview.problems]
+    return _answer(voice, "無法送出申請，請修正以下問題後再試：", "The request was not sent; please fix:",
+                   extra=[f"• {escape(p)}" for p in problems])  # they quote what was typed
+
+
+def submitted_answer(voice: Voice, preview: Preview, submitted: Submitted) -> dict:
+    """`已送出發送申請 #3（2 位收件人，2.0 點），等待核准。`, with the opted-out numbers left out if any."""
     quote = preview.quote
     assert quote is not None
     zh = f"已送出發送申請 #{submitted.request_id}（{len(preview.recipients.recipients)} 位收件人，{points(quote.points)}），"
@@ -114,7 +154,75 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
     else:
         zh += "等待核准。"
         en += "is waiting for approval."
-    return _answer(voice, zh, en)
+    extra = [cards.optout_line(voice, len(preview.opted_out))] if preview.opted_out else []
+    return _answer(voice, zh, en, extra=extra)
+
+
+# -- quiet hours (one-line path) ----------------------------------------------------------------------
+
+
+def quiet_hours_end(ctx: HandlerContext, preview: Preview) -> datetime | None:
+    """When the send would go out inside quiet hours: the next allowed time; else None."""
+    quiet = ctx.policy.quiet_hours
+    if quiet is None:
+        return None
+    when = preview.input.send_at or datetime.fromtimestamp(ctx.clock(), tz=UTC)
+    return quiet.next_allowed(when) if quiet.contains(when) else None
+
+
+def quiet_hours_question(voice: Voice, preview: Preview, until: datetime, draft_id: str) -> dict:
+    """Nothing is submitted yet: the person chooses to schedule it for `until` or to send anyway. The
+    buttons carry the draft's id; only its author can load it."""
+    at = f"{until:%H:%M}"
+    when = voice.time(until.timestamp())
+    count = len(preview.recipients.recipients)
+    text, blocks = cards.ephemeral(
+        voice,
+        f"🌙 現在是夜間時段，這則簡訊（{count} 位收件人）要預約在 {when} 發送，還是仍要立即發送？",
+        f"🌙 This is inside quiet hours. Schedule this SMS ({count} recipients) for {when}, or send it now anyway?",
+    )
+    blocks.insert(1, ActionsBlock(block_id=f"quiet:{draft_id}", elements=[
+        ButtonElement(text=voice.t(f"預約 {at} 發送", f"Schedule for {at}"), action_id=QUIET_SCHEDULE,
+                      value=draft_id, style="primary"),
+        ButtonElement(text=voice.t("仍要立即發送", "Send now anyway"), action_id=QUIET_OVERRIDE, value=draft_id),
+    ]).to_dict())
+    return {"text": text, "blocks": blocks}
+
+
+def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, override: bool) -> dict:
+    """A button of `quiet_hours_question` was pressed: submit the kept draft, scheduled for the next allowed
+    time or flagged as a confirmed override. The draft id is the request's source event, so a second
+    press (or the other button) cannot create a second request."""
+    voice = ctx.voice
+    draft = ctx.store.drafts.load(draft_id, user)
+    if draft is None:
+        return _answer(voice, "這個選項已過期或不是您的草稿，請重新輸入 `/sms send`。",
+                       "This choice expired or is not yours; type `/sms send` again.")
+    payload, image = draft
+    compose = input_from_json(payload, image)
+    if not override:
+        compose = replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at))
+    preview = prepare(compose, clock=ctx.clock, last_credit=ctx.store.credit.latest(), limits=ctx.limits,
+                      opted_out=ctx.store.optouts.among)
+    if not preview.ok:
+        return _problems_answer(voice, preview)
+    submitted = ctx.requests.submit(preview, requester=user, origin_channel=payload.get("origin_channel", ""),
+                                    source_event=f"quiet:{draft_id}", quiet_override=override)
+    if submitted.duplicate:
+        return _answer(voice, f"已處理過：發送申請 #{submitted.request_id}。",
+                       f"Already done: send request #{submitted.request_id}.")
+    ctx.store.drafts.delete(draft_id)
+    return submitted_answer(voice, preview, submitted)
+
+
+def scheduled_after_quiet(ctx: HandlerContext, send_at: datetime | None) -> datetime | None:
+    """The next allowed time after the chosen one (or now); None (send now) if that is no longer ahead."""
+    quiet = ctx.policy.quiet_hours
+    now = datetime.fromtimestamp(ctx.clock(), tz=UTC)
+    target = (quiet.next_allowed(send_at or now) if quiet else send_at)
+    if target is None or target <= now + timedelta(seconds=MIN_LEAD_SECONDS):
+        return None
+    return target
 
 
 def credit_answer(ctx: HandlerContext, *, live: bool) -> dict:
@@ -213,6 +321,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms status <批次代碼或 #申請編號>` 查詢發送狀態\n"
         "• `/sms scheduled` 列出預約發送（可取消）\n"
         "• `/sms audit 2026-11-01 2026-11-30` 匯出稽核 CSV（核准者）\n"
+        "• `/sms optout`、`/sms optout add|remove 0912345678` 退訂名單（增刪限核准者）\n"
         "• `/sms help` 顯示這份說明"
     )
     en = (
@@ -223,6 +332,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms status <batch id or #request>` delivery status\n"
         "• `/sms scheduled` scheduled sends (with Cancel)\n"
         "• `/sms audit 2026-11-01 2026-11-30` export the audit CSV (approvers)\n"
+        "• `/sms optout`, `/sms optout add|remove 0912345678` the opt-out list (changes: approvers)\n"
         "• `/sms help` this help"
     )
     return _answer(voice, zh, en)

@@ -37,6 +37,11 @@ VALUE = "value"  # action_id of every input element
 
 FIELDS = ("kind", "recipients", "message", "subject", "image", "send_at", "validity")
 
+#: The preview's quiet-hours choice: block id and option values.
+QUIET_BLOCK = "quiet"
+QUIET_SCHEDULE = "schedule"
+QUIET_OVERRIDE = "override"
+
 
 @dataclass(frozen=True)
 class ComposeValues:
@@ -178,8 +183,12 @@ def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
     )
 
 
-def preview_view(voice: Voice, preview: Preview, *, draft_id: str, channel_id: str) -> dict:
-    """The confirmation step: exactly what will be sent, to how many, at what cost."""
+def preview_view(
+    voice: Voice, preview: Preview, *, draft_id: str, channel_id: str, quiet_until: datetime | None = None
+) -> dict:
+    """The confirmation step: exactly what will be sent, to how many, at what cost. `quiet_until`: the send
+    would go out inside quiet hours, which end then; the view asks whether to schedule it for that time
+    (the default) or send anyway."""
     quote = preview.quote
     assert quote is not None
     c = preview.input
@@ -206,8 +215,11 @@ def preview_view(voice: Voice, preview: Preview, *, draft_id: str, channel_id: s
     if recipients.rejected:
         lines.append(voice.t(f"⚠️ 略過 {len(recipients.rejected)} 筆無效號碼：", f"⚠️ skipping {len(recipients.rejected)}: ")
                      + "; ".join(escape(voice.t(r.zh, r.en)) for r in recipients.rejected[:5]))
+    if preview.opted_out:
+        lines.append(cards.optout_line(voice, len(preview.opted_out)))
     blocks = [
         SectionBlock(text=MarkdownTextObject(text="\n".join(lines))).to_dict(),
+        *(quiet_hours_blocks(voice, quiet_until) if quiet_until else []),
         cards.untrusted_block(c.message).to_dict(),
         ContextBlock(elements=[MarkdownTextObject(text=voice.t(
             "送出後會請核准者核准，核准後才會發送。", "After you submit, an approver must approve before anything is sent."
@@ -224,6 +236,29 @@ def preview_view(voice: Voice, preview: Preview, *, draft_id: str, channel_id: s
         blocks=blocks,
     )
     return view.to_dict()
+
+
+def quiet_hours_blocks(voice: Voice, until: datetime) -> list[dict]:
+    """The quiet-hours warning and the choice (block `quiet`): schedule for `until` (default) or override."""
+    when = voice.time(until.timestamp())
+    schedule = Option(value=QUIET_SCHEDULE, text=voice.t(f"預約 {until:%H:%M} 發送", f"Schedule for {until:%H:%M}"))
+    override = Option(value=QUIET_OVERRIDE, text=voice.t("仍要立即發送", "Send now anyway"))
+    return [
+        SectionBlock(text=MarkdownTextObject(text=voice.t(
+            f"🌙 *這次發送落在夜間時段*，夜間時段於 {when} 結束。",
+            f"🌙 *This send falls in quiet hours*, which end at {when}."))).to_dict(),
+        InputBlock(
+            block_id=QUIET_BLOCK,
+            label=_plain(voice.t("夜間時段", "Quiet hours")),
+            element=RadioButtonsElement(action_id=VALUE, options=[schedule, override], initial_option=schedule),
+        ).to_dict(),
+    ]
+
+
+def read_quiet_choice(state_values: dict[str, Any]) -> str | None:
+    """`QUIET_SCHEDULE` or `QUIET_OVERRIDE` from a submitted preview view; None when it asked nothing."""
+    entry = state_values.get(QUIET_BLOCK, {}).get(VALUE) or {}
+    return (entry.get("selected_option") or {}).get("value")
 
 
 def submitted_view(voice: Voice, request_id: int, auto: bool) -> dict:

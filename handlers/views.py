@@ -2,17 +2,22 @@
 
 Checking happens before the ack, because Slack only shows field errors sent back in it. It makes no
 call to EVERY8D (the credit shown is the last one read), so it fits well inside Slack's 3 seconds.
+
+A send that would go out inside quiet hours gets a choice on the preview (schedule for the next allowed
+time, the default, or send anyway, which is audited); numbers on the opt-out list are left out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from handlers import cards, modals
+from handlers.commands import quiet_hours_end, scheduled_after_quiet
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
 from services.compose import ComposeInput, input_from_json, prepare
@@ -65,13 +70,15 @@ def register(app: App, ctx: HandlerContext) -> None:
             clock=ctx.clock,
             last_credit=ctx.store.credit.latest(),
             limits=ctx.limits,
+            opted_out=ctx.store.optouts.among,
         )
         if not preview.ok:
             ack(response_action="errors", errors=field_errors(ctx, preview.problems, values.kind))
             return
         draft_id = ctx.store.drafts.save(user, preview.to_json(), image=image)
         ack(response_action="push",
-            view=modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel))
+            view=modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel,
+                                     quiet_until=quiet_hours_end(ctx, preview)))
 
     @app.view(modals.PREVIEW_CALLBACK)
     def preview_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
@@ -82,14 +89,29 @@ def register(app: App, ctx: HandlerContext) -> None:
             ack(response_action="update", view=_gone_view(ctx))
             return
         payload, image = draft
-        preview = prepare(input_from_json(payload, image), clock=ctx.clock,
-                          last_credit=ctx.store.credit.latest(), limits=ctx.limits)
+        compose = input_from_json(payload, image)
+        preview = prepare(compose, clock=ctx.clock, last_credit=ctx.store.credit.latest(), limits=ctx.limits,
+                          opted_out=ctx.store.optouts.among)
+        quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
+        choice = modals.read_quiet_choice(view["state"]["values"])
+        if quiet_until is not None and choice is None:
+            # Quiet hours began while the preview was open: ask before anything is submitted.
+            ack(response_action="update", view=modals.preview_view(
+                voice, preview, draft_id=meta["draft_id"], channel_id=meta.get("channel_id", ""),
+                quiet_until=quiet_until))
+            return
+        override = quiet_until is not None and choice == modals.QUIET_OVERRIDE
+        if quiet_until is not None and not override:
+            preview = prepare(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)), clock=ctx.clock,
+                              last_credit=ctx.store.credit.latest(), limits=ctx.limits,
+                              opted_out=ctx.store.optouts.among)
         if not preview.ok:
             # Time passed since the preview (e.g. the scheduled time is now past): go back and say why.
             problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)
             ack(response_action="update", view=_problem_view(ctx, problems))
             return
-        submitted = ctx.requests.submit(preview, requester=user, origin_channel=meta.get("channel_id", ""))
+        submitted = ctx.requests.submit(preview, requester=user, origin_channel=meta.get("channel_id", ""),
+                                        quiet_override=override)
         ctx.store.drafts.delete(meta["draft_id"])
         ack(response_action="update", view=modals.submitted_view(voice, submitted.request_id, submitted.auto_approved))
         ctx.wake_poster()

@@ -4,13 +4,14 @@ the credit shown is the last one the bot read, so a slow EVERY8D never delays Sl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from every8d.limits import DEFAULT_LIMITS, Limits
 from every8d.mms import sniff_image_type, validate_mms, validate_sms
-from every8d.phones import RecipientList, parse_recipients
+from every8d.phones import Recipient, RecipientList, parse_recipients
 from every8d.pricing import Quote, quote_mms, quote_sms
 from every8d.problems import Problem
 from services.ports import Clock
@@ -19,6 +20,9 @@ from services.ports import Clock
 MIN_LEAD_SECONDS = 60
 #: How far ahead a send may be scheduled (our own rule; EVERY8D states none).
 MAX_SCHEDULE_DAYS = 365
+
+#: Which of these numbers (E.164) opted out: `store.optouts.among`.
+OptedOut = Callable[[Iterable[str]], set[str]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Preview:
     credit_at: float | None
     image_type: str | None
     problems: list[Problem] = field(default_factory=list)
+    #: Recipients left out because they opted out (not in `recipients`, not priced).
+    opted_out: list[Recipient] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -93,8 +99,10 @@ def prepare(
     clock: Clock,
     last_credit: tuple[float, float] | None,
     limits: Limits = DEFAULT_LIMITS,
+    opted_out: OptedOut | None = None,
 ) -> Preview:
-    """Check everything and price it. Every problem is reported at once, each with its field."""
+    """Check everything and price it. Every problem is reported at once, each with its field. Numbers that
+    `opted_out` names are left out (and not priced); if nobody is left, that is a problem on recipients."""
     problems: list[Problem] = []
     mms = compose.kind == "mms"
     if compose.kind not in ("sms", "mms"):
@@ -103,6 +111,10 @@ def prepare(
     problems.extend(recipients.problems())
     if not recipients.recipients and not recipients.rejected:
         problems.append(Problem("recipients", "請輸入至少一個手機號碼。", "Enter at least one mobile number."))
+    recipients, skipped = _without_opted_out(recipients, opted_out)
+    if skipped and not recipients.recipients:
+        problems.append(Problem("recipients", f"所有收件人（{len(skipped)} 位）都已退訂，沒有可發送的對象。",
+                                f"Every recipient ({len(skipped)}) opted out; there is nobody to send to."))
     if mms:
         problems.extend(validate_mms(compose.subject, compose.message, compose.image, limits))
     else:
@@ -115,7 +127,20 @@ def prepare(
                  else quote_sms(compose.message, recipients, limits))
     credit, credit_at = last_credit if last_credit else (None, None)
     image_type = sniff_image_type(compose.image) if compose.image else None
-    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems)
+    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped)
+
+
+def _without_opted_out(
+    recipients: RecipientList, opted_out: OptedOut | None
+) -> tuple[RecipientList, list[Recipient]]:
+    """The list without the numbers that opted out, and those numbers."""
+    if opted_out is None or not recipients.recipients:
+        return recipients, []
+    listed = opted_out(r.e164 for r in recipients.recipients)
+    if not listed:
+        return recipients, []
+    kept = [r for r in recipients.recipients if r.e164 not in listed]
+    return replace(recipients, recipients=kept), [r for r in recipients.recipients if r.e164 in listed]
 
 
 def _check_time(send_at: datetime | None, clock: Clock) -> list[Problem]:

@@ -102,6 +102,7 @@ class AnswerService:
             clock=self.clock,
             last_credit=self.store.credit.latest(),
             limits=self.limits,
+            opted_out=self.store.optouts.among,  # someone who replied STOP is not answered
         )
         if not preview.ok:
             return AnswerOutcome(AnswerVerdict.INVALID, reply, problems=tuple(preview.problems))

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from services.quiet_hours import QuietHours
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -28,6 +30,10 @@ class Policy:
     #: One-to-one answers typed under a reply: False (default) sends them without an approver (recorded as
     #: approved by "answer-policy"); True makes them wait for an approver like any send.
     answers_need_approval: bool = False
+    #: Show numbers masked (`0912-***-678`) in posts the services word themselves (thread notes).
+    mask_numbers: bool = True
+    #: When sends should not go out (BOT_QUIET_HOURS); None: no quiet hours.
+    quiet_hours: QuietHours | None = None
     #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.
     group_members: Callable[[str], frozenset[str]] | None = field(default=None, compare=False)
 

@@ -47,12 +47,14 @@ class RequestService:
         reply_to: int | None = None,
         source_event: str | None = None,
         approved_by: str | None = None,
+        quiet_override: bool = False,
     ) -> Submitted:
         """Store the request and queue its card. For a one-to-one answer: `thread` (channel, ts) is the
         batch thread it was typed in (its card and posts go there), `reply_to` the reply it answers,
         `source_event` the Slack event it came from (submitting that event again returns the first request,
         so a redelivery never sends twice), and `approved_by` set when the policy lets it skip approval
-        (approved by the same conditional transition as a click, so the exactly-once send still holds)."""
+        (approved by the same conditional transition as a click, so the exactly-once send still holds).
+        `quiet_override`: the requester chose to send inside quiet hours (audited, shown on the card)."""
         if not preview.ok or preview.quote is None:
             raise ValueError("only a preview without problems can be submitted")
         compose = preview.input
@@ -86,6 +88,8 @@ class RequestService:
             "thread_ts": thread[1] if thread else None,
             "reply_to": reply_to,
             "source_event": source_event,
+            "optout_skipped": len(preview.opted_out),
+            "quiet_override": int(quiet_override),
         }
         with self.store.immediate():
             # Checked under the write lock, so two deliveries of one event cannot both pass.
@@ -96,6 +100,8 @@ class RequestService:
                 fields, [r.e164 for r in preview.recipients.recipients], image=compose.image
             )
             self.store.audit.record(requester, "requested", request_id=request_id, now=now, points=quote.points)
+            if quiet_override:
+                self.store.audit.record(requester, "quiet_hours_override", request_id=request_id, now=now)
             notices.card(self.store, request_id, approval_channel)
         auto = self.policy.auto_approve_under is not None and quote.points < self.policy.auto_approve_under
         approver = approved_by or (AUTO_APPROVER if auto else None)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from every8d.errors import Every8dError, OutcomeUnknownError
+from every8d.errors import Every8dError, OutcomeUnknownError, ValidationError
 from every8d.results import SendResult
 from every8d.status import SCHEDULED_CODE
 from services import notices
@@ -78,8 +78,18 @@ class SendService:
         ):
             return None
         crash_point("after_claim")
+        recipients, dropped = self._deliverable(request)
+        # Written only with a sent or failed outcome: a resend after `unknown` starts again from the
+        # count taken at submit, so numbers dropped here are never counted twice.
+        skipped = request.optout_skipped + dropped
+        if not recipients:
+            self._finish_with_error(request, RequestState.FAILED, ValidationError(
+                f"所有收件人（{dropped} 位）在核准前都已退訂，沒有發送任何簡訊。",
+                f"Every recipient ({dropped}) opted out before the send; nothing was sent.",
+            ), attempt, optout_skipped=skipped)
+            return RequestState.FAILED
         try:
-            result = self._call(request)
+            result = self._call(request, recipients)
         except OutcomeUnknownError as exc:
             return self._mark_unknown(request, exc, attempt, claimed_at)
         except Every8dError as exc:
@@ -94,14 +104,25 @@ class SendService:
             )
             return self._mark_unknown(request, unknown, attempt, claimed_at)
         crash_point("after_every8d_accepted")
-        self._record_success(request, result, attempt)
+        self._record_success(request, result, attempt, optout_skipped=skipped)
         crash_point("after_send_recorded")
         if self.on_credit is not None:
             self.on_credit(result.credit)
         return RequestState.SENT
 
-    def _call(self, request: SendRequest) -> SendResult:
+    def _deliverable(self, request: SendRequest) -> tuple[list[str], int]:
+        """The request's numbers minus those that opted out since it was composed, and how many those are.
+        Read after the claim, so a STOP that arrived while the request waited for approval is honoured."""
         recipients = self.store.requests.recipients(request.id)
+        opted_out = self.store.optouts.among(recipients)
+        if not opted_out:
+            return recipients, 0
+        kept = [n for n in recipients if n not in opted_out]
+        log.info("request %s: %d recipients opted out since it was composed; skipped", request.id,
+                 len(recipients) - len(kept))
+        return kept, len(recipients) - len(kept)
+
+    def _call(self, request: SendRequest, recipients: list[str]) -> SendResult:
         send_at = datetime.fromtimestamp(request.send_at, tz=UTC) if request.send_at else None
         log.info("sending request %s: %s to %d recipients", request.id, request.kind, len(recipients))
         if request.kind == "mms":
@@ -124,7 +145,7 @@ class SendService:
             validity_minutes=request.validity_minutes,
         )
 
-    def _record_success(self, request: SendRequest, result: SendResult, attempt: int) -> None:
+    def _record_success(self, request: SendRequest, result: SendResult, attempt: int, *, optout_skipped: int) -> None:
         now = self.clock()
         start = request.send_at or now
         scheduled = request.send_at is not None and request.send_at > now
@@ -141,6 +162,7 @@ class SendService:
                 error_zh=None,
                 error_en=None,
                 error_note=None,
+                optout_skipped=optout_skipped,
                 now=now,
             )
             self.store.batches.create(
@@ -195,8 +217,9 @@ class SendService:
         return None
 
     def _finish_with_error(
-        self, request: SendRequest, state: RequestState, exc: Every8dError, attempt: int
+        self, request: SendRequest, state: RequestState, exc: Every8dError, attempt: int, **fields: object
     ) -> None:
+        """Record a send that did not succeed (`fields`: more columns written with the transition)."""
         now = self.clock()
         with self.store.immediate():
             self.store.requests.transition(
@@ -207,6 +230,7 @@ class SendService:
                 error_en=exc.en,
                 error_note=exc.support_note(),
                 now=now,
+                **fields,
             )
             self.store.audit.record("bot", state.value, request_id=request.id, now=now, error=exc.describe("en"))
             notices.card(self.store, request.id, request.approval_channel)

@@ -21,7 +21,7 @@ from every8d.parsing import parse_taipei_time
 from every8d.phones import parse_phone
 from every8d.results import CallbackReport, DeliveryRecord
 from every8d.status import REPLY_CODE, SCHEDULED_CODE
-from services import notices
+from services import notices, optout
 from services.policy import Policy
 from services.ports import Clock, Gateway
 from storage import Batch, RequestState, Store
@@ -181,7 +181,8 @@ class TrackingService:
 
     def ingest_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str) -> bool:
         """Store a reply once and queue its posts (thread of its batch, and the replies channel), in the
-        same transaction; False when it was already stored."""
+        same transaction; an opt-out reply (STOP, 退訂) also lists the number there. False when it was
+        already stored."""
         request = self.store.requests.by_batch(batch_id)
         with self.store.immediate():
             reply_id = self.store.replies.add(
@@ -196,6 +197,8 @@ class TrackingService:
                 request.approval_channel if request else None,
                 self.policy.replies_channel,
             )
+            optout.handle_reply(self.store, self.policy, e164=mobile, text=text, batch_id=batch_id,
+                                request=request, now=self.clock())
         return True
 
     def _absorb_kept_reports(self, batch_id: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ def make_config(standin: SlackStandIn, db_path: Path, **overrides: Any) -> Confi
         low_credit_threshold=100.0,
         low_credit_margin=20.0,
         every8d_timeout=5.0,
+        # Off unless a test turns it on with a fixed clock: a send "now" must not depend on the hour the
+        # suite happens to run at (the product's default is 21:00-08:00).
+        quiet_hours="",
     )
     return replace(base, **overrides)
 
@@ -56,11 +60,12 @@ def make_config(standin: SlackStandIn, db_path: Path, **overrides: Any) -> Confi
 class Product:
     """A running product: `url` serves /slack/events and the callback path."""
 
-    def __init__(self, config: Config, standin: SlackStandIn) -> None:
+    def __init__(self, config: Config, standin: SlackStandIn, *, clock: Callable[[], float] = time.time) -> None:
+        """`clock`: the product's time (a fixed one for tests of time-of-day rules such as quiet hours)."""
         self.standin = standin
         self.port = free_port()
         self.callback_url = f"http://127.0.0.1:{self.port}/every8d/callback/{config.callback_token}"
-        self.runtime = Runtime(config, callback_url=self.callback_url if config.callback_token else None)
+        self.runtime = Runtime(config, clock=clock, callback_url=self.callback_url if config.callback_token else None)
         self.runtime.start(scheduler=False, poster=False)
         self.server, _ = serve_in_thread(
             build_wsgi_app(self.runtime.app, self.runtime.receiver), host="127.0.0.1", port=self.port, threads=8
