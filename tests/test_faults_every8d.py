@@ -21,7 +21,6 @@ from storage import RequestState
 from tests.faults_support import (
     approve_first_card,
     assert_no_python_text,
-    assert_no_traceback,
     send_calls,
     thread_text,
     wait_for,
@@ -77,8 +76,7 @@ def test_a_send_that_every8d_spoils_is_called_once_and_explained_in_the_thread(
         result = product.standin.thread("C_APPROVALS", card["ts"])[0]
         assert button(result, "mark_sent") and button(result, "resend_request")
     shown = thread + all_text(product.standin.messages("C_APPROVALS")[0])
-    # Transport failures still name the Python exception: see the xfail test below.
-    (assert_no_traceback if fault in TRANSPORT_FAULTS else assert_no_python_text)(shown)
+    assert_no_python_text(shown)
 
 
 @pytest.fixture
@@ -100,7 +98,7 @@ def test_every8d_down_during_a_send_fails_clearly_as_not_sent(make_product, dead
     assert product.store.requests.get(1).state is RequestState.FAILED
     thread = thread_of(product, card)
     assert "無法連線 EVERY8D，簡訊未送出" in thread and NOT_SENT_ZH in thread
-    assert_no_traceback(thread)  # the exception name itself: see the xfail test below
+    assert_no_python_text(thread)
 
 
 @pytest.mark.parametrize("fault", [*TRANSPORT_FAULTS, "down"])
@@ -136,7 +134,7 @@ def test_accepted_but_answer_lost_is_unknown_and_mark_as_sent_settles_it_without
     assert product.store.requests.get(1).state is RequestState.UNKNOWN
     thread = thread_of(product, card)
     assert UNKNOWN_ZH in thread and "切勿直接重送" in thread
-    assert_no_traceback(thread)  # the exception name itself: see the xfail test below
+    assert_no_python_text(thread)
 
     card_now = product.standin.messages("C_APPROVALS")[0]
     assert "結果不明" in all_text(card_now)

@@ -55,8 +55,8 @@ def assert_thread_in_order(standin, card: dict) -> str:
 
 
 def warm_up(product) -> None:
-    """One request while Slack is up: Bolt checks the bot token (auth.test) on the first request after a
-    start and refuses every request until that check succeeds (see the xfail test below)."""
+    """One request while Slack is up, so the bot has learned who it is (auth.test, done off the request
+    path since bot/identity.py) before the outage starts."""
     assert SlackUser(product, "U_REQUESTER").command("help").status_code == 200
 
 
