@@ -42,6 +42,11 @@ FAILURES_LISTED = 20
 RECIPIENTS_SHOWN = 5
 
 
+def count(n: int, noun: str) -> str:
+    """`1 recipient`, `2 recipients` (English only; Chinese has no plural)."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=clip(text, 2900))
 
@@ -105,7 +110,7 @@ def approval_card(
     blocks.extend(sandbox_block(voice))
     text = voice.t(
         f"{kind_zh}發送申請 #{request.id}：{request.recipient_count} 位收件人，{points(request.points)}",
-        f"Send request #{request.id}: {request.recipient_count} recipients, {request.points:,.1f} points",
+        f"Send request #{request.id}: {count(request.recipient_count, 'recipient')}, {request.points:,.1f} points",
     )
     return text, _done(blocks)
 
@@ -128,7 +133,7 @@ def _recipients_line(voice: Voice, request: SendRequest, shown: Sequence[str]) -
         listed += voice.t(f" 等 {more} 位", f" and {more} more")
     head = voice.t(
         f"*收件人 {request.recipient_count} 位*（台灣 {request.taiwan_count} · 國際 {request.international_count}）",
-        f"*{request.recipient_count} recipients* (Taiwan {request.taiwan_count} · international "
+        f"*{count(request.recipient_count, 'recipient')}* (Taiwan {request.taiwan_count} · international "
         f"{request.international_count})",
     )
     lines = [head, listed]
@@ -358,12 +363,13 @@ def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[D
 
 def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_thread: bool) -> Rendered:
     sender = voice.number(reply.mobile)
-    where = ""
+    when = voice.time(reply.received_at)
+    where_zh = where_en = ""
     if not in_thread and request is not None:
-        where = voice.t(f" · 回覆申請 #{request.id}", f" · replying to request #{request.id}")
+        where_zh, where_en = f" · 回覆申請 #{request.id}", f" · replying to request #{request.id}"
     elif not in_thread:
-        where = voice.t(" · 找不到對應的發送批次", " · no matching batch")
-    head = voice.t(f"💬 {sender} 回覆", f"reply from {sender}") + f" · {voice.time(reply.received_at)}{where}"
+        where_zh, where_en = " · 找不到對應的發送批次", " · no matching batch"
+    head = voice.t(f"💬 {sender} 回覆 · {when}{where_zh}", f"reply from {sender} · {when}{where_en}")
     blocks: list[Block] = [_context(head), untrusted_block(reply.text)]
     if request is not None:
         blocks.append(answer_button(voice, reply.id))
