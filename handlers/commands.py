@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
+from services.audiences import resolver
 from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, prepare
 from services.requests import Submitted
 from storage import RequestState
@@ -53,7 +54,9 @@ def register(app: App, ctx: HandlerContext) -> None:
         channel = command["channel_id"]
         if not text or word in ("new", "compose"):
             ack()
-            client.views_open(trigger_id=command["trigger_id"], view=modals.compose_view(ctx.voice, channel_id=channel))
+            names = [t.name for t in ctx.store.templates.list(modals.MAX_TEMPLATE_OPTIONS)]
+            client.views_open(trigger_id=command["trigger_id"],
+                              view=modals.compose_view(ctx.voice, channel_id=channel, templates=names))
         elif word == "send":
             ack(**one_line_send(ctx, rest, user=user, channel=channel))
             ctx.wake_poster()
@@ -125,6 +128,7 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
         last_credit=ctx.store.credit.latest(),
         limits=ctx.limits,
         opted_out=ctx.store.optouts.among,
+        resolve=resolver(ctx.store),
     )
     if not preview.ok:
         return _problems_answer(voice, preview)
@@ -203,7 +207,7 @@ def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, overrid
     if not override:
         compose = replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at))
     preview = prepare(compose, clock=ctx.clock, last_credit=ctx.store.credit.latest(), limits=ctx.limits,
-                      opted_out=ctx.store.optouts.among)
+                      opted_out=ctx.store.optouts.among, resolve=resolver(ctx.store))
     if not preview.ok:
         return _problems_answer(voice, preview)
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=payload.get("origin_channel", ""),
@@ -321,6 +325,8 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms status <批次代碼或 #申請編號>` 查詢發送狀態\n"
         "• `/sms scheduled` 列出預約發送（可取消）\n"
         "• `/sms audit 2026-11-01 2026-11-30` 匯出稽核 CSV（核准者）\n"
+        "• `/sms contacts` 通訊錄與群組（新增、移除、匯入 CSV）\n"
+        "• `/sms templates` 訊息範本（可用 {name}、{date}）\n"
         "• `/sms optout`、`/sms optout add|remove 0912345678` 退訂名單（增刪限核准者）\n"
         "• `/sms help` 顯示這份說明"
     )
@@ -332,6 +338,8 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms status <batch id or #request>` delivery status\n"
         "• `/sms scheduled` scheduled sends (with Cancel)\n"
         "• `/sms audit 2026-11-01 2026-11-30` export the audit CSV (approvers)\n"
+        "• `/sms contacts` address book and groups (add, remove, import a CSV)\n"
+        "• `/sms templates` message templates ({name}, {date})\n"
         "• `/sms optout`, `/sms optout add|remove 0912345678` the opt-out list (changes: approvers)\n"
         "• `/sms help` this help"
     )

@@ -7,6 +7,7 @@ these fields by name: `recipients`, `message`, `subject`, `image`, `send_at`, `v
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
+    StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -33,6 +35,11 @@ from services.compose import Preview
 COMPOSE_CALLBACK = "sms_compose"
 PREVIEW_CALLBACK = "sms_preview"
 KIND_ACTION = "compose_kind"
+#: The template chooser (shown only when templates exist): choosing one refills the message.
+TEMPLATE_BLOCK = "template"
+TEMPLATE_ACTION = "compose_template"
+#: Slack offers at most this many options in a static select.
+MAX_TEMPLATE_OPTIONS = 100
 VALUE = "value"  # action_id of every input element
 
 FIELDS = ("kind", "recipients", "message", "subject", "image", "send_at", "validity")
@@ -60,8 +67,18 @@ def _plain(text: str) -> PlainTextObject:
     return PlainTextObject(text=text[:150], emoji=True)
 
 
-def compose_view(voice: Voice, *, channel_id: str, kind: str = "sms", initial: dict[str, Any] | None = None) -> dict:
-    """The compose modal. MMS adds the image upload and makes the subject required."""
+def compose_view(
+    voice: Voice,
+    *,
+    channel_id: str,
+    kind: str = "sms",
+    initial: dict[str, Any] | None = None,
+    templates: Sequence[str] = (),
+    message_action: str = VALUE,
+) -> dict:
+    """The compose modal. MMS adds the image upload and makes the subject required. `templates` (names)
+    adds a chooser above the message. Slack keeps what was typed in a field across redraws unless its
+    action_id changes, so a redraw that must show a template's text passes a new `message_action`."""
     initial = initial or {}
     mms = kind == "mms"
     sms_option = Option(value="sms", text=voice.t("簡訊", "SMS"))
@@ -86,11 +103,12 @@ def compose_view(voice: Voice, *, channel_id: str, kind: str = "sms", initial: d
                 placeholder=_plain("0912-345-678, +886922333444"),
             ),
         ).to_dict(),
+        *_template_blocks(voice, templates, initial.get("template")),
         InputBlock(
             block_id="message",
             label=_plain(voice.t("內容", "Message")),
             element=PlainTextInputElement(
-                action_id=VALUE, multiline=True, max_length=3000, initial_value=initial.get("message") or None
+                action_id=message_action, multiline=True, max_length=3000, initial_value=initial.get("message") or None
             ),
         ).to_dict(),
         InputBlock(
@@ -161,12 +179,30 @@ def compose_view(voice: Voice, *, channel_id: str, kind: str = "sms", initial: d
     return view.to_dict()
 
 
+def _template_blocks(voice: Voice, names: Sequence[str], chosen: str | None) -> list[dict]:
+    """The template chooser (block `template`), or nothing when there are no templates."""
+    if not names:
+        return []
+    options = [Option(value=name[:75], text=name[:75]) for name in names[:MAX_TEMPLATE_OPTIONS]]
+    initial = next((o for o in options if o.value == chosen), None)
+    return [InputBlock(
+        block_id=TEMPLATE_BLOCK,
+        label=_plain(voice.t("範本", "Template")),
+        optional=True,
+        dispatch_action=True,
+        hint=_plain(voice.t("選擇後會填入內容，可再修改", "fills in the message; you can still edit it")),
+        element=StaticSelectElement(action_id=TEMPLATE_ACTION, options=options, initial_option=initial,
+                                    placeholder=_plain(voice.t("選擇範本", "Choose a template"))),
+    ).to_dict()]
+
+
 def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
     """Read a compose view's `state.values`; missing or empty inputs become empty values."""
 
     def value(block: str) -> dict[str, Any]:
         entry = state_values.get(block, {})
-        return entry.get(VALUE) or entry.get(KIND_ACTION) or {}
+        # The message's action_id changes when a template refills it (see compose_view).
+        return entry.get(VALUE) or entry.get(KIND_ACTION) or next(iter(entry.values()), {})
 
     kind_option = (value("kind").get("selected_option") or {}).get("value", "sms")
     when = value("send_at").get("selected_date_time")

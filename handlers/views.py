@@ -20,6 +20,7 @@ from handlers import cards, modals
 from handlers.commands import quiet_hours_end, scheduled_after_quiet
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
+from services.audiences import resolver
 from services.compose import ComposeInput, input_from_json, prepare
 
 log = logging.getLogger("every8d_bot.handlers")
@@ -39,7 +40,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         client.views_update(
             view_id=view["id"],
             hash=view.get("hash"),
-            view=modals.compose_view(voice, channel_id=channel, kind=values.kind, initial=initial),
+            view=modals.compose_view(voice, channel_id=channel, kind=values.kind, initial=initial,
+                                     templates=template_names(ctx)),
         )
 
     @app.view(modals.COMPOSE_CALLBACK)
@@ -71,6 +73,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             last_credit=ctx.store.credit.latest(),
             limits=ctx.limits,
             opted_out=ctx.store.optouts.among,
+            resolve=resolver(ctx.store),
         )
         if not preview.ok:
             ack(response_action="errors", errors=field_errors(ctx, preview.problems, values.kind))
@@ -91,7 +94,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         payload, image = draft
         compose = input_from_json(payload, image)
         preview = prepare(compose, clock=ctx.clock, last_credit=ctx.store.credit.latest(), limits=ctx.limits,
-                          opted_out=ctx.store.optouts.among)
+                          opted_out=ctx.store.optouts.among, resolve=resolver(ctx.store))
         quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
         choice = modals.read_quiet_choice(view["state"]["values"])
         if quiet_until is not None and choice is None:
@@ -104,7 +107,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         if quiet_until is not None and not override:
             preview = prepare(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)), clock=ctx.clock,
                               last_credit=ctx.store.credit.latest(), limits=ctx.limits,
-                              opted_out=ctx.store.optouts.among)
+                              opted_out=ctx.store.optouts.among, resolve=resolver(ctx.store))
         if not preview.ok:
             # Time passed since the preview (e.g. the scheduled time is now past): go back and say why.
             problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)
@@ -115,6 +118,11 @@ def register(app: App, ctx: HandlerContext) -> None:
         ctx.store.drafts.delete(meta["draft_id"])
         ack(response_action="update", view=modals.submitted_view(voice, submitted.request_id, submitted.auto_approved))
         ctx.wake_poster()
+
+
+def template_names(ctx: HandlerContext) -> list[str]:
+    """The names the compose modal's template chooser offers."""
+    return [t.name for t in ctx.store.templates.list(modals.MAX_TEMPLATE_OPTIONS)]
 
 
 def field_errors(ctx: HandlerContext, problems, kind: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from every8d.mms import sniff_image_type, validate_mms, validate_sms
 from every8d.phones import Recipient, RecipientList, parse_recipients
 from every8d.pricing import Quote, quote_mms, quote_sms
 from every8d.problems import Problem
+from services.audiences import name_problem
 from services.ports import Clock
 
 #: A scheduled time must be at least this far ahead, so it is still in the future when EVERY8D gets it.
@@ -23,6 +24,8 @@ MAX_SCHEDULE_DAYS = 365
 
 #: Which of these numbers (E.164) opted out: `store.optouts.among`.
 OptedOut = Callable[[Iterable[str]], set[str]]
+#: Contact and group names -> numbers: `services.audiences.resolver(store)`.
+Resolve = Callable[[str], tuple[str, dict[str, str], list[Problem]]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Preview:
     problems: list[Problem] = field(default_factory=list)
     #: Recipients left out because they opted out (not in `recipients`, not priced).
     opted_out: list[Recipient] = field(default_factory=list)
+    #: {e164: contact name} for the recipients in the address book (stored with the request).
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -100,21 +105,33 @@ def prepare(
     last_credit: tuple[float, float] | None,
     limits: Limits = DEFAULT_LIMITS,
     opted_out: OptedOut | None = None,
+    resolve: Resolve | None = None,
 ) -> Preview:
     """Check everything and price it. Every problem is reported at once, each with its field. Numbers that
-    `opted_out` names are left out (and not priced); if nobody is left, that is a problem on recipients."""
+    `opted_out` names are left out (and not priced); if nobody is left, that is a problem on recipients.
+    `resolve` turns contact and group names into numbers (and names the address book's numbers); a
+    message holding `{name}` is filled for a single known recipient, refused for several."""
     problems: list[Problem] = []
     mms = compose.kind == "mms"
     if compose.kind not in ("sms", "mms"):
         problems.append(Problem("kind", "請選擇簡訊或多媒體簡訊。", "Choose SMS or MMS."))
-    recipients = parse_recipients(compose.recipients_text, allow_international=not mms, limits=limits)
-    problems.extend(recipients.problems())
-    if not recipients.recipients and not recipients.rejected:
+    numbers_text, names, unresolved = compose.recipients_text, {}, []
+    if resolve is not None:
+        numbers_text, names, unresolved = resolve(compose.recipients_text)
+        problems.extend(unresolved)
+    recipients = parse_recipients(numbers_text, allow_international=not mms, limits=limits)
+    nothing = not recipients.recipients and not recipients.rejected
+    if not (unresolved and nothing):  # "enter at least one number" would only confuse after "no contact X"
+        problems.extend(recipients.problems())
+    if nothing and not unresolved:
         problems.append(Problem("recipients", "請輸入至少一個手機號碼。", "Enter at least one mobile number."))
     recipients, skipped = _without_opted_out(recipients, opted_out)
     if skipped and not recipients.recipients:
         problems.append(Problem("recipients", f"所有收件人（{len(skipped)} 位）都已退訂，沒有可發送的對象。",
                                 f"Every recipient ({len(skipped)}) opted out; there is nobody to send to."))
+    if resolve is not None:  # without an address book, `{name}` is just text (e.g. a typed answer)
+        compose, unfilled = _fill_name(compose, names, recipients)
+        problems.extend([unfilled] if unfilled else [])
     if mms:
         problems.extend(validate_mms(compose.subject, compose.message, compose.image, limits))
     else:
@@ -127,7 +144,16 @@ def prepare(
                  else quote_sms(compose.message, recipients, limits))
     credit, credit_at = last_credit if last_credit else (None, None)
     image_type = sniff_image_type(compose.image) if compose.image else None
-    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped)
+    kept = {r.e164: names[r.e164] for r in recipients.recipients if r.e164 in names}
+    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped, kept)
+
+
+def _fill_name(
+    compose: ComposeInput, names: dict[str, str], recipients: RecipientList
+) -> tuple[ComposeInput, Problem | None]:
+    """`{name}` in the message: the one recipient's contact name, or the problem that stops it."""
+    message, problem = name_problem(compose.message, names, [r.e164 for r in recipients.recipients])
+    return (replace(compose, message=message) if message != compose.message else compose), problem
 
 
 def _without_opted_out(

@@ -36,7 +36,7 @@ DEFAULT_AUDIT_DAYS = 30
 
 AUDIT_COLUMNS: tuple[str, ...] = (
     "request_id", "created_at", "requester", "approver", "decided_at", "state", "kind", "batch_id",
-    "recipient", "status_code", "status_zh", "status_en", "cost_points",
+    "recipient", "name", "status_code", "status_zh", "status_en", "cost_points",
 )
 #: A cell starting with one of these is a formula to Excel: such cells get a leading apostrophe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -283,6 +283,7 @@ def audit_rows(store: Store, start: float, end: float, *, masked: bool, timezone
             "kind": row["kind"],
             "batch_id": row["batch_id"] or "",
             "recipient": mask(row["e164"]) if masked else display(row["e164"]),
+            "name": row["name"] or "",
             "status_code": "" if code is None else code,
             "status_zh": status.zh if status else "",
             "status_en": status.en if status else "",

@@ -97,7 +97,7 @@ class RequestService:
             if earlier is not None:
                 return Submitted(earlier.id, earlier.auto_approved, duplicate=True)
             request_id = self.store.requests.create(
-                fields, [r.e164 for r in preview.recipients.recipients], image=compose.image
+                fields, [r.e164 for r in preview.recipients.recipients], image=compose.image, names=preview.names
             )
             self.store.audit.record(requester, "requested", request_id=request_id, now=now, points=quote.points)
             if quiet_override:

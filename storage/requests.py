@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from storage.models import RequestState, SendRequest, row_to
@@ -28,8 +28,17 @@ class Requests:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def create(self, fields: dict[str, Any], recipients: Sequence[str], *, image: bytes | None = None) -> int:
-        """Insert a request in state pending_approval with its recipients (E.164, in order)."""
+    def create(
+        self,
+        fields: dict[str, Any],
+        recipients: Sequence[str],
+        *,
+        image: bytes | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> int:
+        """Insert a request in state pending_approval with its recipients (E.164, in order) and, from
+        `names`, each one's address-book name (copied to its delivery row when the batch is created)."""
+        names = names or {}
         now = fields.pop("now", None) or time.time()
         row = {
             **fields,
@@ -45,8 +54,8 @@ class Requests:
             )
             request_id = int(cursor.lastrowid)
             db.conn.executemany(
-                "INSERT INTO request_recipients (request_id, position, e164) VALUES (?, ?, ?)",
-                ((request_id, i, e164) for i, e164 in enumerate(recipients)),
+                "INSERT INTO request_recipients (request_id, position, e164, name) VALUES (?, ?, ?, ?)",
+                ((request_id, i, e164, names.get(e164, "")) for i, e164 in enumerate(recipients)),
             )
         return request_id
 
@@ -152,7 +161,7 @@ class Requests:
         10,000-recipient request streams instead of being loaded."""
         yield from self._store.db.query(
             "SELECT r.id AS request_id, r.created_at, r.requester, r.decided_by, r.decided_at, r.state, r.kind, "
-            "r.batch_id, r.cost AS request_cost, r.sent_count, rr.e164, d.status_code, d.cost AS delivery_cost "
+            "r.batch_id, r.cost AS request_cost, r.sent_count, rr.e164, rr.name, d.status_code, d.cost AS delivery_cost "
             "FROM requests r JOIN request_recipients rr ON rr.request_id = r.id "
             "LEFT JOIN deliveries d ON d.batch_id = r.batch_id AND d.mobile = rr.e164 "
             "WHERE r.created_at >= ? AND r.created_at < ? ORDER BY r.id, rr.position",

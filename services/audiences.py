@@ -1,0 +1,261 @@
+"""Audiences: the address book's names and groups used as recipients, CSV imports into it, and message
+templates with `{variable}` placeholders.
+
+People think of recipients by name ("王小明", "VIP客戶"), not by number; the phone rules only know numbers.
+`resolve_recipients` sits in front of them: each entry that names a contact or a group becomes that
+contact's or group's numbers, and the names travel with the request so delivery rows show who each
+number belongs to. Plain Python over the store; no Slack, no EVERY8D.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from every8d.phones import Recipient, parse_phone, split_entries
+from every8d.problems import Problem
+
+if TYPE_CHECKING:
+    from storage.db import Store
+
+#: What `prepare` calls to read names and groups: text -> (text for the phone rules, {e164: name}, problems).
+Resolver = Callable[[str], tuple[str, dict[str, str], list[Problem]]]
+
+#: Separators that always end an entry (the phone rules' own, so a name with spaces is tried whole first).
+_SEPARATORS = re.compile(r"[,，;；、\r\n]+")
+#: How many rows one CSV import may hold.
+MAX_IMPORT_ROWS = 10_000
+#: How many skipped rows an import answer names.
+REASONS_LISTED = 5
+#: Template variables and what fills them.
+VARIABLES = ("name", "date", "time")
+_VARIABLE = re.compile(r"\{([^{}\s]{1,30})\}")
+
+_HEADERS = {
+    "name": ("name", "姓名", "名稱", "名字"),
+    "phone": ("phone", "mobile", "number", "電話", "手機", "號碼", "手機號碼"),
+    "tags": ("tags", "tag", "標籤"),
+    "group": ("group", "groups", "群組"),
+}
+
+
+# -- recipients ---------------------------------------------------------------------------------------------
+
+
+def resolve_recipients(text: str, store: Store) -> tuple[str, dict[str, str], list[Problem]]:
+    """Replace contact and group names in a recipients field by their numbers.
+
+    Returns the text for the phone rules (one entry per line), {e164: contact name} for every number that
+    is in the address book (typed directly or reached by name), and the problems: a name that matches
+    nothing, a contact name two contacts share, an empty group. Entries with digits are left to the phone
+    rules, which say precisely what is wrong with a mistyped number."""
+    entries: list[str] = []
+    problems: list[Problem] = []
+    for piece in _SEPARATORS.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        whole = _lookup(piece, store) if _has_letters(piece) and " " in piece else None
+        if whole is not None:
+            _take(piece, whole, entries, problems)
+            continue
+        for entry in split_entries(piece):
+            if not _has_letters(entry):
+                entries.append(entry)
+                continue
+            _take(entry, _lookup(entry, store), entries, problems)
+    numbers = [r.e164 for r in map(parse_phone, entries) if isinstance(r, Recipient)]
+    return "\n".join(entries), store.contacts.names_for(numbers), problems
+
+
+def resolver(store: Store) -> Resolver:
+    """`resolve_recipients` bound to a store, for `compose.prepare(resolve=...)`."""
+    return lambda text: resolve_recipients(text, store)
+
+
+@dataclass(frozen=True)
+class _Found:
+    numbers: list[str]
+    problem: Problem | None = None
+
+
+def _has_letters(entry: str) -> bool:
+    return any(ch.isalpha() for ch in unicodedata.normalize("NFKC", entry))
+
+
+def _take(entry: str, found: _Found | None, entries: list[str], problems: list[Problem]) -> None:
+    """Add what `entry` named, or the reason it cannot be used. An unknown entry with digits stays for the
+    phone rules (e.g. `0912345678分機12` gets the extension reason)."""
+    if found is None:
+        if any(ch.isdigit() for ch in entry):
+            entries.append(entry)
+        else:
+            shown = _shown(entry)
+            problems.append(Problem("recipients", f"找不到聯絡人或群組「{shown}」，請檢查名稱或改填手機號碼。",
+                                    f'No contact or group named "{shown}"; check the name or enter the number.'))
+    elif found.problem is not None:
+        problems.append(found.problem)
+    else:
+        entries.extend(found.numbers)
+
+
+def _lookup(name: str, store: Store) -> _Found | None:
+    """The numbers a name stands for: a contact (exact name, any case), else a group; None if neither."""
+    shown = _shown(name)
+    contacts = store.contacts.by_name(name)
+    members = store.contacts.group_members(name)
+    if len(contacts) > 1:
+        return _Found([], Problem(
+            "recipients", f"有 {len(contacts)} 位聯絡人都叫「{shown}」，請改填手機號碼。",
+            f'{len(contacts)} contacts are named "{shown}"; enter the number instead.'))
+    if contacts and members is not None:
+        return _Found([], Problem(
+            "recipients", f"「{shown}」同時是聯絡人和群組名稱，請改填手機號碼或重新命名群組。",
+            f'"{shown}" is both a contact and a group; enter the number or rename the group.'))
+    if contacts:
+        return _Found([contacts[0].e164])
+    if members is None:
+        return None
+    if not members:
+        return _Found([], Problem("recipients", f"群組「{shown}」沒有成員。", f'The group "{shown}" has no members.'))
+    return _Found([m.e164 for m in members])
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
+# -- CSV import ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    """What an import did: counts, and the first reasons rows were skipped (row number, zh, en)."""
+
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    reasons: list[tuple[int, str, str]] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+
+
+class CsvImportError(Exception):
+    """The file as a whole cannot be read (not CSV, no name/phone columns, too many rows)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh = zh
+        self.en = en
+        super().__init__(en)
+
+
+def decode_csv(content: bytes) -> str:
+    """UTF-8 (with or without BOM) first, then Big5/cp950, which Excel in Taiwan saves by default."""
+    for encoding in ("utf-8-sig", "cp950"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CsvImportError("無法辨識檔案的文字編碼，請存成 UTF-8 的 CSV。", "Unreadable text encoding; save the file as UTF-8 CSV.")
+
+
+def import_contacts(content: bytes, store: Store, *, actor: str, now: float | None = None) -> ImportResult:
+    """Read a CSV with a header row (name, phone[, tags][, group]; English or 中文 headers) and upsert each
+    row whose number can receive SMS. A row's group (if any) gets the contact as a member."""
+    rows = list(csv.reader(io.StringIO(decode_csv(content))))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise CsvImportError("檔案是空的。", "The file is empty.")
+    columns = _columns(rows[0])
+    if len(rows) - 1 > MAX_IMPORT_ROWS:
+        raise CsvImportError(f"最多 {MAX_IMPORT_ROWS:,} 列，這個檔案有 {len(rows) - 1:,} 列。",
+                           f"At most {MAX_IMPORT_ROWS:,} rows; this file has {len(rows) - 1:,}.")
+    result = ImportResult()
+    valid: list[tuple[str, str, str]] = []
+    groups: list[str] = []
+    for number, row in enumerate(rows[1:], start=2):
+        cell = {key: (row[i].strip() if i is not None and i < len(row) else "") for key, i in columns.items()}
+        checked = _row_problem(cell)
+        if isinstance(checked, tuple):
+            result.skipped += 1
+            if len(result.reasons) < REASONS_LISTED:
+                result.reasons.append((number, *checked))
+            continue
+        valid.append((cell["name"], checked.e164, _tags(cell["tags"])))
+        groups.append(cell["group"])
+    ids, result.added = store.contacts.upsert_many(valid, actor=actor, now=now)
+    result.updated = len(valid) - result.added
+    members: dict[str, list[int]] = {}
+    for group, contact_id in zip(groups, ids, strict=True):
+        if group:
+            members.setdefault(group, []).append(contact_id)
+    for group, group_ids in members.items():
+        store.contacts.add_to_group(group, group_ids, actor=actor, now=now)
+        result.groups.add(group)
+    return result
+
+
+def _columns(header: list[str]) -> dict[str, int | None]:
+    names = [unicodedata.normalize("NFKC", h).strip().lower() for h in header]
+    columns: dict[str, int | None] = {}
+    for key, accepted in _HEADERS.items():
+        columns[key] = next((i for i, h in enumerate(names) if h in accepted), None)
+    if columns["name"] is None or columns["phone"] is None:
+        raise CsvImportError("第一列需是標題列，至少含「姓名」和「電話」（或 name、phone）兩欄。",
+                           "The first row must be a header with at least name and phone columns (or 姓名, 電話).")
+    return columns
+
+
+def _row_problem(cell: dict[str, str]) -> Recipient | tuple[str, str]:
+    """The row's number, or why the row is skipped."""
+    if not cell["name"]:
+        return "沒有姓名", "no name"
+    if not cell["phone"]:
+        return f"「{_shown(cell['name'])}」沒有電話", f'"{_shown(cell["name"])}" has no phone'
+    parsed = parse_phone(cell["phone"])
+    if isinstance(parsed, Recipient):
+        return parsed
+    return parsed.zh, parsed.en
+
+
+def _tags(text: str) -> str:
+    """Tags as stored: comma-separated, trimmed, in the order given (any of , ， 、 ; separate)."""
+    return ",".join(t.strip() for t in _SEPARATORS.split(text) if t.strip())
+
+
+# -- templates ----------------------------------------------------------------------------------------------
+
+
+def unknown_variables(body: str) -> list[str]:
+    """The `{variables}` in a template that nothing fills, in order of appearance."""
+    return list(dict.fromkeys(v for v in _VARIABLE.findall(body) if v not in VARIABLES))
+
+
+def fill_template(body: str, *, now: float, tz: ZoneInfo, name: str | None = None) -> str:
+    """`{date}` and `{time}` become today's date and the time in the bot's zone; `{name}` the recipient's
+    contact name when given, else it is kept for the compose check to explain."""
+    moment = datetime.fromtimestamp(now, tz=tz)
+    values = {"date": f"{moment:%Y-%m-%d}", "time": f"{moment:%H:%M}"}
+    if name is not None:
+        values["name"] = name
+    return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), body)
+
+
+def name_problem(message: str, names: dict[str, str], recipients: list[str]) -> tuple[str, Problem | None]:
+    """A message still holding `{name}`: filled for exactly one recipient with a known name; otherwise the
+    reason it cannot go out (the same text would reach everyone)."""
+    if "{name}" not in message or not recipients:
+        return message, None
+    if len(recipients) == 1 and recipients[0] in names:
+        return message.replace("{name}", names[recipients[0]]), None
+    if len(recipients) == 1:
+        return message, Problem("message", "這位收件人不在通訊錄中，無法填入 {name}。",
+                                "This recipient is not in the address book, so {name} cannot be filled.")
+    return message, Problem("message", "含 {name} 的範本需逐一發送或使用 CSV 名單（即將推出）。",
+                            "Templates with {name} need one recipient per send for now (CSV audiences are coming).")
