@@ -45,3 +45,12 @@ def test_every_sms_subcommand_is_documented():
     assert {"send", "credit", "status", "scheduled"} <= words
     for word in words | {"help"}:
         assert f"`/sms {word}" in README and f"`/sms {word}" in README_ZH, word
+
+
+def test_the_architecture_map_names_only_modules_that_exist():
+    """docs/ARCHITECTURE.md is how a newcomer finds a behaviour: every path it names must be real."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"`((?:bot|handlers|services|storage|every8d|slackstandin|tests)/[\w/]*(?:\.py)?)`", text))
+    assert len(paths) > 20
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert not missing, f"docs/ARCHITECTURE.md names missing paths: {missing}"
