@@ -68,7 +68,7 @@ class Batches:
 
     def get(self, batch_id: str) -> Batch | None:
         """One batch by EVERY8D's id, or None for a batch this bot never recorded."""
-        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM batches WHERE batch_id = ?", [batch_id]))
+        rows = self._store.rows(f"SELECT {_COLUMNS} FROM batches WHERE batch_id = ?", [batch_id])
         return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
 
     def for_request(self, request_id: int) -> Batch | None:
@@ -157,8 +157,8 @@ class Batches:
 
     def has_pending(self, batch_id: str) -> bool:
         """Any recipient not final yet? (an index lookup, whatever the batch's size)"""
-        return bool(list(self._store.db.query(
-            "SELECT 1 FROM deliveries WHERE batch_id = ? AND status_rank < 2 LIMIT 1", [batch_id])))
+        return bool(self._store.rows(
+            "SELECT 1 AS one FROM deliveries WHERE batch_id = ? AND status_rank < 2 LIMIT 1", [batch_id]))
 
     def pending_count(self, batch_id: str) -> int:
         """Recipients without a final status yet: zero means the batch can close."""

@@ -38,11 +38,9 @@ class Outbox:
         ref_json = json.dumps(ref, sort_keys=True)
         with self._store.immediate() as db:
             if collapse:
-                rows = list(
-                    db.query(
-                        "SELECT 1 FROM outbox WHERE state = 'pending' AND kind = ? AND ref_json = ? LIMIT 1",
-                        [kind, ref_json],
-                    )
+                rows = self._store.rows(
+                    "SELECT 1 AS one FROM outbox WHERE state = 'pending' AND kind = ? AND ref_json = ? LIMIT 1",
+                    [kind, ref_json],
                 )
                 if rows:
                     return False

@@ -60,11 +60,11 @@ class Requests:
         return request_id
 
     def get(self, request_id: int) -> SendRequest | None:
-        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM requests WHERE id = ?", [request_id]))
+        rows = self._store.rows(f"SELECT {_COLUMNS} FROM requests WHERE id = ?", [request_id])
         return _to_request(rows[0]) if rows else None
 
     def by_batch(self, batch_id: str) -> SendRequest | None:
-        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM requests WHERE batch_id = ?", [batch_id]))
+        rows = self._store.rows(f"SELECT {_COLUMNS} FROM requests WHERE batch_id = ?", [batch_id])
         return _to_request(rows[0]) if rows else None
 
     def by_source_event(self, source_event: str) -> SendRequest | None:
