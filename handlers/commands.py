@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
@@ -31,6 +31,7 @@ from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
 from services.audiences import resolver
 from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, prepare
+from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
 from storage import RequestState
 
@@ -166,12 +167,8 @@ def submitted_answer(voice: Voice, preview: Preview, submitted: Submitted) -> di
 
 
 def quiet_hours_end(ctx: HandlerContext, preview: Preview) -> datetime | None:
-    """When the send would go out inside quiet hours: the next allowed time; else None."""
-    quiet = ctx.policy.quiet_hours
-    if quiet is None:
-        return None
-    when = preview.input.send_at or datetime.fromtimestamp(ctx.clock(), tz=UTC)
-    return quiet.next_allowed(when) if quiet.contains(when) else None
+    """The next allowed time if this preview's send would go out inside quiet hours (services/quiet_hours.py)."""
+    return quiet_until(ctx.policy.quiet_hours, preview.input.send_at, ctx.clock())
 
 
 def quiet_hours_question(voice: Voice, preview: Preview, until: datetime, draft_id: str) -> dict:
@@ -220,13 +217,8 @@ def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, overrid
 
 
 def scheduled_after_quiet(ctx: HandlerContext, send_at: datetime | None) -> datetime | None:
-    """The next allowed time after the chosen one (or now); None (send now) if that is no longer ahead."""
-    quiet = ctx.policy.quiet_hours
-    now = datetime.fromtimestamp(ctx.clock(), tz=UTC)
-    target = (quiet.next_allowed(send_at or now) if quiet else send_at)
-    if target is None or target <= now + timedelta(seconds=MIN_LEAD_SECONDS):
-        return None
-    return target
+    """The send time for "schedule for the next allowed time" (services/quiet_hours.py)."""
+    return rescheduled(ctx.policy.quiet_hours, send_at, ctx.clock(), min_lead_seconds=MIN_LEAD_SECONDS)
 
 
 def credit_answer(ctx: HandlerContext, *, live: bool) -> dict:

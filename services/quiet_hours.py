@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _WINDOW = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)$")
@@ -62,3 +62,21 @@ class QuietHours:
             end = (local + timedelta(days=1)).replace(hour=self.end.hour, minute=self.end.minute, second=0,
                                                       microsecond=0)
         return end
+
+
+def quiet_until(quiet: QuietHours | None, send_at: datetime | None, now: float) -> datetime | None:
+    """When a send (at `send_at`, or now) would go out inside quiet hours: the next allowed time; else None."""
+    if quiet is None:
+        return None
+    when = send_at or datetime.fromtimestamp(now, tz=UTC)
+    return quiet.next_allowed(when) if quiet.contains(when) else None
+
+
+def rescheduled(quiet: QuietHours | None, send_at: datetime | None, now: float, *, min_lead_seconds: float) -> datetime | None:
+    """The send time chosen with "schedule for the next allowed time": the first allowed moment at or
+    after `send_at` (or now); None (send now) if that is no longer far enough ahead to schedule."""
+    current = datetime.fromtimestamp(now, tz=UTC)
+    target = quiet.next_allowed(send_at or current) if quiet else send_at
+    if target is None or target <= current + timedelta(seconds=min_lead_seconds):
+        return None
+    return target
