@@ -34,6 +34,7 @@ from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
 from handlers.texts import Voice, clip, escape
 from handlers.views import template_names
+from services import audiences
 from services.audiences import CsvImportError, fill_template, import_contacts, unknown_variables
 
 log = logging.getLogger("every8d_bot.handlers")
@@ -122,12 +123,9 @@ def add_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, "姓名需含文字、不能含數字（才能和電話號碼區分）。",
                        "A name needs letters and no digits (so it cannot be mistaken for a number).")
     tags = ",".join(t for t in re.split(r"[,，、;；\s]+", " ".join(words[at + 1:])) if t)
-    existing = ctx.store.contacts.by_number(parsed.e164)
-    now = ctx.clock()
-    ctx.store.contacts.upsert(name, parsed.e164, tags=tags, actor=user, now=now)
-    ctx.store.audit.record(user, "contact_saved", now=now, name=name, number=parsed.e164, tags=tags)
+    existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags, now=ctx.clock())
     shown = f"{escape(name)}（{voice.number(parsed.e164)}）"
-    if existing is not None:
+    if existed:
         return _answer(voice, f"📇 已更新聯絡人 {shown}。", f"Contact {shown} was updated.")
     return _answer(voice, f"📇 已新增聯絡人 {shown}。", f"Contact {shown} was added.")
 
@@ -138,11 +136,10 @@ def remove_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _contacts_usage(voice)
     parsed = parse_phone(rest) if any(ch.isdigit() for ch in rest) else None
     key = parsed.e164 if isinstance(parsed, Recipient) else rest
-    removed = ctx.store.contacts.remove(key)
+    removed = audiences.remove_contact(ctx.store, actor=user, key=key, now=ctx.clock())
     shown = escape(clip(rest, _NAME_MAX))
     if not removed:
         return _answer(voice, f"通訊錄中沒有「{shown}」。", f"\"{shown}\" is not in the address book.")
-    ctx.store.audit.record(user, "contact_removed", now=ctx.clock(), key=key, count=removed)
     return _answer(voice, f"🗑 已移除「{shown}」（{removed} 位聯絡人）。", f"Removed \"{shown}\" ({removed} contacts).")
 
 
@@ -165,11 +162,9 @@ def group_contacts(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, f"通訊錄中找不到：{listed}。請先用 `/sms contacts add` 新增，群組未變更。",
                        f"Not in the address book: {listed}. Add them first with `/sms contacts add`; "
                        "the group was not changed.")
-    now = ctx.clock()
-    ctx.store.contacts.add_to_group(group[:_NAME_MAX], ids, actor=user, now=now)
-    ctx.store.audit.record(user, "group_members_added", now=now, group=group, contact_ids=ids)
+    count = audiences.add_group_members(ctx.store, actor=user, group=group[:_NAME_MAX], contact_ids=ids,
+                                        now=ctx.clock())
     shown = escape(group[:_NAME_MAX])
-    count = len(ctx.store.contacts.group_members(group[:_NAME_MAX]) or [])
     return _answer(voice, f"👥 已將 {len(ids)} 位加入群組「{shown}」（共 {count} 位）。",
                    f"Added {len(ids)} to the group \"{shown}\" ({count} in all).")
 
@@ -187,9 +182,8 @@ def ungroup(ctx: HandlerContext, user: str, rest: str) -> dict:
     if not rest:
         return _contacts_usage(voice)
     shown = escape(clip(rest, _NAME_MAX))
-    if not ctx.store.contacts.remove_group(rest):
+    if not audiences.remove_group(ctx.store, actor=user, group=rest, now=ctx.clock()):
         return _answer(voice, f"沒有名為「{shown}」的群組。", f"There is no group named \"{shown}\".")
-    ctx.store.audit.record(user, "group_removed", now=ctx.clock(), group=rest)
     return _answer(voice, f"🗑 已刪除群組「{shown}」（聯絡人仍保留）。",
                    f"The group \"{shown}\" was deleted (its contacts stay).")
 
@@ -239,8 +233,6 @@ def import_answer(ctx: HandlerContext, client: WebClient, user: str, state: dict
         result = import_contacts(fetched.content, ctx.store, actor=user, now=ctx.clock())
     except (FileFetchError, CsvImportError) as exc:
         return _field_error(voice, exc.zh, exc.en)
-    ctx.store.audit.record(user, "contacts_imported", now=ctx.clock(), added=result.added, updated=result.updated,
-                           skipped=result.skipped, groups=sorted(result.groups))
     lines = [voice.t(f"第 {row} 列：{escape(zh)}", f"Row {row}: {escape(en)}") for row, zh, en in result.reasons]
     if result.skipped > len(result.reasons):
         lines.append(voice.t(f"…另有 {result.skipped - len(result.reasons)} 列略過",
@@ -306,9 +298,7 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, f"範本「{escape(name)}」是 <@{existing.created_by}> 建立的，只有他或核准者可以修改。",
                        f"The template \"{escape(name)}\" belongs to <@{existing.created_by}>; only they or an "
                        "approver can change it.")
-    now = ctx.clock()
-    new = ctx.store.templates.save(name, body, actor=user, now=now)
-    ctx.store.audit.record(user, "template_saved", now=now, name=name, body=body)
+    new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
     verb = ("已新增", "added") if new else ("已更新", "updated")
     return _answer(voice, f"📝 {verb[0]}範本「{escape(name)}」。", f"Template \"{escape(name)}\" {verb[1]}.")
 
@@ -323,8 +313,7 @@ def remove_template(ctx: HandlerContext, user: str, name: str) -> dict:
                        f"There is no template named \"{escape(clip(name, _NAME_MAX))}\".")
     if existing.created_by != user and not ctx.policy.is_approver(user):
         return _answer(voice, "只有範本的建立者或核准者可以刪除它。", "Only the template's author or an approver can remove it.")
-    ctx.store.templates.remove(name)
-    ctx.store.audit.record(user, "template_removed", now=ctx.clock(), name=existing.name)
+    audiences.remove_template(ctx.store, actor=user, name=existing.name, now=ctx.clock())
     return _answer(voice, f"🗑 已刪除範本「{escape(existing.name)}」。", f"Template \"{escape(existing.name)}\" removed.")
 
 

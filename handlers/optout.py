@@ -17,6 +17,7 @@ from handlers import cards
 from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape
+from services import optout
 from storage.models import OptOut
 
 #: How many entries the list shows (the count says how many there are in all).
@@ -79,14 +80,12 @@ def change(ctx: HandlerContext, user: str, word: str, number: str) -> dict:
     shown = voice.number(parsed.e164)
     now = ctx.clock()
     if word == "add":
-        if not ctx.store.optouts.add(parsed.e164, source="admin", actor=user, now=now):
+        if not optout.add_number(ctx.store, actor=user, e164=parsed.e164, now=now):
             return _answer(voice, f"{shown} 已在退訂名單中。", f"{shown} is already on the opt-out list.")
-        ctx.store.audit.record(user, "optout_added", now=now, number=parsed.e164)
         return _answer(voice, f"🚫 已將 {shown} 加入退訂名單，之後的發送會自動略過。",
                        f"{shown} was added to the opt-out list; later sends will skip it.")
-    if not ctx.store.optouts.remove(parsed.e164):
+    if not optout.remove_number(ctx.store, actor=user, e164=parsed.e164, now=now):
         return _answer(voice, f"{shown} 不在退訂名單中。", f"{shown} is not on the opt-out list.")
-    ctx.store.audit.record(user, "optout_removed", now=now, number=parsed.e164)
     return _answer(voice, f"✅ 已將 {shown} 移出退訂名單，之後的發送會再寄給這個號碼。",
                    f"{shown} was removed from the opt-out list; later sends will include it again.")
 

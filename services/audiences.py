@@ -189,16 +189,73 @@ def import_contacts(content: bytes, store: Store, *, actor: str, now: float | No
             continue
         valid.append((cell["name"], checked.e164, _tags(cell["tags"])))
         groups.append(cell["group"])
-    ids, result.added = store.contacts.upsert_many(valid, actor=actor, now=now)
-    result.updated = len(valid) - result.added
-    members: dict[str, list[int]] = {}
-    for group, contact_id in zip(groups, ids, strict=True):
-        if group:
-            members.setdefault(group, []).append(contact_id)
-    for group, group_ids in members.items():
-        store.contacts.add_to_group(group, group_ids, actor=actor, now=now)
-        result.groups.add(group)
+    with store.immediate():  # the rows, their groups and the audit record land together or not at all
+        ids, result.added = store.contacts.upsert_many(valid, actor=actor, now=now)
+        result.updated = len(valid) - result.added
+        members: dict[str, list[int]] = {}
+        for group, contact_id in zip(groups, ids, strict=True):
+            if group:
+                members.setdefault(group, []).append(contact_id)
+        for group, group_ids in members.items():
+            store.contacts.add_to_group(group, group_ids, actor=actor, now=now)
+            result.groups.add(group)
+        store.audit.record(actor, "contacts_imported", now=now, added=result.added, updated=result.updated,
+                           skipped=result.skipped, groups=sorted(result.groups))
     return result
+
+
+# -- changes an admin makes (each one transaction: the change and its audit record) ------------------
+
+
+def save_contact(store: Store, *, actor: str, name: str, e164: str, tags: str, now: float) -> bool:
+    """Add a contact or rename/retag the one with this number; True if it already existed."""
+    with store.immediate():
+        existed = store.contacts.by_number(e164) is not None
+        store.contacts.upsert(name, e164, tags=tags, actor=actor, now=now)
+        store.audit.record(actor, "contact_saved", now=now, name=name, number=e164, tags=tags)
+    return existed
+
+
+def remove_contact(store: Store, *, actor: str, key: str, now: float) -> int:
+    """Remove the contacts with this name or number; how many went."""
+    with store.immediate():
+        removed = store.contacts.remove(key)
+        if removed:
+            store.audit.record(actor, "contact_removed", now=now, key=key, count=removed)
+    return removed
+
+
+def add_group_members(store: Store, *, actor: str, group: str, contact_ids: list[int], now: float) -> int:
+    """Add contacts to a group (created if new); the group's size afterwards."""
+    with store.immediate():
+        store.contacts.add_to_group(group, contact_ids, actor=actor, now=now)
+        store.audit.record(actor, "group_members_added", now=now, group=group, contact_ids=contact_ids)
+        return len(store.contacts.group_members(group) or [])
+
+
+def remove_group(store: Store, *, actor: str, group: str, now: float) -> bool:
+    """Delete a group (its contacts stay); False if there was none."""
+    with store.immediate():
+        removed = store.contacts.remove_group(group)
+        if removed:
+            store.audit.record(actor, "group_removed", now=now, group=group)
+    return removed
+
+
+def save_template(store: Store, *, actor: str, name: str, body: str, now: float) -> bool:
+    """Create or replace a template; True if it was new."""
+    with store.immediate():
+        new = store.templates.save(name, body, actor=actor, now=now)
+        store.audit.record(actor, "template_saved", now=now, name=name, body=body)
+    return new
+
+
+def remove_template(store: Store, *, actor: str, name: str, now: float) -> bool:
+    with store.immediate():
+        removed = store.templates.remove(name)
+        if removed:
+            store.audit.record(actor, "template_removed", now=now, name=name)
+    return removed
 
 
 def _columns(header: list[str]) -> dict[str, int | None]:

@@ -60,3 +60,21 @@ def handle_reply(
             key=f"optout:{e164}",
         )
     return True
+
+
+def add_number(store: Store, *, actor: str, e164: str, now: float) -> bool:
+    """An admin puts a number on the list (with the audit record, in one transaction); False if already there."""
+    with store.immediate():
+        added = store.optouts.add(e164, source="admin", actor=actor, now=now)
+        if added:
+            store.audit.record(actor, "optout_added", now=now, number=e164)
+    return added
+
+
+def remove_number(store: Store, *, actor: str, e164: str, now: float) -> bool:
+    """An admin takes a number off the list; False if it was not on it."""
+    with store.immediate():
+        removed = store.optouts.remove(e164)
+        if removed:
+            store.audit.record(actor, "optout_removed", now=now, number=e164)
+    return removed
