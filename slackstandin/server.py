@@ -204,7 +204,7 @@ class SlackStandIn:
     def __init__(
         self,
         *,
-        bot_token: str = "xoxb-standin-token",
+        bot_token: str = "xoxb-fake",
         app_token: str = "xapp-standin",
         scopes: Iterable[str] = DEFAULT_SCOPES,
         team_id: str = "T0STANDIN",
