@@ -59,6 +59,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_EXPIRY_MARGIN_MINUTES", "60", "After validity plus this margin, recipients with no report are marked expired."),
     Variable("BOT_REPLY_WINDOW_HOURS", "72", "A completed batch is still polled for late replies this many hours."),
     Variable("BOT_REPLY_POLL_SECONDS", "300", "How often completed batches in their reply window are polled."),
+    Variable("BOT_SEND_CHUNK_SIZE", "1000",
+             "Recipients per EVERY8D call: a larger send goes out as several calls (parts), each sent exactly once."),
     Variable("BOT_WEEKLY_REPORT", "true", "Post the weekly report (messages, points, delivery, failures, replies) to the alert channel."),
     Variable("BOT_WEEKLY_REPORT_TIME", "MON 09:00", "When the weekly report is posted, in BOT_TIMEZONE: a weekday and HH:MM."),
     Variable("BOT_HTTP_THREADS", "8", "Worker threads of the HTTP server (waitress) in HTTP mode."),
@@ -111,6 +113,7 @@ class Config:
     expiry_margin_minutes: float = 60.0
     reply_window_hours: float = 72.0
     reply_poll_seconds: float = 300.0
+    send_chunk_size: int = 1000
     weekly_report: bool = True
     weekly_report_time: str = "MON 09:00"
     http_threads: int = 8
@@ -287,6 +290,7 @@ def _parse(raw: dict[str, str]) -> Config:
         expiry_margin_minutes=number("BOT_EXPIRY_MARGIN_MINUTES"),
         reply_window_hours=number("BOT_REPLY_WINDOW_HOURS"),
         reply_poll_seconds=number("BOT_REPLY_POLL_SECONDS", minimum=1),
+        send_chunk_size=int(number("BOT_SEND_CHUNK_SIZE", minimum=1, integer=True)),
         weekly_report=flag("BOT_WEEKLY_REPORT"),
         weekly_report_time=raw["BOT_WEEKLY_REPORT_TIME"],
         http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),

@@ -130,6 +130,7 @@ class Runtime:
             expiry_margin_seconds=config.expiry_margin_minutes * 60,
             reply_window_seconds=config.reply_window_hours * 3600,
             reply_poll_seconds=config.reply_poll_seconds,
+            send_chunk_size=config.send_chunk_size,
             low_credit_threshold=config.low_credit_threshold,
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
@@ -144,7 +145,7 @@ class Runtime:
         self._futures_lock = threading.Lock()
 
         self.credit = CreditService(self.store, self.gateway, self.policy, clock)
-        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock)
+        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock, resume=self.start_send)
         self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
                                    adopt=partial(self.tracking.adopt_batch, actor="reconcile"))
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)

@@ -55,7 +55,10 @@ def stop_server(server) -> None:
     import threading
 
     server._map.clear()
-    server.pull_trigger()
+    try:
+        server.pull_trigger()
+    except OSError:  # the loop already ended and closed its trigger: nothing left to wake
+        pass
     for thread in threading.enumerate():
         if thread.name == f"http-{server.effective_port}":
             thread.join(timeout=5)

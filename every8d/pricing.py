@@ -131,3 +131,38 @@ def _table_points(chars: int, limits: Limits) -> int:
 
 def _recipients(recipients: RecipientList | Sequence[Recipient]) -> Sequence[Recipient]:
     return recipients.recipients if isinstance(recipients, RecipientList) else recipients
+
+
+def quote_sms_each(
+    texts: Sequence[tuple[str, Recipient]], limits: Limits = DEFAULT_LIMITS
+) -> Quote:
+    """The cost of personalised SMS: each recipient's own text priced by the table, then added up.
+
+    `chars` and `parts` are the longest message's (what a reviewer checks against the 333 limit);
+    `points` is exact per message, so a list whose names make some texts cross 70 characters costs what
+    EVERY8D will charge. An estimate if any one message's price is."""
+    points = 0.0
+    chars = parts = intl_parts = taiwan = 0
+    estimate = False
+    for text, recipient in texts:
+        part_count, per, guessed = sms_parts_and_points(text, international=not recipient.is_taiwan, limits=limits)
+        points += per
+        estimate = estimate or guessed
+        chars = max(chars, count_chars(text))
+        if recipient.is_taiwan:
+            taiwan += 1
+            parts = max(parts, part_count)
+        else:
+            intl_parts = max(intl_parts, part_count)
+    return Quote(
+        kind="sms",
+        chars=chars,
+        parts=parts or sms_parts_and_points("x" * chars, international=False, limits=limits)[0],
+        taiwan_count=taiwan,
+        international_count=len(texts) - taiwan,
+        points_per_taiwan=0.0,
+        points_per_international=0.0,
+        points=points,
+        estimate=estimate,
+        international_parts=intl_parts,
+    )

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 from every8d.status import Outcome, status_for
 from handlers.texts import Voice, clip, escape, points, progress_bar
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER
-from storage import Batch, Delivery, Reply, RequestState, SendRequest
+from storage import Batch, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
 
 Rendered = tuple[str, list[dict]]
 
@@ -80,8 +80,11 @@ def untrusted_block(text: str) -> SectionBlock:
 
 
 def approval_card(
-    voice: Voice, request: SendRequest, recipients_preview: Sequence[str], *, now: float | None = None
+    voice: Voice, request: SendRequest, recipients_preview: Sequence[str], *, now: float | None = None,
+    parts: Sequence[RequestPart] = (),
 ) -> Rendered:
+    """The request's card. `parts`: its EVERY8D calls (a line shows them when there are several, and a
+    personalised message shows one recipient's text as an example)."""
     when = (
         voice.t(f"預約發送：{voice.time(request.send_at)}", f"scheduled: {voice.time(request.send_at)}")
         if request.send_at
@@ -102,10 +105,16 @@ def approval_card(
     ]
     if request.subject:
         blocks.append(_context(f"{voice.t('主旨', 'Subject')}：{escape(request.subject)}"))
-    blocks.append(untrusted_block(request.message))
+    personalised = next((p.message for p in parts if p.message is not None), None)
+    if personalised is not None:
+        blocks.append(_context(voice.t("✏️ 個人化訊息：每位收件人的內容不同，以下為第一位的內容",
+                                       "✏️ personalised: each recipient gets their own text; the first one is shown")))
+    blocks.append(untrusted_block(personalised if personalised is not None else request.message))
     blocks.append(_context(_length_line(voice, request)))
     blocks.append(SectionBlock(text=_md(_recipients_line(voice, request, recipients_preview))))
     blocks.append(SectionBlock(text=_md(_cost_line(voice, request))))
+    if len(parts) > 1:
+        blocks.append(_context(parts_line(voice, request, parts)))
     blocks.extend(_card_state(voice, request, now))
     blocks.extend(sandbox_block(voice))
     text = voice.t(
@@ -148,6 +157,20 @@ def _recipients_line(voice: Voice, request: SendRequest, shown: Sequence[str]) -
     if request.quiet_override:
         lines.append(voice.t("⚠️ 於夜間時段發送（已確認）", "⚠️ sent in quiet hours (confirmed)"))
     return "\n".join(lines)
+
+
+def parts_line(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]) -> str:
+    """`📦 分 3 批發送（每批一次 EVERY8D 呼叫）· 已送出 2/3 批`: how the send is cut and how far it got."""
+    total = len(parts)
+    sent = sum(1 for p in parts if p.state in (PartState.SENT, PartState.SKIPPED))
+    head = voice.t(f"📦 分 {total} 批發送（每批一次 EVERY8D 呼叫）", f"📦 sent as {total} parts (one EVERY8D call each)")
+    if request.state is RequestState.PENDING_APPROVAL or (sent == 0 and request.state is RequestState.APPROVED):
+        return head
+    line = head + voice.t(f" · 已送出 {sent}/{total} 批", f" · {sent}/{total} sent")
+    waiting = sum(1 for p in parts if p.state is PartState.PENDING)
+    if waiting and request.state in (RequestState.FAILED, RequestState.UNKNOWN):
+        line += voice.t(f" · {waiting} 批未發送", f" · {waiting} not sent")
+    return line
 
 
 def optout_line(voice: Voice, count: int) -> str:
@@ -241,7 +264,7 @@ def cancel_button(voice: Voice, request_id: int) -> ActionsBlock:
 # -- thread posts ------------------------------------------------------------------------------------
 
 
-def send_result(voice: Voice, request: SendRequest) -> Rendered:
+def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart] = ()) -> Rendered:
     if request.state in (RequestState.SENT, RequestState.CANCELLED) and request.sent_count is None:
         # Settled without EVERY8D's answer (reconciled from its report, or marked by an approver): no counts.
         lines = [
@@ -282,14 +305,23 @@ def send_result(voice: Voice, request: SendRequest) -> Rendered:
             lines.append(request.error_note)
         text = lines[0]
     else:
-        lines = [
-            voice.t(f"❌ 發送失敗：{request.error_zh}", f"❌ Not sent: {request.error_en}"),
-            voice.t("沒有簡訊被送出，也沒有扣點。請依上面的說明處理後重新申請。",
-                    "Nothing was sent and no points were charged. Fix the cause above, then send a new request."),
-        ]
+        lines = [voice.t(f"❌ 發送失敗：{request.error_zh}", f"❌ Not sent: {request.error_en}")]
+        if request.sent_count:
+            lines.append(voice.t(
+                f"已送出的部分照常追蹤：{request.sent_count} 則，扣除 {points(request.cost)}。其餘收件人沒有收到；"
+                "請依上面的說明處理後，為他們重新申請。",
+                f"The parts already sent are tracked as usual: {request.sent_count} messages, {request.cost or 0:,.1f} "
+                "points. The other recipients got nothing; fix the cause above, then send a new request for them.",
+            ))
+        else:
+            lines.append(voice.t("沒有簡訊被送出，也沒有扣點。請依上面的說明處理後重新申請。",
+                                 "Nothing was sent and no points were charged. Fix the cause above, then send a new "
+                                 "request."))
         if request.error_note:
             lines.append(request.error_note)
         text = lines[0]
+    if len(parts) > 1:
+        lines.append(parts_line(voice, request, parts))
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
     if request.state is RequestState.UNKNOWN:
         blocks.append(unknown_buttons(voice, request.id))
@@ -304,7 +336,11 @@ def batch_summary(
     counts: Mapping[int, int],
     failures: Sequence[Delivery],
     now: float,
+    *,
+    batch_count: int = 1,
 ) -> Rendered:
+    """`batch` is the lead batch (its state the whole request's); `counts` and `failures` cover all
+    `batch_count` batches of the request."""
     total = sum(counts.values())
     by_outcome: dict[Outcome, int] = {}
     for code, n in counts.items():
@@ -335,8 +371,9 @@ def batch_summary(
     if failed:
         blocks.append(SectionBlock(text=_md(_failure_lines(voice, counts, failures, failed))))
     checked = voice.time(batch.last_checked_at or now)
-    blocks.append(_context(voice.t(f"批次代碼 `{batch.batch_id}` · 最後檢查 {checked}",
-                                   f"batch id `{batch.batch_id}` · last check {checked}")))
+    more = voice.t(f"（共 {batch_count} 批）", f" (+{batch_count - 1} more)") if batch_count > 1 else ""
+    blocks.append(_context(voice.t(f"批次代碼 `{batch.batch_id}`{more} · 最後檢查 {checked}",
+                                   f"batch id `{batch.batch_id}`{more} · last check {checked}")))
     if scheduled and request.state is RequestState.SENT and request.send_at and request.send_at > now:
         blocks.append(cancel_button(voice, request.id))
     blocks.extend(sandbox_block(voice))

@@ -33,7 +33,11 @@ from services.audiences import resolver
 from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, prepare
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
+from services.tracking import request_batches
 from storage import RequestState
+
+#: Open batches read live for `/sms status` (a request of many parts shows the rest as last polled).
+LIVE_POLLS = 5
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -258,21 +262,23 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
         shown = escape(ref[:60])  # what was typed, made inert
         return _answer(voice, f"找不到「{shown}」，請確認批次代碼或申請編號。",
                        f"Nothing found for \"{shown}\"; check the batch id or request number.")
-    batch = ctx.store.batches.for_request(request.id)
-    if batch is None:
+    batches = ctx.store.batches.of_request(request.id)
+    if not batches:
         state = voice.t(_STATE_ZH[request.state], request.state.value.replace("_", " "))
         return _answer(voice, f"申請 #{request.id} 目前狀態：{state}", f"Request #{request.id} is {state}")
-    if batch.state == "open":
-        try:
+    try:
+        for batch in [b for b in batches if b.state == "open"][:LIVE_POLLS]:
             ctx.tracking.poll_batch(batch)
-            ctx.wake_poster()
-        except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
-            log.info("live status check failed: %s", type(exc).__name__)
-        batch = ctx.store.batches.get(batch.batch_id) or batch
-    counts = ctx.store.batches.counts(batch.batch_id)
+        ctx.wake_poster()
+    except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
+        log.info("live status check failed: %s", type(exc).__name__)
+    seen = request_batches(ctx.store, request.id)
+    assert seen is not None  # the batches above are still there
+    counts = ctx.store.batches.counts(*seen.batch_ids)
     failed = [c for c in counts if cards.status_for(c).outcome is cards.Outcome.FAILED]
-    failures = ctx.store.batches.deliveries(batch.batch_id, codes=failed, limit=cards.FAILURES_LISTED)
-    text, blocks = cards.batch_summary(voice, request, batch, counts, failures, ctx.clock())
+    failures = ctx.store.batches.deliveries(seen.batch_ids, codes=failed, limit=cards.FAILURES_LISTED)
+    text, blocks = cards.batch_summary(voice, request, replace(seen.lead, state=seen.state), counts, failures,
+                                       ctx.clock(), batch_count=len(seen.batch_ids))
     return {"text": text, "blocks": blocks}
 
 

@@ -4,7 +4,7 @@ reply in a request's thread, or an update of a message posted before. Rendered f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from every8d.status import Outcome, status_for
 from handlers import cards
@@ -12,7 +12,7 @@ from handlers.texts import Voice, points
 from services import notices
 from services.credit import CreditService
 from services.ports import Clock
-from services.tracking import summary_digest
+from services.tracking import request_batches, summary_digest
 from storage import OutboxItem, Store
 
 
@@ -52,7 +52,8 @@ class NotificationRenderer:
         if request is None:
             return Plan(channel=item.channel or "", skip=True)
         shown = self.store.requests.recipients(request.id)[: cards.RECIPIENTS_SHOWN]
-        text, blocks = cards.approval_card(self.voice, request, shown, now=self.clock())
+        text, blocks = cards.approval_card(self.voice, request, shown, now=self.clock(),
+                                           parts=self.store.parts.of_request(request.id))
 
         def remember(ts: str) -> None:
             self.store.requests.update(request.id, approval_ts=ts)
@@ -73,24 +74,28 @@ class NotificationRenderer:
         request = self.store.requests.get(item.ref["request_id"])
         if request is None:
             return Plan(channel="", skip=True)
-        text, blocks = cards.send_result(self.voice, request)
+        text, blocks = cards.send_result(self.voice, request, self.store.parts.of_request(request.id))
         return self._thread_plan(request.id, text, blocks)
 
     def _batch_summary(self, item: OutboxItem) -> Plan:
-        batch = self.store.batches.get(item.ref["batch_id"])
-        request = self.store.requests.by_batch(item.ref["batch_id"]) if batch else None
-        if batch is None or request is None:
+        """The one summary of a request's thread: every batch of the request (one per part) counted
+        together, kept in the lead batch's message."""
+        request = self.store.requests.by_batch(item.ref["batch_id"])
+        seen = request_batches(self.store, request.id) if request else None
+        if request is None or seen is None:
             return Plan(channel="", skip=True)
-        counts = self.store.batches.counts(batch.batch_id)
+        counts = self.store.batches.counts(*seen.batch_ids)
         failed_codes = [code for code in counts if status_for(code).outcome is Outcome.FAILED]
-        failures = self.store.batches.deliveries(batch.batch_id, codes=failed_codes, limit=cards.FAILURES_LISTED)
-        text, blocks = cards.batch_summary(self.voice, request, batch, counts, failures, self.clock())
+        failures = self.store.batches.deliveries(seen.batch_ids, codes=failed_codes, limit=cards.FAILURES_LISTED)
+        shown = replace(seen.lead, state=seen.state)
+        text, blocks = cards.batch_summary(self.voice, request, shown, counts, failures, self.clock(),
+                                           batch_count=len(seen.batch_ids))
         plan = self._thread_plan(request.id, text, blocks)
-        plan.update_ts = batch.summary_ts
+        plan.update_ts = seen.lead.summary_ts
 
         def remember(ts: str) -> None:
             # What the message now shows, so the poller only re-posts when the counts move again.
-            self.store.batches.set_summary(batch.batch_id, ts=ts, digest=summary_digest(batch.state, counts))
+            self.store.batches.set_summary(seen.lead.batch_id, ts=ts, digest=summary_digest(seen.state, counts))
 
         plan.on_posted = remember
         return plan

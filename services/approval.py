@@ -14,7 +14,7 @@ from services import notices
 from services.crashpoints import crash_point
 from services.policy import Policy
 from services.ports import Clock
-from storage import RequestState, SendRequest, Store
+from storage import PartState, RequestState, SendRequest, Store
 
 log = logging.getLogger("every8d_bot.approval")
 
@@ -76,17 +76,22 @@ class ApprovalService:
 
     def resolve_unknown(self, request_id: int, user_id: str, *, resend: bool) -> Decision:
         """An approver settles a send whose outcome is unknown: it did go out (mark sent), or it did not
-        (send again, explicitly). Both are recorded in the audit trail."""
+        (send again, explicitly). The decision covers every part in doubt; parts never attempted are
+        sent either way (the approval to send still holds for them). Both are recorded in the audit trail."""
         request = self.store.requests.get(request_id)
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
         if not self.policy.is_approver(user_id):
             return Decision(Verdict.NOT_APPROVER, request)
         now = self.clock()
-        target = RequestState.APPROVED if resend else RequestState.SENT
         with self.store.immediate():
+            parts = self.store.parts.of_request(request_id)
+            still_to_send = resend or any(p.state is PartState.PENDING for p in parts)
+            target = RequestState.APPROVED if still_to_send else RequestState.SENT
             won = self.store.requests.transition(request_id, [RequestState.UNKNOWN], target, now=now)
             if won:
+                self.store.parts.transition_all(request_id, PartState.UNKNOWN,
+                                                PartState.PENDING if resend else PartState.SENT, now=now)
                 action = "resend" if resend else "marked_sent"
                 self.store.audit.record(user_id, action, request_id=request_id, now=now)
                 zh = f"<@{user_id}> 已確認重新發送。" if resend else f"<@{user_id}> 已確認此批次已送出（不再重送）。"
@@ -95,7 +100,8 @@ class ApprovalService:
                 notices.card(self.store, request_id, request.approval_channel)
         if not won:
             return Decision(Verdict.NOT_UNKNOWN, self.store.requests.get(request_id))
-        if resend:
+        if still_to_send:
             self.on_approved(request_id)
+        if resend:
             return Decision(Verdict.RESENT, self.store.requests.get(request_id))
         return Decision(Verdict.MARKED_SENT, self.store.requests.get(request_id))

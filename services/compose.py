@@ -4,7 +4,7 @@ the credit shown is the last one the bot read, so a slow EVERY8D never delays Sl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +55,17 @@ class Preview:
     opted_out: list[Recipient] = field(default_factory=list)
     #: {e164: contact name} for the recipients in the address book (stored with the request).
     names: dict[str, str] = field(default_factory=dict)
+    #: {e164: that recipient's own text} when the message is personalised; empty: one text for all.
+    messages: dict[str, str] = field(default_factory=dict)
+    limits: Limits = DEFAULT_LIMITS
+
+    def price_part(self, text: str, numbers: Sequence[str]) -> float:
+        """Points of `text` sent to these recipients (one part of the send, see services/parts.py)."""
+        by_number = {r.e164: r for r in self.recipients.recipients}
+        people = [by_number[n] for n in numbers if n in by_number]
+        if self.input.kind == "mms":
+            return len(people) * self.limits.mms_price
+        return quote_sms(text, people, self.limits).points
 
     @property
     def ok(self) -> bool:

@@ -5,9 +5,11 @@ point; unset, a crash point costs one dictionary lookup. This is how the tests p
 any step never causes a second send and never loses the request (tests/test_faults_crash.py).
 
     after_approval           the approval is committed, the send not yet started
-    after_claim              the request is claimed (`sending`), EVERY8D not yet called
-    after_every8d_accepted   EVERY8D accepted the send, nothing of it recorded yet
-    after_send_recorded      the batch is recorded, its posts not yet delivered to Slack
+    after_claim              the request is claimed (`sending`), no part claimed yet
+    after_part_claimed       a part is claimed (`sending`), EVERY8D not yet called for it
+    after_every8d_accepted   EVERY8D accepted a part, nothing of it recorded yet
+    after_part_recorded      a part's batch is recorded, the next part not yet claimed
+    after_send_recorded      every part is recorded and the request settled, its posts not yet in Slack
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import os
 
 ENV = "EVERY8D_BOT_CRASH_AT"
-POINTS = ("after_approval", "after_claim", "after_every8d_accepted", "after_send_recorded")
+POINTS = ("after_approval", "after_claim", "after_part_claimed", "after_every8d_accepted", "after_part_recorded",
+          "after_send_recorded")
 #: What SIGKILL leaves as exit status (128 + 9); the tests check the process died here, not elsewhere.
 EXIT_CODE = 137
 

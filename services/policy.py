@@ -24,6 +24,8 @@ class Policy:
     #: polling is the only way a reply after the last delivery report reaches the thread).
     reply_window_seconds: float = 72 * 3600.0
     reply_poll_seconds: float = 300.0
+    #: Recipients per EVERY8D call: a larger request is sent as several parts (services/parts.py).
+    send_chunk_size: int = 1000
     low_credit_threshold: float = 500.0
     low_credit_margin: float = 50.0
     sandbox: bool = False

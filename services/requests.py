@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from services import notices
 from services.compose import Preview
+from services.parts import plan_parts
 from services.policy import Policy
 from services.ports import Clock
 from storage import RequestState, Store
@@ -96,8 +97,12 @@ class RequestService:
             earlier = self.store.requests.by_source_event(source_event) if source_event else None
             if earlier is not None:
                 return Submitted(earlier.id, earlier.auto_approved, duplicate=True)
+            numbers, parts = plan_parts(
+                [r.e164 for r in preview.recipients.recipients], chunk_size=self.policy.send_chunk_size,
+                messages=preview.messages, message=compose.message, price=preview.price_part,
+            )
             request_id = self.store.requests.create(
-                fields, [r.e164 for r in preview.recipients.recipients], image=compose.image, names=preview.names
+                fields, numbers, image=compose.image, names=preview.names, messages=preview.messages, parts=parts
             )
             self.store.audit.record(requester, "requested", request_id=request_id, now=now, points=quote.points)
             if quiet_override:

@@ -1,18 +1,26 @@
-"""Send an approved request to EVERY8D exactly once.
+"""Send an approved request to EVERY8D exactly once, part by part.
 
-1. Claim: `approved -> sending` in one conditional update (one winner; a retry or a double click loses).
+A request is one or more parts (services/parts.py): one EVERY8D call each, at most BOT_SEND_CHUNK_SIZE
+numbers, one text. For the request and then for each part:
+
+1. Claim: `approved -> sending` (the request), then `pending -> sending` (each part), each one
+   conditional update (one winner; a retry or a double click loses).
 2. Call EVERY8D. The client retries only when the request surely never left; once it may have reached
    EVERY8D, a lost answer is `OutcomeUnknownError`.
-3. Record the outcome with the batch and the posts in one transaction.
+3. Record the part's outcome with its batch and the posts in one transaction; the request's totals
+   (messages, points, credit) grow with each recorded part.
 
-A crash between 1 and 3 leaves the request in `sending`; at the next start `recover()` marks it
-`unknown` (never re-sent blindly), says so in the thread, and reconciliation or an approver settles it.
+The first part that fails or whose outcome is unknown stops the send: the parts already sent stay sent
+(and tracked), the rest wait. The request then settles as `failed` or `unknown` with what was and was
+not sent. A crash mid-call leaves a part in `sending`; at the next start `recover()` marks that part
+`unknown` (never re-sent blindly) and says so in the thread; reconciliation or an approver settles it.
+A crash between two parts loses nothing: the request is simply resumed with the parts still pending.
 
-Reconciliation has a race this module closes: EVERY8D pushes its first report (status 0, subject `#R<id>`)
-the moment it accepts a send, often before its answer reaches us, or while the bot is down after a
-crash. Such a report names a batch nobody knows yet, so it is kept aside. When a request then becomes
-`unknown`, the reports kept aside are searched for its tag first: if EVERY8D already told us, the
-request is settled at once instead of waiting for a report that may never come again.
+Reconciliation has a race this module closes: EVERY8D pushes its first report (status 0, subject
+`#R<id>` or `#R<id>.<part>`) the moment it accepts a send, often before its answer reaches us, or while
+the bot is down after a crash. Such a report names a batch nobody knows yet, so it is kept aside. When a
+part then becomes `unknown`, the reports kept aside are searched for its tag first: if EVERY8D already
+told us, the part is settled at once instead of waiting for a report that may never come again.
 """
 
 from __future__ import annotations
@@ -30,21 +38,33 @@ from services import notices
 from services.crashpoints import crash_point
 from services.policy import Policy
 from services.ports import Clock, Gateway
-from storage import RequestState, SendRequest, Store
+from storage import PartState, RequestPart, RequestState, SendRequest, Store
 
 log = logging.getLogger("every8d_bot.sending")
 
-#: How many reports kept aside are searched for a request's tag (they are few: batches nobody knows).
+#: How many reports kept aside are searched for a part's tag (they are few: batches nobody knows).
 KEPT_REPORTS_SEARCHED = 1000
 
-#: Adopt a batch EVERY8D reported for a request of unknown outcome (TrackingService.adopt_batch).
-Adopt = Callable[[int, str], bool]
+#: Adopt a batch EVERY8D reported for a part of unknown outcome (TrackingService.adopt_batch):
+#: (request id, batch id, part) -> adopted.
+Adopt = Callable[[int, str, int], bool]
+
+_TAG = re.compile(r"#R(\d+)(?:\.(\d+))?(?![\d.])")
 
 
-def request_tag(request_id: int) -> str:
+def request_tag(request_id: int, part: int = 0) -> str:
     """The tag written into an SMS's subject field (SB, never shown on the phone). EVERY8D echoes SB in
-    callbacks, which lets a send of unknown outcome be matched to its batch later."""
-    return f"#R{request_id}"
+    callbacks, which lets a send of unknown outcome be matched to its batch later. The first part keeps
+    the plain `#R<id>` (what single-call sends always carried); later parts add `.<part>`."""
+    return f"#R{request_id}" if part == 0 else f"#R{request_id}.{part}"
+
+
+def parse_tag(subject: str) -> tuple[int, int] | None:
+    """(request id, part) from a subject carrying `request_tag`, or None."""
+    match = _TAG.search(subject or "")
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
 
 
 class SendService:
@@ -57,7 +77,7 @@ class SendService:
         on_credit: Callable[[float], None] | None = None,
         adopt: Adopt | None = None,
     ) -> None:
-        """`adopt(request_id, batch_id)` settles an unknown send from a report EVERY8D already pushed;
+        """`adopt(request_id, batch_id, part)` settles an unknown part from a report EVERY8D already pushed;
         without it (benchmarks, unit tests) an unknown send waits for the next report or an approver."""
         self.store = store
         self.gateway = gateway
@@ -72,98 +92,118 @@ class SendService:
         if request is None or request.state is not RequestState.APPROVED:
             return None
         attempt = request.send_attempts + 1
-        claimed_at = self.clock()
         if not self.store.requests.transition(
-            request_id, [RequestState.APPROVED], RequestState.SENDING, send_attempts=attempt, now=claimed_at
+            request_id, [RequestState.APPROVED], RequestState.SENDING, send_attempts=attempt, now=self.clock()
         ):
             return None
         crash_point("after_claim")
-        recipients, dropped = self._deliverable(request)
-        # Written only with a sent or failed outcome: a resend after `unknown` starts again from the
-        # count taken at submit, so numbers dropped here are never counted twice.
-        skipped = request.optout_skipped + dropped
+        error: Every8dError | None = None
+        for part in self.store.parts.of_request(request_id):
+            if part.state is not PartState.PENDING:
+                continue
+            outcome, error = self._send_part(request, part)
+            if outcome not in (PartState.SENT, PartState.SKIPPED):
+                break
+        state = self._settle(request, attempt, error)
+        crash_point("after_send_recorded")
+        if state is RequestState.UNKNOWN:
+            return self._reconcile_now(request)
+        return state
+
+    # -- one part ----------------------------------------------------------------------------------
+
+    def _send_part(self, request: SendRequest, part: RequestPart) -> tuple[PartState, Every8dError | None]:
+        """Claim, call and record one part; returns its state and, when it did not go out, why."""
+        if not self.store.parts.transition(
+            request.id, part.part, [PartState.PENDING], PartState.SENDING, attempts=part.attempts + 1,
+            claimed_at=self.clock(), now=self.clock(),
+        ):
+            return PartState.PENDING, None
+        crash_point("after_part_claimed")
+        recipients, dropped = self._deliverable(part)
         if not recipients:
-            self._finish_with_error(request, RequestState.FAILED, ValidationError(
-                f"所有收件人（{dropped} 位）在核准前都已退訂，沒有發送任何簡訊。",
-                f"Every recipient ({dropped}) opted out before the send; nothing was sent.",
-            ), attempt, optout_skipped=skipped)
-            return RequestState.FAILED
+            now = self.clock()
+            with self.store.immediate():
+                self.store.parts.transition(request.id, part.part, [PartState.SENDING], PartState.SKIPPED,
+                                            optout_dropped=dropped, now=now)
+                self.store.requests.add_part_outcome(request.id, batch_id=None, sent=None, cost=None, unsent=None,
+                                                     credit=None, dropped=dropped, now=now)
+            return PartState.SKIPPED, None
         try:
-            result = self._call(request, recipients)
+            result = self._call(request, part, recipients)
         except OutcomeUnknownError as exc:
-            return self._mark_unknown(request, exc, attempt, claimed_at)
+            self._part_not_sent(request, part, PartState.UNKNOWN, exc)
+            return PartState.UNKNOWN, exc
         except Every8dError as exc:
-            self._finish_with_error(request, RequestState.FAILED, exc, attempt)
-            return RequestState.FAILED
-        except Exception:  # noqa: BLE001 - a bug must not leave the request in `sending` forever
-            log.exception("unexpected error while sending request %s", request_id)
+            self._part_not_sent(request, part, PartState.FAILED, exc)
+            return PartState.FAILED, exc
+        except Exception:  # noqa: BLE001 - a bug must not leave the part in `sending` forever
+            log.exception("unexpected error while sending request %s part %s", request.id, part.part)
             # No server_message: the note would read "EVERY8D：KeyError", blaming EVERY8D in Python words.
             unknown = OutcomeUnknownError(
                 "發送時發生內部錯誤，無法確定 EVERY8D 是否已收到。",
                 "An internal error occurred while sending; EVERY8D may or may not have received it.",
             )
-            return self._mark_unknown(request, unknown, attempt, claimed_at)
+            self._part_not_sent(request, part, PartState.UNKNOWN, unknown)
+            return PartState.UNKNOWN, unknown
         crash_point("after_every8d_accepted")
-        self._record_success(request, result, attempt, optout_skipped=skipped)
-        crash_point("after_send_recorded")
+        self._record_part(request, part, result, dropped)
+        crash_point("after_part_recorded")
         if self.on_credit is not None:
             self.on_credit(result.credit)
-        return RequestState.SENT
+        return PartState.SENT, None
 
-    def _deliverable(self, request: SendRequest) -> tuple[list[str], int]:
-        """The request's numbers minus those that opted out since it was composed, and how many those are.
+    def _deliverable(self, part: RequestPart) -> tuple[list[str], int]:
+        """The part's numbers minus those that opted out since it was composed, and how many those are.
         Read after the claim, so a STOP that arrived while the request waited for approval is honoured."""
-        recipients = self.store.requests.recipients(request.id)
+        recipients = self.store.parts.recipients(part)
         opted_out = self.store.optouts.among(recipients)
         if not opted_out:
             return recipients, 0
         kept = [n for n in recipients if n not in opted_out]
-        log.info("request %s: %d recipients opted out since it was composed; skipped", request.id,
-                 len(recipients) - len(kept))
+        log.info("request %s part %s: %d recipients opted out since it was composed; skipped", part.request_id,
+                 part.part, len(recipients) - len(kept))
         return kept, len(recipients) - len(kept)
 
-    def _call(self, request: SendRequest, recipients: list[str]) -> SendResult:
+    def _call(self, request: SendRequest, part: RequestPart, recipients: list[str]) -> SendResult:
         send_at = datetime.fromtimestamp(request.send_at, tz=UTC) if request.send_at else None
-        log.info("sending request %s: %s to %d recipients", request.id, request.kind, len(recipients))
+        message = part.message if part.message is not None else request.message
+        log.info("sending request %s part %s: %s to %d recipients", request.id, part.part, request.kind,
+                 len(recipients))
         if request.kind == "mms":
             image = self.store.requests.image(request.id) or b""
             return self.gateway.send_mms(
                 subject=request.subject,
-                message=request.message,
+                message=message,
                 image=image,
                 image_type=request.image_type or "jpg",
                 recipients=recipients,
                 send_at=send_at,
                 validity_minutes=request.validity_minutes,
             )
-        subject = f"{request_tag(request.id)} {request.subject}".strip()
+        subject = f"{request_tag(request.id, part.part)} {request.subject}".strip()
         return self.gateway.send_sms(
-            message=request.message,
+            message=message,
             recipients=recipients,
             subject=subject,
             send_at=send_at,
             validity_minutes=request.validity_minutes,
         )
 
-    def _record_success(self, request: SendRequest, result: SendResult, attempt: int, *, optout_skipped: int) -> None:
+    def _record_part(self, request: SendRequest, part: RequestPart, result: SendResult, dropped: int) -> None:
+        """The part, its batch (one delivery row per recipient), the request's totals, the credit, the audit
+        line and the summary post: one transaction, so a crash leaves all of it or none."""
         now = self.clock()
         start = request.send_at or now
         scheduled = request.send_at is not None and request.send_at > now
         with self.store.immediate():
-            self.store.requests.transition(
-                request.id,
-                [RequestState.SENDING],
-                RequestState.SENT,
-                batch_id=result.batch_id,
-                sent_count=result.sent,
-                cost=result.cost,
-                unsent=result.unsent,
-                credit_after=result.credit,
-                error_zh=None,
-                error_en=None,
-                error_note=None,
-                optout_skipped=optout_skipped,
-                now=now,
+            self.store.parts.transition(
+                request.id, part.part, [PartState.SENDING], PartState.SENT, batch_id=result.batch_id,
+                sent_count=result.sent, cost=result.cost, unsent=result.unsent, optout_dropped=dropped, now=now,
+            )
+            self.store.requests.add_part_outcome(
+                request.id, batch_id=result.batch_id, sent=result.sent, cost=result.cost, unsent=result.unsent,
+                credit=result.credit, dropped=dropped, now=now,
             )
             self.store.batches.create(
                 batch_id=result.batch_id,
@@ -173,38 +213,90 @@ class SendService:
                 validity_until=start + request.validity_minutes * 60,
                 first_poll_at=(request.send_at + 5) if scheduled else now + min(self.policy.status_poll_seconds, 10),
                 initial_status=SCHEDULED_CODE if scheduled else (700 if request.kind == "mms" else 0),
+                positions=(part.first_position, part.last_position),
                 now=now,
             )
             self.store.credit.record(result.credit, source="send", now=now)
             self.store.audit.record(
                 "bot", "sent", request_id=request.id, now=now, batch_id=result.batch_id, cost=result.cost,
-                sent=result.sent, unsent=result.unsent,
+                sent=result.sent, unsent=result.unsent, part=part.part,
             )
+            # The card shows the parts sent so far; the thread's summary waits for the send result (`_settle`).
+            notices.card(self.store, request.id, request.approval_channel)
+        log.info("request %s part %s sent: batch %s, %d messages, %.1f points", request.id, part.part,
+                 result.batch_id, result.sent, result.cost)
+
+    def _part_not_sent(self, request: SendRequest, part: RequestPart, state: PartState, exc: Every8dError) -> None:
+        now = self.clock()
+        with self.store.immediate():
+            self.store.parts.transition(request.id, part.part, [PartState.SENDING], state, now=now)
+            self.store.audit.record("bot", f"part_{state.value}", request_id=request.id, now=now, part=part.part,
+                                    error=exc.describe("en"))
+        log.warning("request %s part %s %s: %s", request.id, part.part, state.value, exc.describe("en"))
+
+    # -- the request as a whole --------------------------------------------------------------------
+
+    def _settle(self, request: SendRequest, attempt: int, error: Every8dError | None) -> RequestState:
+        """Move the request from `sending` to what its parts add up to, with its card and thread post."""
+        states = [p.state for p in self.store.parts.of_request(request.id)]
+        if all(s is PartState.SKIPPED for s in states):
+            error = ValidationError(
+                f"所有收件人（{request.recipient_count} 位）在核准前都已退訂，沒有發送任何簡訊。",
+                f"Every recipient ({request.recipient_count}) opted out before the send; nothing was sent.",
+            )
+            state = RequestState.FAILED
+        elif all(s in (PartState.SENT, PartState.SKIPPED) for s in states):
+            state = RequestState.SENT
+        elif PartState.UNKNOWN in states or PartState.SENDING in states:
+            state = RequestState.UNKNOWN
+        else:
+            state = RequestState.FAILED
+        if state is not RequestState.SENT and error is None:
+            error = OutcomeUnknownError("部分批次尚未發送。", "Some parts have not been sent.")
+        now = self.clock()
+        errors = ({"error_zh": None, "error_en": None, "error_note": None} if error is None else
+                  {"error_zh": error.zh, "error_en": error.en, "error_note": error.support_note()})
+        with self.store.immediate():
+            self.store.requests.transition(request.id, [RequestState.SENDING], state, now=now, **errors)
+            if state is RequestState.SENT:
+                current = self.store.requests.get(request.id)
+                self.store.audit.record("bot", "send_complete", request_id=request.id, now=now,
+                                        cost=current.cost if current else None)
+            else:
+                self.store.audit.record("bot", state.value, request_id=request.id, now=now,
+                                        error=error.describe("en") if error else "")
             notices.card(self.store, request.id, request.approval_channel)
             notices.send_result(self.store, request.id, request.approval_channel, attempt)
-            notices.summary(self.store, result.batch_id, request.approval_channel)
-        log.info("request %s sent: batch %s, %d messages, %.1f points", request.id, result.batch_id, result.sent,
-                 result.cost)
+            settled = self.store.requests.get(request.id)
+            if settled is not None and settled.batch_id:
+                notices.summary(self.store, settled.batch_id, request.approval_channel)
+        if state is RequestState.SENT:
+            log.info("request %s sent", request.id)
+        else:
+            log.warning("request %s %s: %s", request.id, state.value, error.describe("en") if error else "")
+        return state
 
-    def _mark_unknown(
-        self, request: SendRequest, exc: OutcomeUnknownError, attempt: int, claimed_at: float
-    ) -> RequestState:
-        """Say the outcome is unknown (never resend blindly), then settle it at once if EVERY8D's report
-        for this attempt arrived while we were still waiting for its answer."""
-        self._finish_with_error(request, RequestState.UNKNOWN, exc, attempt)
-        batch_id = self._reported_batch(request, since=claimed_at)
-        if batch_id is not None and self.adopt is not None and self.adopt(request.id, batch_id):
-            log.info("request %s: EVERY8D had already reported batch %s; settled as sent", request.id, batch_id)
-            return RequestState.SENT
-        return RequestState.UNKNOWN
+    def _reconcile_now(self, request: SendRequest) -> RequestState:
+        """Settle the unknown parts at once if EVERY8D's report for them arrived while we were still
+        waiting for its answer (or while the bot was down)."""
+        if self.adopt is not None:
+            for part in self.store.parts.of_request(request.id):
+                if part.state is not PartState.UNKNOWN:
+                    continue
+                batch_id = self._reported_batch(request, part)
+                if batch_id is not None and self.adopt(request.id, batch_id, part.part):
+                    log.info("request %s part %s: EVERY8D had already reported batch %s; settled as sent",
+                             request.id, part.part, batch_id)
+        current = self.store.requests.get(request.id)
+        return current.state if current is not None else RequestState.UNKNOWN
 
-    def _reported_batch(self, request: SendRequest, *, since: float) -> str | None:
-        """The batch of a report kept aside since this attempt was claimed whose subject carries this
-        request's tag, if any (an older report could belong to an earlier attempt). Only SMS carry the
-        tag (an MMS subject is shown on the phone)."""
+    def _reported_batch(self, request: SendRequest, part: RequestPart) -> str | None:
+        """The batch of a report kept aside since this part was claimed whose subject carries its tag, if
+        any (an older report could belong to an earlier attempt). Only SMS carry the tag (an MMS subject
+        is shown on the phone)."""
         if request.kind != "sms":
             return None
-        tag = re.compile(re.escape(request_tag(request.id)) + r"\b")
+        since = part.claimed_at or 0.0
         for report in self.store.replies.unmatched_reports(limit=KEPT_REPORTS_SEARCHED):
             if report["created_at"] < since:
                 continue
@@ -212,40 +304,28 @@ class SendService:
                 subject = str(json.loads(report["raw_json"]).get("SB", ""))
             except (ValueError, AttributeError):
                 continue
-            if tag.search(subject):
+            if parse_tag(subject) == (request.id, part.part):
                 return str(report["batch_id"])
         return None
 
-    def _finish_with_error(
-        self, request: SendRequest, state: RequestState, exc: Every8dError, attempt: int, **fields: object
-    ) -> None:
-        """Record a send that did not succeed (`fields`: more columns written with the transition)."""
-        now = self.clock()
-        with self.store.immediate():
-            self.store.requests.transition(
-                request.id,
-                [RequestState.SENDING],
-                state,
-                error_zh=exc.zh,
-                error_en=exc.en,
-                error_note=exc.support_note(),
-                now=now,
-                **fields,
-            )
-            self.store.audit.record("bot", state.value, request_id=request.id, now=now, error=exc.describe("en"))
-            notices.card(self.store, request.id, request.approval_channel)
-            notices.send_result(self.store, request.id, request.approval_channel, attempt)
-        log.warning("request %s %s: %s", request.id, state.value, exc.describe("en"))
-
     def recover(self) -> list[int]:
-        """At start: a request left in `sending` died mid-call, so its outcome is unknown; an approved
-        request that never started is sent now. Returns the ids of approved requests to send."""
+        """At start: a part left in `sending` died mid-call, so its outcome is unknown; a request that
+        stopped between parts, or approved and never started, is sent now. Returns the ids to send."""
         for request in self.store.requests.in_states(RequestState.SENDING, limit=10000):
+            parts = self.store.parts.of_request(request.id)
+            if not any(p.state is PartState.SENDING for p in parts):
+                # Stopped between two parts (or before the first): nothing is in doubt; resume.
+                self.store.requests.transition(request.id, [RequestState.SENDING], RequestState.APPROVED,
+                                               now=self.clock())
+                continue
             interrupted = OutcomeUnknownError(
                 "機器人在發送途中停止，無法確定 EVERY8D 是否已收到；不會自動重送。",
                 "The bot stopped while sending; EVERY8D may or may not have received it. It will not be resent "
                 "automatically.",
             )
-            # Its last change is the claim (a later card-ts update only narrows the search, never widens it).
-            self._mark_unknown(request, interrupted, request.send_attempts, claimed_at=request.updated_at)
+            for part in parts:
+                if part.state is PartState.SENDING:
+                    self._part_not_sent(request, part, PartState.UNKNOWN, interrupted)
+            self._settle(request, request.send_attempts, interrupted)
+            self._reconcile_now(request)
         return [r.id for r in self.store.requests.in_states(RequestState.APPROVED, limit=10000)]

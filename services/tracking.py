@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from every8d.errors import CredentialError, Every8dError
@@ -24,7 +24,8 @@ from every8d.status import REPLY_CODE, SCHEDULED_CODE
 from services import notices, optout
 from services.policy import Policy
 from services.ports import Clock, Gateway
-from storage import Batch, RequestState, Store
+from services.sending import parse_tag
+from storage import Batch, PartState, RequestState, Store
 
 log = logging.getLogger("every8d_bot.tracking")
 
@@ -58,6 +59,30 @@ def _digest_has_scheduled(digest: str | None) -> bool:
     return any(part.split(":")[0] == str(SCHEDULED_CODE) for part in digest.split("|", 1)[1].split(","))
 
 
+#: A request whose parts are still going out: its thread's summary waits until the send result is posted.
+_STILL_SENDING = (RequestState.APPROVED, RequestState.SENDING)
+
+
+@dataclass(frozen=True)
+class RequestBatches:
+    """A request's batches seen as one (its thread has one summary): the lead batch holds the summary
+    message; `state` is `complete` only when every batch is and no part is still to be sent."""
+
+    lead: Batch
+    batch_ids: list[str]
+    state: str
+
+
+def request_batches(store: Store, request_id: int) -> RequestBatches | None:
+    """The batches of a request, or None before its first part was accepted."""
+    batches = store.batches.of_request(request_id)
+    if not batches:
+        return None
+    settled = all(p.state not in (PartState.PENDING, PartState.SENDING) for p in store.parts.of_request(request_id))
+    complete = settled and all(b.state == "complete" for b in batches)
+    return RequestBatches(batches[0], [b.batch_id for b in batches], "complete" if complete else "open")
+
+
 @dataclass(frozen=True)
 class PollCycle:
     """What one scheduler tick did: batches polled, rows changed, batches closed, polls that failed."""
@@ -71,11 +96,17 @@ class PollCycle:
 class TrackingService:
     """Everything that keeps a sent batch's records, summary and replies true, whoever reports first."""
 
-    def __init__(self, store: Store, gateway: Gateway, policy: Policy, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, gateway: Gateway, policy: Policy, clock: Clock,
+        resume: Callable[[int], None] | None = None,
+    ) -> None:
+        """`resume(request_id)` sends the parts still pending once a reconciled part settles a request
+        (in the bot: the same background send an approval starts)."""
         self.store = store
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
+        self.resume = resume
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -243,73 +274,97 @@ class TrackingService:
         return False
 
     def _announce_soon(self, batch_id: str) -> None:
-        """Queue a summary update (collapsed: one pending per batch, rendered from the state when it goes out)."""
+        """Queue a summary update (collapsed: one pending per request, rendered from the state when it
+        goes out)."""
         request = self.store.requests.by_batch(batch_id)
-        if request is not None:
-            notices.summary(self.store, batch_id, request.approval_channel)
+        if request is not None and request.state not in _STILL_SENDING:
+            notices.summary(self.store, request.batch_id or batch_id, request.approval_channel)
 
     def _announce(self, batch_id: str, *, force: bool = False) -> None:
         """Queue a summary update when the counts changed since the last one (or when forced). When the
         last scheduled recipient went out, the request's card is refreshed too (its Cancel is moot)."""
         request = self.store.requests.by_batch(batch_id)
-        if request is None:
-            return
+        if request is None or request.state in _STILL_SENDING:
+            return  # the send's own result comes first in the thread; its end queues the summary
         with self.store.immediate():
-            batch = self.store.batches.get(batch_id)
-            if batch is None:
+            seen = request_batches(self.store, request.id)
+            if seen is None:
                 return
-            digest = summary_digest(batch.state, self.store.batches.counts(batch_id))
-            if not force and digest == batch.summary_digest:
+            digest = summary_digest(seen.state, self.store.batches.counts(*seen.batch_ids))
+            if not force and digest == seen.lead.summary_digest:
                 return
-            self.store.batches.set_summary(batch_id, digest=digest)
-            notices.summary(self.store, batch_id, request.approval_channel)
-            if _digest_has_scheduled(batch.summary_digest) and not _digest_has_scheduled(digest):
+            self.store.batches.set_summary(seen.lead.batch_id, digest=digest)
+            notices.summary(self.store, seen.lead.batch_id, request.approval_channel)
+            if _digest_has_scheduled(seen.lead.summary_digest) and not _digest_has_scheduled(digest):
                 notices.card(self.store, request.id, request.approval_channel)
 
     # -- reconciliation ----------------------------------------------------------------------------
 
     def _reconcile_from_subject(self, report: CallbackReport) -> bool:
-        """A report for an unknown batch whose subject carries `#R<id>` of a request in `unknown` state:
-        that send did reach EVERY8D. Adopt the batch, so it is tracked like any other."""
-        subject = report.subject or report.raw.get("SB", "")
-        match = re.search(r"#R(\d+)\b", subject)
-        if not match:
+        """A report for an unknown batch whose subject carries `#R<id>` (or `#R<id>.<part>`) of a part in
+        `unknown` state: that part did reach EVERY8D. Adopt the batch, so it is tracked like any other."""
+        tag = parse_tag(report.subject or report.raw.get("SB", ""))
+        if tag is None:
             return False
-        request_id = int(match.group(1))
-        request = self.store.requests.get(request_id)
-        if request is None or request.state is not RequestState.UNKNOWN:
+        request_id, part_no = tag
+        part = self.store.parts.get(request_id, part_no)
+        if part is None or part.state is not PartState.UNKNOWN:
             return False
-        return self.adopt_batch(request_id, report.batch_id, actor="reconcile")
+        return self.adopt_batch(request_id, report.batch_id, part_no, actor="reconcile")
 
-    def adopt_batch(self, request_id: int, batch_id: str, *, actor: str) -> bool:
-        """Record that a request of unknown outcome did reach EVERY8D as `batch_id`, and track it."""
+    def adopt_batch(self, request_id: int, batch_id: str, part: int = 0, *, actor: str) -> bool:
+        """Record that a part of unknown outcome did reach EVERY8D as `batch_id`, and track it. The request
+        is settled with it: sent when nothing else is in doubt, or (parts still to send) approved again
+        and handed to `resume`, since the approver's decision to send covers them."""
         request = self.store.requests.get(request_id)
-        if request is None:
+        found = self.store.parts.get(request_id, part)
+        if request is None or found is None:
             return False
         now = self.clock()
         start = request.send_at or request.updated_at
         with self.store.immediate():
-            if not self.store.requests.transition(
-                request_id, [RequestState.UNKNOWN], RequestState.SENT, batch_id=batch_id, now=now
+            if not self.store.parts.transition(
+                request_id, part, [PartState.UNKNOWN], PartState.SENT, batch_id=batch_id, now=now
             ):
                 return False
+            self.store.requests.add_part_outcome(request_id, batch_id=batch_id, sent=None, cost=None, unsent=None,
+                                                 credit=None, dropped=0, now=now)
+            resume = self._settle_after_adopt(request_id, now)
             self.store.batches.create(
                 batch_id=batch_id, request_id=request_id, kind=request.kind, send_at=request.send_at,
                 validity_until=start + request.validity_minutes * 60, first_poll_at=now,
-                initial_status=0, now=now,
+                initial_status=0, positions=(found.first_position, found.last_position), now=now,
             )
             self.store.audit.record(actor, "reconciled", request_id=request_id, now=now, batch_id=batch_id)
             notices.thread_note(
                 self.store, request_id, request.approval_channel,
                 f"已確認：EVERY8D 確實收到此發送申請（批次代碼 {batch_id}），不需重送。",
                 f"Confirmed: EVERY8D did receive this send (batch id {batch_id}); no resend needed.",
-                "reconciled",
+                "reconciled" if part == 0 else f"reconciled.{part}",
             )
             notices.card(self.store, request_id, request.approval_channel)
         # Reports kept aside while the batch was unknown count now (replies included).
         self._absorb_kept_reports(batch_id)
-        log.info("request %s reconciled with batch %s", request_id, batch_id)
+        log.info("request %s part %s reconciled with batch %s", request_id, part, batch_id)
+        if resume and self.resume is not None:
+            self.resume(request_id)
         return True
+
+    def _settle_after_adopt(self, request_id: int, now: float) -> bool:
+        """After a part was adopted: the request leaves `unknown` once no part is in doubt. Returns True
+        when parts are still to be sent (the request was approved again)."""
+        states = [p.state for p in self.store.parts.of_request(request_id)]
+        if PartState.UNKNOWN in states or PartState.SENDING in states:
+            return False
+        if PartState.FAILED in states:
+            self.store.requests.transition(request_id, [RequestState.UNKNOWN], RequestState.FAILED, now=now)
+            return False
+        if PartState.PENDING in states:
+            return self.store.requests.transition(request_id, [RequestState.UNKNOWN], RequestState.APPROVED,
+                                                  now=now)
+        self.store.requests.transition(request_id, [RequestState.UNKNOWN], RequestState.SENT, error_zh=None,
+                                       error_en=None, error_note=None, now=now)
+        return False
 
 
 def _raw(row: Mapping[str, object]) -> dict[str, str]:

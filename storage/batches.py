@@ -36,12 +36,14 @@ class Batches:
         first_poll_at: float,
         initial_status: int,
         recipients: Iterable[str] | None = None,
+        positions: tuple[int, int] | None = None,
         now: float | None = None,
     ) -> None:
         """Record a batch EVERY8D accepted, with one delivery row per recipient in its initial status.
 
-        Without `recipients` the rows are copied from the request's recipients (names included) in one
-        statement inside SQLite: for 10,000 recipients that is most of the bookkeeping of a send.
+        Without `recipients` the rows are copied from the request's recipients (names included; only
+        those at `positions` first..last when the batch is one part of the request) in one statement
+        inside SQLite: for 10,000 recipients that is most of the bookkeeping of a send.
         Idempotent: a second call for the same batch id changes nothing."""
         now = now or time.time()
         rank = status_for(initial_status).rank
@@ -54,10 +56,12 @@ class Batches:
             if cursor.rowcount == 0:
                 return
             if recipients is None:
+                first, last = positions if positions is not None else (0, 2**62)
                 db.conn.execute(
                     "INSERT OR IGNORE INTO deliveries (batch_id, mobile, name, status_code, status_rank, updated_at, "
-                    "source) SELECT ?, e164, name, ?, ?, ?, 'send' FROM request_recipients WHERE request_id = ?",
-                    [batch_id, initial_status, rank, now, request_id],
+                    "source) SELECT ?, e164, name, ?, ?, ?, 'send' FROM request_recipients WHERE request_id = ? "
+                    "AND position BETWEEN ? AND ?",
+                    [batch_id, initial_status, rank, now, request_id, first, last],
                 )
                 return
             db.conn.executemany(
@@ -72,9 +76,18 @@ class Batches:
         return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
 
     def for_request(self, request_id: int) -> Batch | None:
-        """The batch a request became (at most one: a resend makes a new request)."""
-        rows = list(self._store.db.query(f"SELECT {_COLUMNS} FROM batches WHERE request_id = ?", [request_id]))
-        return row_to(Batch, rows[0]) if rows else None  # type: ignore[return-value]
+        """The request's first batch (its lead: the one its summary message belongs to), if any."""
+        batches = self.of_request(request_id)
+        return batches[0] if batches else None
+
+    def of_request(self, request_id: int) -> list[Batch]:
+        """Every batch of a request (one per part EVERY8D accepted), oldest first."""
+        return [
+            row_to(Batch, r)  # type: ignore[misc]
+            for r in self._store.rows(
+                f"SELECT {_COLUMNS} FROM batches WHERE request_id = ? ORDER BY created_at, rowid", [request_id]
+            )
+        ]
 
     def due(self, now: float, limit: int = 100) -> list[Batch]:
         """Batches whose next poll time has come: open ones, and completed ones still inside their reply
@@ -145,13 +158,14 @@ class Batches:
                 changed += cursor.rowcount
         return changed
 
-    def counts(self, batch_id: str) -> dict[int, int]:
-        """How many recipients are in each status code."""
+    def counts(self, *batch_ids: str) -> dict[int, int]:
+        """How many recipients are in each status code, over one batch or the batches of a request."""
+        marks = ", ".join("?" for _ in batch_ids)
         return {
             r["status_code"]: r["n"]
             for r in self._store.db.query(
-                "SELECT status_code, COUNT(*) AS n FROM deliveries WHERE batch_id = ? GROUP BY status_code",
-                [batch_id],
+                f"SELECT status_code, COUNT(*) AS n FROM deliveries WHERE batch_id IN ({marks}) GROUP BY status_code",
+                list(batch_ids),
             )
         }
 
@@ -169,10 +183,15 @@ class Batches:
         )
         return int(rows[0]["n"])
 
-    def deliveries(self, batch_id: str, *, codes: Iterable[int] | None = None, limit: int = 100) -> list[Delivery]:
-        """Recipient rows (optionally only some status codes), in send order: the summary lists failures."""
-        sql = "SELECT batch_id, mobile, name, status_code, status_rank, status_at, cost FROM deliveries WHERE batch_id = ?"
-        params: list[object] = [batch_id]
+    def deliveries(
+        self, batch_id: str | Sequence[str], *, codes: Iterable[int] | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """Recipient rows of one batch or several (optionally only some status codes), in send order: the
+        summary lists failures."""
+        ids = [batch_id] if isinstance(batch_id, str) else list(batch_id)
+        sql = ("SELECT batch_id, mobile, name, status_code, status_rank, status_at, cost FROM deliveries "
+               f"WHERE batch_id IN ({', '.join('?' for _ in ids)})")
+        params: list[object] = list(ids)
         if codes is not None:
             codes = list(codes)
             sql += f" AND status_code IN ({', '.join('?' for _ in codes)})"
@@ -273,9 +292,11 @@ class Batches:
         batch was reconciled without it); a cancelled scheduled batch was refunded and counts nothing."""
         rows = list(
             self._store.db.query(
-                "SELECT COALESCE(SUM(COALESCE(r.cost, r.points)), 0) AS points FROM batches b "
-                "JOIN requests r ON r.id = b.request_id "
-                "WHERE b.created_at >= ? AND b.created_at < ? AND r.state != 'cancelled'",
+                "SELECT COALESCE(SUM(COALESCE(r.cost, r.points)), 0) AS points FROM requests r "
+                "WHERE r.state != 'cancelled' AND r.id IN (SELECT b.request_id FROM batches b "
+                "WHERE b.created_at >= ? AND b.created_at < ? AND b.batch_id = "
+                "(SELECT b2.batch_id FROM batches b2 WHERE b2.request_id = b.request_id "
+                "ORDER BY b2.created_at, b2.rowid LIMIT 1))",
                 [start, end],
             )
         )

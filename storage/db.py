@@ -55,12 +55,14 @@ class Store:
         from storage.drafts import Drafts
         from storage.optouts import OptOuts
         from storage.outbox import Outbox
+        from storage.parts import Parts
         from storage.replies import Replies
         from storage.requests import Requests
         from storage.templates import Templates
 
         self.requests = Requests(self)
         self.batches = Batches(self)
+        self.parts = Parts(self)
         self.replies = Replies(self)
         self.outbox = Outbox(self)
         self.credit = CreditLog(self)

@@ -85,6 +85,54 @@ class SendRequest:
         return self.thread_ts or self.approval_ts
 
 
+class PartState(StrEnum):
+    """Life of one part of a request (one EVERY8D call):
+
+    pending -> sending (claimed by exactly one sender) -> sent | failed | unknown
+    pending -> skipped (every recipient of the part opted out before it went out)
+    unknown -> sent (reconciled, or marked by an approver) | pending (an approver chose to send again)
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class PartPlan:
+    """A part to create with its request: positions first..last (inclusive), its own text or None."""
+
+    first_position: int
+    last_position: int
+    message: str | None = None
+    points: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPart:
+    """One EVERY8D call of a request: recipients at positions first_position..last_position."""
+
+    request_id: int
+    part: int
+    first_position: int
+    last_position: int
+    recipient_count: int
+    message: str | None
+    points: float
+    state: PartState
+    batch_id: str | None
+    sent_count: int | None
+    cost: float | None
+    unsent: int | None
+    optout_dropped: int
+    attempts: int
+    claimed_at: float | None
+    updated_at: float
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     batch_id: str

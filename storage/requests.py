@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from storage.models import RequestState, SendRequest, row_to
+from storage.models import PartPlan, RequestState, SendRequest, row_to
 
 if TYPE_CHECKING:
     from storage.db import Store
@@ -35,10 +35,16 @@ class Requests:
         *,
         image: bytes | None = None,
         names: Mapping[str, str] | None = None,
+        messages: Mapping[str, str] | None = None,
+        parts: Sequence[PartPlan] | None = None,
     ) -> int:
-        """Insert a request in state pending_approval with its recipients (E.164, in order) and, from
-        `names`, each one's address-book name (copied to its delivery row when the batch is created)."""
+        """Insert a request in state pending_approval with its recipients (E.164, in order), from `names`
+        each one's address-book name (copied to its delivery row when the batch is created), from
+        `messages` each one's personalised text, and its `parts` (default: one part, every recipient)."""
         names = names or {}
+        messages = messages or {}
+        if not parts:
+            parts = [PartPlan(0, max(len(recipients) - 1, 0), None, float(fields.get("points", 0.0)))]
         now = fields.pop("now", None) or time.time()
         row = {
             **fields,
@@ -54,8 +60,17 @@ class Requests:
             )
             request_id = int(cursor.lastrowid)
             db.conn.executemany(
-                "INSERT INTO request_recipients (request_id, position, e164, name) VALUES (?, ?, ?, ?)",
-                ((request_id, i, e164, names.get(e164, "")) for i, e164 in enumerate(recipients)),
+                "INSERT INTO request_recipients (request_id, position, e164, name, message) VALUES (?, ?, ?, ?, ?)",
+                ((request_id, i, e164, names.get(e164, ""), messages.get(e164)) for i, e164 in enumerate(recipients)),
+            )
+            db.conn.executemany(
+                "INSERT INTO request_parts (request_id, part, first_position, last_position, recipient_count, "
+                "message, points, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (request_id, k, p.first_position, p.last_position, p.last_position - p.first_position + 1,
+                     p.message, p.points, now)
+                    for k, p in enumerate(parts)
+                ),
             )
         return request_id
 
@@ -64,7 +79,13 @@ class Requests:
         return _to_request(rows[0]) if rows else None
 
     def by_batch(self, batch_id: str) -> SendRequest | None:
-        rows = self._store.rows(f"SELECT {_COLUMNS} FROM requests WHERE batch_id = ?", [batch_id])
+        """The request a batch belongs to (any of its parts' batches)."""
+        columns = ", ".join(f"requests.{c}" for c in SendRequest.__dataclass_fields__)
+        rows = self._store.rows(
+            f"SELECT {columns} FROM batches JOIN requests ON requests.id = batches.request_id "
+            "WHERE batches.batch_id = ?",
+            [batch_id],
+        )
         return _to_request(rows[0]) if rows else None
 
     def by_source_event(self, source_event: str) -> SendRequest | None:
@@ -76,7 +97,8 @@ class Requests:
         """The id of the newest reply posted in this thread: a reply to any batch whose posts live there (the
         card's own batch, or an answer typed in it). A message typed in the thread answers that reply."""
         rows = list(self._store.db.query(
-            "SELECT replies.id AS id FROM requests JOIN replies ON replies.batch_id = requests.batch_id "
+            "SELECT replies.id AS id FROM requests JOIN batches ON batches.request_id = requests.id "
+            "JOIN replies ON replies.batch_id = batches.batch_id "
             "WHERE COALESCE(requests.thread_ts, requests.approval_ts) = ? "
             "AND COALESCE(requests.thread_channel, requests.approval_channel) = ? "
             "ORDER BY replies.id DESC LIMIT 1",
@@ -142,6 +164,24 @@ class Requests:
             )
             return cursor.rowcount == 1
 
+    def add_part_outcome(
+        self, request_id: int, *, batch_id: str | None, sent: int | None, cost: float | None, unsent: int | None,
+        credit: float | None, dropped: int, now: float,
+    ) -> None:
+        """Add one part's outcome to the request's totals (in the part's own transaction, so the totals
+        always equal the sum of the recorded parts). The first part's batch becomes the request's
+        `batch_id`: the id people quote, and the batch whose summary message stands for the request."""
+        with self._store.immediate() as db:
+            db.execute(
+                "UPDATE requests SET batch_id = COALESCE(batch_id, ?), "
+                "sent_count = CASE WHEN ? IS NULL THEN sent_count ELSE COALESCE(sent_count, 0) + ? END, "
+                "cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END, "
+                "unsent = CASE WHEN ? IS NULL THEN unsent ELSE COALESCE(unsent, 0) + ? END, "
+                "credit_after = COALESCE(?, credit_after), optout_skipped = optout_skipped + ?, updated_at = ? "
+                "WHERE id = ?",
+                [batch_id, sent, sent, cost, cost, unsent, unsent, credit, dropped, now, request_id],
+            )
+
     def update(self, request_id: int, **fields: Any) -> None:
         """Write fields that are not a state change (e.g. the approval card's ts)."""
         fields["updated_at"] = time.time()
@@ -161,9 +201,12 @@ class Requests:
         10,000-recipient request streams instead of being loaded."""
         yield from self._store.db.query(
             "SELECT r.id AS request_id, r.created_at, r.requester, r.decided_by, r.decided_at, r.state, r.kind, "
-            "r.batch_id, r.cost AS request_cost, r.sent_count, rr.e164, rr.name, d.status_code, d.cost AS delivery_cost "
+            "COALESCE(p.batch_id, r.batch_id) AS batch_id, r.cost AS request_cost, r.sent_count, rr.e164, rr.name, "
+            "d.status_code, d.cost AS delivery_cost "
             "FROM requests r JOIN request_recipients rr ON rr.request_id = r.id "
-            "LEFT JOIN deliveries d ON d.batch_id = r.batch_id AND d.mobile = rr.e164 "
+            "LEFT JOIN request_parts p ON p.request_id = r.id "
+            "AND rr.position BETWEEN p.first_position AND p.last_position "
+            "LEFT JOIN deliveries d ON d.batch_id = COALESCE(p.batch_id, r.batch_id) AND d.mobile = rr.e164 "
             "WHERE r.created_at >= ? AND r.created_at < ? ORDER BY r.id, rr.position",
             [start, end],
         )

@@ -264,3 +264,51 @@ def pending_index(db: Database) -> None:
     """Whether a batch still has pending recipients is asked on every final callback: answer it from an
     index instead of reading the batch's rows (a 10,000-recipient batch took milliseconds per report)."""
     db.execute("CREATE INDEX deliveries_pending ON deliveries(batch_id, status_rank)")
+
+
+@MIGRATIONS(name="0006_request_parts")
+def request_parts(db: Database) -> None:
+    """A request is sent as one or more parts, each one EVERY8D call and, once accepted, one batch.
+
+    Large audiences are cut into parts of BOT_SEND_CHUNK_SIZE recipients (memory and the time of one
+    call stay bounded whatever the audience), and personalised messages need a call per distinct text.
+    Each part is claimed, sent, recorded and reconciled on its own, so a crash or a lost answer in part
+    7 of 10 never re-sends parts 1 to 6. A part covers the request's recipients at positions
+    first_position..last_position (inclusive); `message` NULL means the request's message.
+
+    Requests from before this migration become one part each, in the state their send reached.
+    """
+    db.executescript(
+        """
+        CREATE TABLE request_parts (
+            request_id INTEGER NOT NULL REFERENCES requests(id),
+            part INTEGER NOT NULL,
+            first_position INTEGER NOT NULL,
+            last_position INTEGER NOT NULL,
+            recipient_count INTEGER NOT NULL,
+            message TEXT,
+            points REAL NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'unknown', 'skipped')),
+            batch_id TEXT,
+            sent_count INTEGER,
+            cost REAL,
+            unsent INTEGER,
+            optout_dropped INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_at REAL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (request_id, part)
+        );
+        CREATE INDEX batches_request ON batches(request_id);
+
+        INSERT INTO request_parts (request_id, part, first_position, last_position, recipient_count, points,
+                                   state, batch_id, sent_count, cost, unsent, attempts, claimed_at, updated_at)
+        SELECT id, 0, 0, MAX(recipient_count - 1, 0), recipient_count, points,
+               CASE state WHEN 'sent' THEN 'sent' WHEN 'cancelled' THEN 'sent' WHEN 'failed' THEN 'failed'
+                          WHEN 'unknown' THEN 'unknown' WHEN 'sending' THEN 'sending' ELSE 'pending' END,
+               batch_id, sent_count, cost, unsent, send_attempts,
+               CASE WHEN state IN ('sending', 'unknown') THEN updated_at END, updated_at
+        FROM requests;
+        """
+    )

@@ -101,8 +101,11 @@ def restart(bot: BotProcess, sandbox: Sandbox) -> None:
     ("point", "sends", "state", "words"),
     [
         ("after_approval", 1, RequestState.SENT, SENT_WORDS),
-        ("after_claim", 0, RequestState.UNKNOWN, UNKNOWN_WORDS),
+        # Claimed but no part claimed yet: nothing can have reached EVERY8D, so the send simply resumes.
+        ("after_claim", 1, RequestState.SENT, SENT_WORDS),
+        ("after_part_claimed", 0, RequestState.UNKNOWN, UNKNOWN_WORDS),
         ("after_every8d_accepted", 1, RequestState.UNKNOWN, UNKNOWN_WORDS),
+        ("after_part_recorded", 1, RequestState.SENT, SENT_WORDS),
         ("after_send_recorded", 1, RequestState.SENT, SENT_WORDS),
     ],
 )
@@ -110,7 +113,7 @@ def test_a_kill_at_each_step_never_sends_twice_and_the_thread_tells_the_truth(
     bot: BotProcess, sandbox: Sandbox, point: str, sends: int, state: RequestState, words: str
 ) -> None:
     card = request_and_crash(bot, point)
-    assert len(send_calls(sandbox)) == (0 if point == "after_approval" else sends)
+    assert len(send_calls(sandbox)) == (0 if point in ("after_approval", "after_claim") else sends)
     restart(bot, sandbox)
     row = settled(bot.db_path, 1)
 
@@ -132,9 +135,9 @@ def test_a_kill_at_each_step_never_sends_twice_and_the_thread_tells_the_truth(
 
 
 def test_after_a_kill_before_the_call_send_again_sends_exactly_once(bot: BotProcess, sandbox: Sandbox) -> None:
-    """Killed after the claim (EVERY8D never called): unknown, nothing sent; an approver's "Send again"
-    then sends exactly one, and the thread records who chose it."""
-    card = request_and_crash(bot, "after_claim")
+    """Killed after the part's claim (EVERY8D never called, but the bot cannot know that): unknown, nothing
+    sent; an approver's "Send again" then sends exactly one, and the thread records who chose it."""
+    card = request_and_crash(bot, "after_part_claimed")
     restart(bot, sandbox)
     settled(bot.db_path, 1, states=(RequestState.UNKNOWN,))
     assert send_calls(sandbox) == []

@@ -165,7 +165,7 @@ def test_failures_are_listed_in_the_one_summary_by_masked_number_and_reason(make
 def test_a_2500_recipient_batch_is_read_page_by_page(make_product, external_sandbox):
     now = [time.time()]
     sandbox = external_sandbox(clock=lambda: now[0], background=False, credit=5000.0)
-    product = make_product(**against(sandbox))
+    product = make_product(send_chunk_size=5000, **against(sandbox))  # one batch, three status pages
     numbers = ",".join(f"0912{i:06d}" for i in range(2500))
     card = send_approved(product, f"send {numbers} 全體通知")
     batch_id = batch_id_of(product)
