@@ -162,15 +162,18 @@ def _recipients_line(voice: Voice, request: SendRequest, shown: Sequence[str]) -
 def parts_line(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]) -> str:
     """`📦 分 3 批發送（每批一次 EVERY8D 呼叫）· 已送出 2/3 批`: how the send is cut and how far it got."""
     total = len(parts)
+    zh, en = f"📦 分 {total} 批發送（每批一次 EVERY8D 呼叫）", f"📦 sent as {total} parts (one EVERY8D call each)"
     sent = sum(1 for p in parts if p.state in (PartState.SENT, PartState.SKIPPED))
-    head = voice.t(f"📦 分 {total} 批發送（每批一次 EVERY8D 呼叫）", f"📦 sent as {total} parts (one EVERY8D call each)")
     if request.state is RequestState.PENDING_APPROVAL or (sent == 0 and request.state is RequestState.APPROVED):
-        return head
-    line = head + voice.t(f" · 已送出 {sent}/{total} 批", f" · {sent}/{total} sent")
-    waiting = sum(1 for p in parts if p.state is PartState.PENDING)
-    if waiting and request.state in (RequestState.FAILED, RequestState.UNKNOWN):
-        line += voice.t(f" · {waiting} 批未發送", f" · {waiting} not sent")
-    return line
+        return voice.t(zh, en)
+    zh, en = zh + f" · 已送出 {sent}/{total} 批", en + f" · {sent}/{total} sent"
+    in_doubt = sum(1 for p in parts if p.state is PartState.UNKNOWN)
+    if in_doubt:
+        zh, en = zh + f" · {in_doubt} 批結果不明", en + f" · {in_doubt} in doubt"
+    not_sent = sum(1 for p in parts if p.state in (PartState.PENDING, PartState.FAILED))
+    if not_sent and request.state in (RequestState.FAILED, RequestState.UNKNOWN):
+        zh, en = zh + f" · {not_sent} 批未發送", en + f" · {not_sent} not sent"
+    return voice.t(zh, en)
 
 
 def optout_line(voice: Voice, count: int) -> str:
@@ -371,9 +374,9 @@ def batch_summary(
     if failed:
         blocks.append(SectionBlock(text=_md(_failure_lines(voice, counts, failures, failed))))
     checked = voice.time(batch.last_checked_at or now)
-    more = voice.t(f"（共 {batch_count} 批）", f" (+{batch_count - 1} more)") if batch_count > 1 else ""
-    blocks.append(_context(voice.t(f"批次代碼 `{batch.batch_id}`{more} · 最後檢查 {checked}",
-                                   f"batch id `{batch.batch_id}`{more} · last check {checked}")))
+    more_zh, more_en = (f"（共 {batch_count} 批）", f" (+{batch_count - 1} more)") if batch_count > 1 else ("", "")
+    blocks.append(_context(voice.t(f"批次代碼 `{batch.batch_id}`{more_zh} · 最後檢查 {checked}",
+                                   f"batch id `{batch.batch_id}`{more_en} · last check {checked}")))
     if scheduled and request.state is RequestState.SENT and request.send_at and request.send_at > now:
         blocks.append(cancel_button(voice, request.id))
     blocks.extend(sandbox_block(voice))

@@ -197,3 +197,27 @@ def test_sigterm_during_a_send_lets_it_finish_and_exits_cleanly(bot: BotProcess,
     row = settled(bot.db_path, 1, states=(RequestState.SENT,))
     assert len(send_calls(sandbox)) == 1
     assert row.batch_id in thread_text(bot.standin, "C_APPROVALS", card["ts"])
+
+
+def test_a_kill_between_two_parts_resumes_with_the_rest_and_never_resends_the_first(
+    bot: BotProcess, sandbox: Sandbox
+) -> None:
+    """One recipient per EVERY8D call: killed after part 1 is recorded, the restart sends part 2 only,
+    and the thread gets one send result for the whole request."""
+    bot.env["BOT_SEND_CHUNK_SIZE"] = "1"
+    bot.start(crash_at="after_part_recorded")
+    assert SlackUser(bot, "U_REQUESTER").command("send 0912345678,0922333444 明早九點停水通知").status_code == 200
+    card = card_in(bot.standin)
+    try:
+        SlackUser(bot, "U_APPROVER").click("approve_request", "1", message=card)
+    except requests.ConnectionError:
+        pass
+    assert bot.wait_exit() == EXIT_CODE, bot.log_tail()
+    assert len(send_calls(sandbox)) == 1
+    restart(bot, sandbox)
+    row = settled(bot.db_path, 1, states=(RequestState.SENT,))
+
+    assert [c.params["SB"] for c in send_calls(sandbox)] == ["#R1", "#R1.1"]
+    assert row.sent_count == 2
+    results = [m for m in bot.standin.thread("C_APPROVALS", card["ts"]) if "已送出 2 則" in m.get("text", "")]
+    assert len(results) == 1, results

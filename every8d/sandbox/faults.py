@@ -28,6 +28,7 @@ class _Pending:
     kind: str
     remaining: int
     endpoint: str | None
+    skip: int = 0
 
 
 class Faults:
@@ -40,15 +41,18 @@ class Faults:
         self._pending: list[_Pending] = []
         self._lock = threading.Lock()
 
-    def inject(self, kind: str, count: int = 1, endpoint: str | None = None) -> None:
+    def inject(self, kind: str, count: int = 1, endpoint: str | None = None, *, after: int = 0) -> None:
         """Make the next `count` calls (to `endpoint`, e.g. "sendSMS.ashx" or "MMS/sendMMS.ashx"; None = any)
-        fail as `kind` (one of FAULT_KINDS)."""
+        fail as `kind` (one of FAULT_KINDS), once `after` matching calls have gone through unharmed (e.g. the
+        second part of a send fails: `after=1`)."""
+        if after < 0:
+            raise ValueError("after must be at least 0")
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if count < 1:
             raise ValueError("count must be at least 1")
         with self._lock:
-            self._pending.append(_Pending(kind, count, endpoint.lower() if endpoint else None))
+            self._pending.append(_Pending(kind, count, endpoint.lower() if endpoint else None, after))
 
     def clear(self) -> None:
         """Drop every queued fault and reset latency (hang_seconds is kept)."""
@@ -65,6 +69,9 @@ class Faults:
         with self._lock:
             for index, pending in enumerate(self._pending):
                 if pending.endpoint is None or pending.endpoint == name:
+                    if pending.skip:
+                        pending.skip -= 1
+                        return None
                     pending.remaining -= 1
                     if pending.remaining == 0:
                         del self._pending[index]
