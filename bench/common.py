@@ -25,6 +25,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.wsgi import build_wsgi_app, serve_in_thread
+from services.parts import DEFAULT_CHUNK_SIZE, plan_parts
 from slackstandin import SlackStandIn
 from storage import RequestState, Store
 from tests.harness import SIGNING_SECRET, Product, make_config
@@ -250,10 +251,12 @@ def bare_wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -
 
 
 def new_request(
-    store: Store, recipients: Sequence[str], *, approved: bool = True, now: float | None = None
+    store: Store, recipients: Sequence[str], *, approved: bool = True, now: float | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
-    """A one-line SMS request for `recipients` (E.164), stored as the request workflow would store it;
-    approved unless told otherwise. Setting up through storage keeps the set-up out of the timings."""
+    """A one-line SMS request for `recipients` (E.164), stored as the request workflow would store it (in
+    parts of `chunk_size`); approved unless told otherwise. Setting up through storage keeps the set-up
+    out of the timings."""
     now = now or time.time()
     fields = {
         "now": now,
@@ -272,7 +275,9 @@ def new_request(
         "approval_channel": "C_APPROVALS",
         "sandbox": 1,
     }
-    request_id = store.requests.create(fields, recipients)
+    ordered, parts = plan_parts(recipients, chunk_size=chunk_size, message=str(fields["message"]),
+                                price=lambda _text, numbers: float(len(numbers)))
+    request_id = store.requests.create(fields, ordered, parts=parts)
     if approved:
         store.requests.transition(
             request_id,

@@ -438,17 +438,17 @@ def _causes(exc: BaseException, depth: int = 0) -> Iterator[BaseException]:
 
 
 _NUMBER_LIST = re.compile(r"[0-9+,]*")
-_NUMBER_LIST_ESCAPES = str.maketrans({"+": "%2B", ",": "%2C"})
 
 
 def _form_body(fields: Mapping[str, str]) -> bytes:
     """The form-encoded UTF-8 body. A list of numbers (DEST: digits, `+` and commas, 130 KB for 10,000
-    recipients) is escaped in one C-level pass; urlencode quotes it character by character, which was
-    the largest cost of a big send after the network."""
+    recipients) is escaped by two C-level replaces (str.translate with a mapping to strings is a dict
+    lookup per character); urlencode quotes it character by character, which was the largest cost of a
+    big send after the network."""
     parts = []
     for name, value in fields.items():
         if _NUMBER_LIST.fullmatch(value):
-            encoded = value.translate(_NUMBER_LIST_ESCAPES)
+            encoded = value.replace("+", "%2B").replace(",", "%2C")
         else:
             encoded = quote_plus(value, encoding="utf-8")
         parts.append(f"{quote_plus(name)}={encoded}")

@@ -156,14 +156,11 @@ class SendService:
     def _deliverable(self, part: RequestPart) -> tuple[list[str], int]:
         """The part's numbers minus those that opted out since it was composed, and how many those are.
         Read after the claim, so a STOP that arrived while the request waited for approval is honoured."""
-        recipients = self.store.parts.recipients(part)
-        opted_out = self.store.optouts.among(recipients)
-        if not opted_out:
-            return recipients, 0
-        kept = [n for n in recipients if n not in opted_out]
-        log.info("request %s part %s: %d recipients opted out since it was composed; skipped", part.request_id,
-                 part.part, len(recipients) - len(kept))
-        return kept, len(recipients) - len(kept)
+        kept, dropped = self.store.parts.deliverable(part)
+        if dropped:
+            log.info("request %s part %s: %d recipients opted out since it was composed; skipped", part.request_id,
+                     part.part, dropped)
+        return kept, dropped
 
     def _call(self, request: SendRequest, part: RequestPart, recipients: list[str]) -> SendResult:
         send_at = datetime.fromtimestamp(request.send_at, tz=UTC) if request.send_at else None

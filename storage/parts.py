@@ -53,6 +53,23 @@ class Parts:
         )
         return [row[0] for row in cursor]
 
+    def deliverable(self, part: RequestPart) -> tuple[list[str], int]:
+        """The part's numbers that have not opted out (in order), and how many have: one indexed join,
+        read right before the part is sent so a STOP that came while it waited for approval counts."""
+        cursor = self._store.db.conn.execute(
+            "SELECT rr.e164, o.e164 IS NOT NULL FROM request_recipients rr LEFT JOIN optouts o ON o.e164 = rr.e164 "
+            "WHERE rr.request_id = ? AND rr.position BETWEEN ? AND ? ORDER BY rr.position",
+            [part.request_id, part.first_position, part.last_position],
+        )
+        kept: list[str] = []
+        dropped = 0
+        for e164, opted_out in cursor:
+            if opted_out:
+                dropped += 1
+            else:
+                kept.append(e164)
+        return kept, dropped
+
     def transition(
         self, request_id: int, part: int, from_states: Iterable[PartState], to_state: PartState, **fields: Any
     ) -> bool:
