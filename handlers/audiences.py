@@ -288,11 +288,6 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _templates_usage(voice)
     if len(name) > _NAME_MAX:
         return _answer(voice, f"範本名稱最多 {_NAME_MAX} 字。", f"A template name has at most {_NAME_MAX} characters.")
-    unknown = unknown_variables(body)
-    if unknown:
-        listed = "、".join("{" + escape(v) + "}" for v in unknown)
-        return _answer(voice, f"範本含有無法填入的變數 {listed}；可用 {{name}}、{{date}}、{{time}}。",
-                       f"The template has variables nothing fills: {listed}; use {{name}}, {{date}}, {{time}}.")
     existing = ctx.store.templates.get(name)
     if existing and existing.created_by != user and not ctx.policy.is_approver(user):
         return _answer(voice, f"範本「{escape(name)}」是 <@{existing.created_by}> 建立的，只有他或核准者可以修改。",
@@ -300,7 +295,14 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
                        "approver can change it.")
     new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
     verb = ("已新增", "added") if new else ("已更新", "updated")
-    return _answer(voice, f"📝 {verb[0]}範本「{escape(name)}」。", f"Template \"{escape(name)}\" {verb[1]}.")
+    zh, en = f"📝 {verb[0]}範本「{escape(name)}」。", f"Template \"{escape(name)}\" {verb[1]}."
+    from_csv = unknown_variables(body)
+    if from_csv:
+        listed = "、".join("{" + escape(v) + "}" for v in from_csv)
+        zh += f"\n{listed} 會由發送時上傳的 CSV 名單同名欄位填入（{{name}} 也可來自通訊錄，{{date}}、{{time}} 自動填入）。"
+        en += (f"\n{listed} will be filled from the same-named columns of the CSV audience uploaded when sending "
+               "({name} may also come from the address book; {date} and {time} are filled automatically).")
+    return _answer(voice, zh, en)
 
 
 def remove_template(ctx: HandlerContext, user: str, name: str) -> dict:

@@ -2,6 +2,7 @@
 
     /sms                                   open the compose modal
     /sms send 0912345678,0922333444 訊息    one-line send: checked, then an approval request at once
+    /sms send VIP客戶 @生日祝福             the same, with a saved template as the message
     /sms credit                            the balance and its recent trend
     /sms status <batch id | #request id>   a batch's delivery summary
     /sms scheduled                         scheduled sends not yet gone out, with Cancel buttons
@@ -29,8 +30,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
-from services.audiences import resolver
-from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, prepare
+from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
 from services.tracking import request_batches
@@ -44,6 +44,9 @@ log = logging.getLogger("every8d_bot.handlers")
 #: action_ids of the quiet-hours question's buttons (value = the kept draft's id).
 QUIET_SCHEDULE = "quiet_hours_schedule"
 QUIET_OVERRIDE = "quiet_hours_override"
+
+#: `/sms send <numbers> @<template>`: a message that is one word starting with @ names a template.
+TEMPLATE_REF = re.compile(r"@\S+")
 
 #: A token made only of phone-number characters (digits, +, -, parentheses, commas, full-width digits).
 _NUMBERISH = re.compile(r"^[0-9０-９+＋\-－()（）,，、;；]+$")
@@ -127,14 +130,15 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
     if not numbers:
         return _answer(voice, "請在 send 後面加上手機號碼和內容，例如：`/sms send 0912345678 您好`",
                        "Give numbers and a message after send, e.g. `/sms send 0912345678 Hello`")
-    preview = prepare(
-        ComposeInput(kind="sms", recipients_text=numbers, message=message),
-        clock=ctx.clock,
-        last_credit=ctx.store.credit.latest(),
-        limits=ctx.limits,
-        opted_out=ctx.store.optouts.among,
-        resolve=resolver(ctx.store),
-    )
+    if TEMPLATE_REF.fullmatch(message):
+        template = ctx.store.templates.get(message[1:])
+        if template is None:
+            names = "、".join(f"`@{escape(t.name)}`" for t in ctx.store.templates.list(10)) or voice.t("（尚無範本）", "(none yet)")
+            shown = escape(message[1:40])
+            return _answer(voice, f"找不到範本「{shown}」。可用的範本：{names}",
+                           f"There is no template \"{shown}\". Templates: {names}")
+        message = template.body
+    preview = ctx.check(ComposeInput(kind="sms", recipients_text=numbers, message=message))
     if not preview.ok:
         return _problems_answer(voice, preview)
     quiet_until = quiet_hours_end(ctx, preview)
@@ -207,8 +211,7 @@ def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, overrid
     compose = input_from_json(payload, image)
     if not override:
         compose = replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at))
-    preview = prepare(compose, clock=ctx.clock, last_credit=ctx.store.credit.latest(), limits=ctx.limits,
-                      opted_out=ctx.store.optouts.among, resolve=resolver(ctx.store))
+    preview = ctx.check(compose)
     if not preview.ok:
         return _problems_answer(voice, preview)
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=payload.get("origin_channel", ""),
@@ -319,12 +322,13 @@ def help_answer(voice: Voice) -> dict:
         "*/sms 使用方式*\n"
         "• `/sms` 開啟發送視窗（簡訊或多媒體簡訊、預約、費用預覽）\n"
         "• `/sms send 0912345678,0922333444 訊息內容` 一行送出發送申請\n"
+        "• `/sms send VIP客戶 @範本名稱` 以範本為內容（{name} 逐位填入）\n"
         "• `/sms credit` 查詢剩餘點數\n"
         "• `/sms status <批次代碼或 #申請編號>` 查詢發送狀態\n"
         "• `/sms scheduled` 列出預約發送（可取消）\n"
         "• `/sms audit 2026-11-01 2026-11-30` 匯出稽核 CSV（核准者）\n"
         "• `/sms contacts` 通訊錄與群組（新增、移除、匯入 CSV）\n"
-        "• `/sms templates` 訊息範本（可用 {name}、{date}）\n"
+        "• `/sms templates` 訊息範本（{name}、{date}，或 CSV 名單的任何欄位）\n"
         "• `/sms optout`、`/sms optout add|remove 0912345678` 退訂名單（增刪限核准者）\n"
         "• `/sms help` 顯示這份說明"
     )
@@ -332,12 +336,13 @@ def help_answer(voice: Voice) -> dict:
         "*/sms usage*\n"
         "• `/sms` open the compose window (SMS or MMS, scheduling, cost preview)\n"
         "• `/sms send 0912345678,0922333444 message` request a send in one line\n"
+        "• `/sms send VIP客戶 @template` with a saved template as the message ({name} filled per recipient)\n"
         "• `/sms credit` show the credit left\n"
         "• `/sms status <batch id or #request>` delivery status\n"
         "• `/sms scheduled` scheduled sends (with Cancel)\n"
         "• `/sms audit 2026-11-01 2026-11-30` export the audit CSV (approvers)\n"
         "• `/sms contacts` address book and groups (add, remove, import a CSV)\n"
-        "• `/sms templates` message templates ({name}, {date})\n"
+        "• `/sms templates` message templates ({name}, {date}, or any column of a CSV audience)\n"
         "• `/sms optout`, `/sms optout add|remove 0912345678` the opt-out list (changes: approvers)\n"
         "• `/sms help` this help"
     )

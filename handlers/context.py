@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
 from services.approval import ApprovalService
+from services.audiences import resolver
 from services.cancel import CancelService
+from services.compose import ComposeInput, Preview, prepare
 from services.conversations import AnswerService
 from services.credit import CreditService
 from services.policy import Policy
@@ -39,3 +41,10 @@ class HandlerContext:
     #: Extra `/sms <word>` subcommands, added by feature modules in their `register(app, ctx)`:
     #: `ctx.subcommands[word] = handler`, called as `handler(ack, call)` (see handlers/commands.py).
     subcommands: dict[str, Callable] = field(default_factory=dict)
+
+    def check(self, compose: ComposeInput) -> Preview:
+        """`services.compose.prepare` with everything a Slack user's draft is checked against: the last
+        credit, the opt-out list, the address book, the bot's time zone, numbers masked in problems."""
+        return prepare(compose, clock=self.clock, last_credit=self.store.credit.latest(), limits=self.limits,
+                       opted_out=self.store.optouts.among, resolve=resolver(self.store), tz=self.voice.tz,
+                       show=self.voice.number)

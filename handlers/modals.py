@@ -42,7 +42,7 @@ TEMPLATE_ACTION = "compose_template"
 MAX_TEMPLATE_OPTIONS = 100
 VALUE = "value"  # action_id of every input element
 
-FIELDS = ("kind", "recipients", "message", "subject", "image", "send_at", "validity")
+FIELDS = ("kind", "recipients", "audience", "message", "subject", "image", "send_at", "validity")
 
 #: The preview's quiet-hours choice: block id and option values.
 QUIET_BLOCK = "quiet"
@@ -61,6 +61,7 @@ class ComposeValues:
     file_ids: tuple[str, ...]
     send_at: datetime | None
     validity: int | None
+    audience_file_ids: tuple[str, ...] = ()
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -97,12 +98,15 @@ def compose_view(
         InputBlock(
             block_id="recipients",
             label=_plain(voice.t("收件人", "Recipients")),
-            hint=_plain(voice.t("手機號碼，以逗號、空白或換行分隔", "mobile numbers, separated by commas, spaces or lines")),
+            optional=True,  # a CSV audience alone is enough; "enter at least one number" is checked on submit
+            hint=_plain(voice.t("手機號碼、聯絡人或群組名稱，以逗號、空白或換行分隔",
+                                "mobile numbers, contact or group names, separated by commas, spaces or lines")),
             element=PlainTextInputElement(
                 action_id=VALUE, multiline=True, initial_value=initial.get("recipients_text") or None,
                 placeholder=_plain("0912-345-678, +886922333444"),
             ),
         ).to_dict(),
+        audience_block(voice),
         *_template_blocks(voice, templates, initial.get("template")),
         InputBlock(
             block_id="message",
@@ -179,6 +183,20 @@ def compose_view(
     return view.to_dict()
 
 
+def audience_block(voice: Voice) -> dict:
+    """The optional CSV audience upload: a phone column plus any variables the message uses."""
+    return {
+        "type": "input",
+        "block_id": "audience",
+        "optional": True,
+        "label": {"type": "plain_text", "text": voice.t("收件人名單 CSV（選填）", "Recipients CSV (optional)")},
+        "hint": {"type": "plain_text", "text": voice.t(
+            "第一列為標題：電話（或手機、phone）欄必填，其他欄位可在內容中以 {欄位名稱} 個人化，例如 {name}",
+            "a header row with a phone column; any other column personalises the message as {column}, e.g. {name}")},
+        "element": {"type": "file_input", "action_id": VALUE, "filetypes": ["csv", "txt"], "max_files": 1},
+    }
+
+
 def _template_blocks(voice: Voice, names: Sequence[str], chosen: str | None) -> list[dict]:
     """The template chooser (block `template`), or nothing when there are no templates."""
     if not names:
@@ -208,6 +226,7 @@ def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
     when = value("send_at").get("selected_date_time")
     validity_raw = value("validity").get("value")
     files = value("image").get("files") or []
+    audience = value("audience").get("files") or []
     return ComposeValues(
         kind=kind_option,
         recipients=value("recipients").get("value") or "",
@@ -216,6 +235,7 @@ def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
         file_ids=tuple(f.get("id", "") for f in files if isinstance(f, dict)),
         send_at=datetime.fromtimestamp(int(when), tz=tz) if when else None,
         validity=int(validity_raw) if validity_raw not in (None, "") else None,
+        audience_file_ids=tuple(f.get("id", "") for f in audience if isinstance(f, dict)),
     )
 
 
@@ -253,10 +273,19 @@ def preview_view(
                      + "; ".join(escape(voice.t(r.zh, r.en)) for r in recipients.rejected[:5]))
     if preview.opted_out:
         lines.append(cards.optout_line(voice, len(preview.opted_out)))
+    example = c.message
+    if preview.messages:
+        first = recipients.recipients[0].e164
+        example = preview.messages.get(first, c.message)
+        distinct = len(set(preview.messages.values()))
+        lines.append(voice.t(
+            f"✏️ *個人化訊息*：{distinct} 種不同內容，每種內容一次 EVERY8D 呼叫；費用逐則計算。以下為第一位（{voice.number(first)}）的內容：",
+            f"✏️ *Personalised*: {distinct} different texts, one EVERY8D call per text; each message priced on its "
+            f"own. The first recipient's ({voice.number(first)}) text:"))
     blocks = [
         SectionBlock(text=MarkdownTextObject(text="\n".join(lines))).to_dict(),
         *(quiet_hours_blocks(voice, quiet_until) if quiet_until else []),
-        cards.untrusted_block(c.message).to_dict(),
+        cards.untrusted_block(example).to_dict(),
         ContextBlock(elements=[MarkdownTextObject(text=voice.t(
             "送出後會請核准者核准，核准後才會發送。", "After you submit, an approver must approve before anything is sent."
         ))]).to_dict(),

@@ -20,8 +20,9 @@ from handlers import cards, modals
 from handlers.commands import quiet_hours_end, scheduled_after_quiet
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
-from services.audiences import resolver
-from services.compose import ComposeInput, input_from_json, prepare
+from services.audiences import CsvImportError
+from services.compose import ComposeInput, input_from_json
+from services.personalise import read_audience_csv
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -58,7 +59,19 @@ def register(app: App, ctx: HandlerContext) -> None:
                 ack(response_action="errors", errors={"image": voice.t(exc.zh, exc.en)})
                 return
             image, image_name = fetched.content, fetched.name
-        preview = prepare(
+        audience = None
+        if values.audience_file_ids:
+            try:
+                fetched = fetch_slack_file(client, values.audience_file_ids[0], token=ctx.bot_token,
+                                           timeout=ctx.file_timeout)
+                audience = read_audience_csv(fetched.content, fetched.name)
+            except FileFetchError as exc:
+                ack(response_action="errors", errors={"audience": voice.t(exc.zh, exc.en)})
+                return
+            except CsvImportError as exc:
+                ack(response_action="errors", errors={"audience": voice.t(exc.zh, exc.en)})
+                return
+        preview = ctx.check(
             ComposeInput(
                 kind=values.kind,
                 recipients_text=values.recipients,
@@ -68,12 +81,8 @@ def register(app: App, ctx: HandlerContext) -> None:
                 image_name=image_name,
                 send_at=values.send_at,
                 validity_minutes=values.validity,
-            ),
-            clock=ctx.clock,
-            last_credit=ctx.store.credit.latest(),
-            limits=ctx.limits,
-            opted_out=ctx.store.optouts.among,
-            resolve=resolver(ctx.store),
+                audience=audience,
+            )
         )
         if not preview.ok:
             ack(response_action="errors", errors=field_errors(ctx, preview.problems, values.kind))
@@ -93,8 +102,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         payload, image = draft
         compose = input_from_json(payload, image)
-        preview = prepare(compose, clock=ctx.clock, last_credit=ctx.store.credit.latest(), limits=ctx.limits,
-                          opted_out=ctx.store.optouts.among, resolve=resolver(ctx.store))
+        preview = ctx.check(compose)
         quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
         choice = modals.read_quiet_choice(view["state"]["values"])
         if quiet_until is not None and choice is None:
@@ -105,9 +113,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         override = quiet_until is not None and choice == modals.QUIET_OVERRIDE
         if quiet_until is not None and not override:
-            preview = prepare(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)), clock=ctx.clock,
-                              last_credit=ctx.store.credit.latest(), limits=ctx.limits,
-                              opted_out=ctx.store.optouts.among, resolve=resolver(ctx.store))
+            preview = ctx.check(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)))
         if not preview.ok:
             # Time passed since the preview (e.g. the scheduled time is now past): go back and say why.
             problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)

@@ -36,7 +36,7 @@ MAX_IMPORT_ROWS = 10_000
 REASONS_LISTED = 5
 #: Template variables and what fills them.
 VARIABLES = ("name", "date", "time")
-_VARIABLE = re.compile(r"\{([^{}\s]{1,30})\}")
+VARIABLE_PATTERN = re.compile(r"\{([^{}\s]{1,30})\}")
 
 _HEADERS = {
     "name": ("name", "姓名", "名稱", "名字"),
@@ -291,7 +291,7 @@ def _tags(text: str) -> str:
 
 def unknown_variables(body: str) -> list[str]:
     """The `{variables}` in a template that nothing fills, in order of appearance."""
-    return list(dict.fromkeys(v for v in _VARIABLE.findall(body) if v not in VARIABLES))
+    return list(dict.fromkeys(v for v in VARIABLE_PATTERN.findall(body) if v not in VARIABLES))
 
 
 def fill_template(body: str, *, now: float, tz: ZoneInfo, name: str | None = None) -> str:
@@ -301,18 +301,4 @@ def fill_template(body: str, *, now: float, tz: ZoneInfo, name: str | None = Non
     values = {"date": f"{moment:%Y-%m-%d}", "time": f"{moment:%H:%M}"}
     if name is not None:
         values["name"] = name
-    return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), body)
-
-
-def name_problem(message: str, names: dict[str, str], recipients: list[str]) -> tuple[str, Problem | None]:
-    """A message still holding `{name}`: filled for exactly one recipient with a known name; otherwise the
-    reason it cannot go out (the same text would reach everyone)."""
-    if "{name}" not in message or not recipients:
-        return message, None
-    if len(recipients) == 1 and recipients[0] in names:
-        return message.replace("{name}", names[recipients[0]]), None
-    if len(recipients) == 1:
-        return message, Problem("message", "這位收件人不在通訊錄中，無法填入 {name}。",
-                                "This recipient is not in the address book, so {name} cannot be filled.")
-    return message, Problem("message", "含 {name} 的範本需逐一發送或使用 CSV 名單（即將推出）。",
-                            "Templates with {name} need one recipient per send for now (CSV audiences are coming).")
+    return VARIABLE_PATTERN.sub(lambda m: values.get(m.group(1), m.group(0)), body)

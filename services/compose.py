@@ -8,15 +8,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from every8d.limits import DEFAULT_LIMITS, Limits
 from every8d.mms import sniff_image_type, validate_mms, validate_sms
 from every8d.phones import Recipient, RecipientList, parse_recipients
-from every8d.pricing import Quote, quote_mms, quote_sms
+from every8d.pricing import Quote, count_chars, quote_mms, quote_sms, quote_sms_each
 from every8d.problems import Problem
-from services.audiences import name_problem
+from services.personalise import Audience, personalise
 from services.ports import Clock
 
+TAIPEI = ZoneInfo("Asia/Taipei")
 #: A scheduled time must be at least this far ahead, so it is still in the future when EVERY8D gets it.
 MIN_LEAD_SECONDS = 60
 #: How far ahead a send may be scheduled (our own rule; EVERY8D states none).
@@ -38,6 +40,8 @@ class ComposeInput:
     image_name: str = ""
     send_at: datetime | None = None  # aware; None = now
     validity_minutes: int | None = None
+    #: An uploaded CSV audience: its phones are recipients, its columns fill `{variables}` per recipient.
+    audience: Audience | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Preview:
             "image_name": i.image_name,
             "send_at": i.send_at.isoformat() if i.send_at else None,
             "validity_minutes": i.validity_minutes,
+            "audience": i.audience.to_json() if i.audience else None,
         }
 
 
@@ -106,6 +111,7 @@ def input_from_json(data: dict[str, Any], image: bytes | None) -> ComposeInput:
         image_name=data.get("image_name", ""),
         send_at=datetime.fromisoformat(data["send_at"]) if data.get("send_at") else None,
         validity_minutes=data.get("validity_minutes"),
+        audience=Audience.from_json(data["audience"]) if data.get("audience") else None,
     )
 
 
@@ -117,18 +123,23 @@ def prepare(
     limits: Limits = DEFAULT_LIMITS,
     opted_out: OptedOut | None = None,
     resolve: Resolve | None = None,
+    tz: ZoneInfo = TAIPEI,
+    show: Callable[[str], str] = str,
 ) -> Preview:
     """Check everything and price it. Every problem is reported at once, each with its field. Numbers that
     `opted_out` names are left out (and not priced); if nobody is left, that is a problem on recipients.
-    `resolve` turns contact and group names into numbers (and names the address book's numbers); a
-    message holding `{name}` is filled for a single known recipient, refused for several."""
+    `resolve` turns contact and group names into numbers (and names the address book's numbers). With
+    the address book or a CSV audience, `{variables}` are filled per recipient (services/personalise.py;
+    `tz` dates `{date}`, `show` writes a number in a problem) and each personalised text is priced."""
     problems: list[Problem] = []
     mms = compose.kind == "mms"
     if compose.kind not in ("sms", "mms"):
         problems.append(Problem("kind", "請選擇簡訊或多媒體簡訊。", "Choose SMS or MMS."))
     numbers_text, names, unresolved = compose.recipients_text, {}, []
+    if compose.audience is not None:
+        numbers_text = "\n".join(t for t in (numbers_text.strip(), compose.audience.phones_text()) if t)
     if resolve is not None:
-        numbers_text, names, unresolved = resolve(compose.recipients_text)
+        numbers_text, names, unresolved = resolve(numbers_text)
         problems.extend(unresolved)
     recipients = parse_recipients(numbers_text, allow_international=not mms, limits=limits)
     nothing = not recipients.recipients and not recipients.rejected
@@ -140,31 +151,40 @@ def prepare(
     if skipped and not recipients.recipients:
         problems.append(Problem("recipients", f"所有收件人（{len(skipped)} 位）都已退訂，沒有可發送的對象。",
                                 f"Every recipient ({len(skipped)}) opted out; there is nobody to send to."))
-    if resolve is not None:  # without an address book, `{name}` is just text (e.g. a typed answer)
-        compose, unfilled = _fill_name(compose, names, recipients)
-        problems.extend([unfilled] if unfilled else [])
+    messages: dict[str, str] = {}
+    audience = compose.audience.values_by_number() if compose.audience else {}
+    # A CSV's name column names its rows' delivery rows too (over the address book: it is this send's list).
+    names = {**names, **{e164: values["name"] for e164, values in audience.items() if values.get("name")}}
+    if resolve is not None or compose.audience is not None:  # else `{name}` is just text (a typed answer)
+        filled = personalise(
+            compose.message, [r.e164 for r in recipients.recipients], names=names, audience=audience,
+            now=clock(), tz=tz, show=show,
+        )
+        problems.extend(filled.problems)
+        messages = filled.messages
+        if filled.message != compose.message:
+            compose = replace(compose, message=filled.message)
+    # Each personalised text is checked by its longest one (the only one that can be too long).
+    checked = max(messages.values(), key=count_chars) if messages else compose.message
     if mms:
-        problems.extend(validate_mms(compose.subject, compose.message, compose.image, limits))
+        problems.extend(validate_mms(compose.subject, checked, compose.image, limits))
     else:
-        problems.extend(validate_sms(compose.message, compose.subject, limits))
+        problems.extend(validate_sms(checked, compose.subject, limits))
     problems.extend(_check_time(compose.send_at, clock))
     problems.extend(_check_validity(compose.validity_minutes, limits))
     quote: Quote | None = None
     if recipients.recipients and not any(p.field == "message" for p in problems):
-        quote = (quote_mms(recipients, limits, message=compose.message) if mms
-                 else quote_sms(compose.message, recipients, limits))
+        if mms:
+            quote = quote_mms(recipients, limits, message=checked)
+        elif messages:
+            quote = quote_sms_each([(messages[r.e164], r) for r in recipients.recipients], limits)
+        else:
+            quote = quote_sms(compose.message, recipients, limits)
     credit, credit_at = last_credit if last_credit else (None, None)
     image_type = sniff_image_type(compose.image) if compose.image else None
     kept = {r.e164: names[r.e164] for r in recipients.recipients if r.e164 in names}
-    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped, kept)
-
-
-def _fill_name(
-    compose: ComposeInput, names: dict[str, str], recipients: RecipientList
-) -> tuple[ComposeInput, Problem | None]:
-    """`{name}` in the message: the one recipient's contact name, or the problem that stops it."""
-    message, problem = name_problem(compose.message, names, [r.e164 for r in recipients.recipients])
-    return (replace(compose, message=message) if message != compose.message else compose), problem
+    return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped, kept, messages,
+                   limits)
 
 
 def _without_opted_out(

@@ -98,16 +98,17 @@ def test_a_csv_in_big5_with_chinese_headers_is_imported_with_counts_and_groups(p
 
 def test_templates_are_listed_checked_and_owned(product):
     requester = SlackUser(product, "U_REQUESTER")
-    assert "{price}" in answer(requester, "templates add 報價 {name} 您好，價格 {price}")
+    saved = answer(requester, "templates add 報價 {name} 您好，價格 {price}")
+    assert "已新增範本" in saved and "{price} 會由發送時上傳的 CSV 名單同名欄位填入" in saved
     assert "已新增範本" in answer(requester, "templates add 提醒 {name} 您好，{date} 請記得繳費")
     assert "提醒" in answer(SlackUser(product, "U_OTHER"), "templates")
     assert "只有他或核准者" in answer(SlackUser(product, "U_OTHER"), "templates add 提醒 改掉")
     assert "只有範本的建立者" in answer(SlackUser(product, "U_OTHER"), "templates remove 提醒")
     assert "已刪除範本" in answer(approver(product), "templates remove 提醒")
-    assert product.store.templates.list() == []
+    assert [t.name for t in product.store.templates.list()] == ["報價"]
 
 
-def test_a_template_chosen_in_the_modal_fills_the_message_and_name_needs_one_recipient(product):
+def test_a_template_chosen_in_the_modal_fills_the_message_and_name_per_recipient(product):
     add_contacts(product)
     requester = SlackUser(product, "U_REQUESTER")
     requester.command("templates add 提醒 {name} 您好，{date} 請記得繳費")
@@ -127,12 +128,21 @@ def test_a_template_chosen_in_the_modal_fills_the_message_and_name_needs_one_rec
     assert json.dumps(view, ensure_ascii=False).count("王小明") == 1  # the typed recipients are kept
 
     body = message_block["element"]["initial_value"]
-    several = requester.submit(view, values(recipients="VIP客戶", message=body)).json()
-    assert several["response_action"] == "errors" and "逐一發送" in several["errors"]["message"]
+    stranger = requester.submit(view, values(recipients="VIP客戶, 0933000111", message=body)).json()
+    assert stranger["response_action"] == "errors"
+    assert "0933-***-111 沒有 {name} 的值" in stranger["errors"]["message"]  # never a half-filled text
     one = requester.submit(view, values(recipients="王小明", message=body)).json()
     assert one["response_action"] == "push", one
     requester.submit(one["view"], {})
     assert product.store.requests.get(1).message == f"王小明 您好，{today} 請記得繳費"
+
+    # A group: each member gets their own name, sent as one EVERY8D call per text.
+    several = requester.submit(view, values(recipients="VIP客戶", message=body)).json()
+    assert several["response_action"] == "push", several
+    assert "個人化" in json.dumps(several["view"], ensure_ascii=False)
+    requester.submit(several["view"], {})
+    assert sorted(p.message for p in product.store.parts.of_request(2)) == [
+        f"王小明 您好，{today} 請記得繳費", f"陳小華 您好，{today} 請記得繳費"]
 
 
 
