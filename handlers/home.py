@@ -147,16 +147,18 @@ def _scheduled(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Blo
 def _recent_batches(ctx: HandlerContext) -> list[Block]:
     """The newest batches: request number, when, recipients, delivered share, failures, still pending."""
     voice = ctx.voice
-    batches = ctx.store.batches.recent(BATCHES_SHOWN)
+    request_ids = ctx.store.batches.recent_requests(BATCHES_SHOWN)
     blocks = _heading(voice.t("*最近批次*", "*Recent batches*"))
-    if not batches:
+    if not request_ids:
         blocks.append(_note(voice.t("尚無發送紀錄", "Nothing sent yet")))
-    for batch in batches:
-        blocks.append(_md(_batch_line(voice, batch, ctx.store.batches.counts(batch.batch_id))))
+    for request_id in request_ids:
+        batches = ctx.store.batches.of_request(request_id)  # a request sent in parts is one line
+        counts = ctx.store.batches.counts(*(b.batch_id for b in batches))
+        blocks.append(_md(_batch_line(voice, batches[0], counts, len(batches))))
     return blocks
 
 
-def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int]) -> str:
+def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int], batch_count: int = 1) -> str:
     """`#12 · 2026-11-25 14:30 · 120 位 · 已送達 95%（114）· 未送達 4 · 等待回報 2`: the delivered share
     of what went out (scheduled and cancelled messages have not)."""
     tally = dict.fromkeys(Outcome, 0)
@@ -177,7 +179,8 @@ def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int]) -> str:
         if count:
             zh.append(f"{word_zh} {count}")
             en.append(f"{word_en} {count}")
-    return voice.t(" · ".join(zh), " · ".join(en)) + f"\n`{batch.batch_id}`"
+    more = voice.t(f"（共 {batch_count} 批）", f" (+{batch_count - 1} more)") if batch_count > 1 else ""
+    return voice.t(" · ".join(zh), " · ".join(en)) + f"\n`{batch.batch_id}`" + more
 
 
 def _unmatched_reports(ctx: HandlerContext) -> list[Block]:

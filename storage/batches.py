@@ -275,6 +275,15 @@ class Batches:
             for r in self._store.db.query(f"SELECT {_COLUMNS} FROM batches ORDER BY created_at DESC LIMIT ?", [limit])
         ]
 
+    def recent_requests(self, limit: int = 10) -> list[int]:
+        """The requests with the newest batches, newest first (App Home shows a request's parts as one)."""
+        return [
+            int(r["request_id"])
+            for r in self._store.rows(
+                "SELECT request_id, MAX(created_at) AS newest FROM batches GROUP BY request_id "
+                "ORDER BY newest DESC LIMIT ?", [limit])
+        ]
+
     def outcomes_between(self, start: float, end: float) -> list[dict]:
         """(batch_id, created_at, status_code, n) for the batches created in [start, end): the weekly
         report's figures, grouped in SQL so a week of large batches is a few rows."""

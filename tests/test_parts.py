@@ -4,6 +4,7 @@ the others. Driven through signed Slack requests against the sandbox and the Sla
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -11,8 +12,9 @@ from every8d.sandbox import Sandbox
 from services.compose import ComposeInput, prepare
 from services.parts import plan_parts
 from services.sending import parse_tag, request_tag
+from slackstandin import payloads as p
 from storage import PartState, RequestState
-from tests.harness import SlackUser, all_text, button
+from tests.harness import SlackUser, all_text, button, wait_until
 from tests.test_tracking import (
     against,
     approve,
@@ -185,3 +187,15 @@ def test_cancelling_a_scheduled_send_in_parts_cancels_every_batch(make_product, 
     wait_for(lambda: product.store.requests.get(1).state is RequestState.CANCELLED, what="the cancel")
     erased = [c.params["BID"] for c in sandbox.calls if c.endpoint.endswith("eraseBooking.ashx")]
     assert sorted(erased) == sorted(b.batch_id for b in product.store.batches.of_request(1))
+
+
+def test_app_home_shows_a_request_sent_in_parts_as_one_line(make_product, external_sandbox):  # noqa: F811
+    sandbox = external_sandbox(delivery_seconds=0.2)
+    product = make_product(send_chunk_size=2, **against(sandbox))
+    approve(product, compose(product, f"send {NUMBERS} 明天上午停水"))
+    SlackUser(product, "U_APPROVER")._post(p.event_callback(p.app_home_opened("U_APPROVER")), content_type=p.JSON_TYPE)
+    home = wait_until(lambda: product.standin.home("U_APPROVER"))
+    shown = json.dumps(home, ensure_ascii=False)
+    lead, *others = [b.batch_id for b in product.store.batches.of_request(1)]
+    assert lead in shown and not any(b in shown for b in others)  # one line for the request
+    assert "5 位" in shown and "共 3 批" in shown
