@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from every8d.limits import DEFAULT_LIMITS
 from services.quiet_hours import QuietHours
 
 DEFAULT_EVERY8D_BASE_URL = "https://oms.every8d.com/API21/HTTP/"
@@ -195,6 +196,14 @@ _USER_RE = re.compile(r"^[UWS][A-Z0-9_]+$")
 _WEEKLY_TIME_RE = re.compile(r"^(MON|TUE|WED|THU|FRI|SAT|SUN)\s+([01]?\d|2[0-3]):([0-5]\d)$", re.IGNORECASE)
 
 
+def _chunk_size(value: float, problems: list[str]) -> int:
+    """Recipients per EVERY8D call: at most what one request may hold (every8d/limits.py)."""
+    cap = DEFAULT_LIMITS.max_recipients_per_request
+    if value > cap:
+        problems.append(f"BOT_SEND_CHUNK_SIZE 最多 {cap} / must be at most {cap} (recipients per EVERY8D call).")
+    return int(min(value, cap))
+
+
 def _parse(raw: dict[str, str]) -> Config:
     problems: list[str] = []
 
@@ -290,7 +299,7 @@ def _parse(raw: dict[str, str]) -> Config:
         expiry_margin_minutes=number("BOT_EXPIRY_MARGIN_MINUTES"),
         reply_window_hours=number("BOT_REPLY_WINDOW_HOURS"),
         reply_poll_seconds=number("BOT_REPLY_POLL_SECONDS", minimum=1),
-        send_chunk_size=int(number("BOT_SEND_CHUNK_SIZE", minimum=1, integer=True)),
+        send_chunk_size=_chunk_size(number("BOT_SEND_CHUNK_SIZE", minimum=1, integer=True), problems),
         weekly_report=flag("BOT_WEEKLY_REPORT"),
         weekly_report_time=raw["BOT_WEEKLY_REPORT_TIME"],
         http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),

@@ -199,3 +199,14 @@ def test_app_home_shows_a_request_sent_in_parts_as_one_line(make_product, extern
     lead, *others = [b.batch_id for b in product.store.batches.of_request(1)]
     assert lead in shown and not any(b in shown for b in others)  # one line for the request
     assert "5 位" in shown and "共 3 批" in shown
+
+
+def test_the_chunk_size_is_checked_when_the_bot_starts():
+    import pytest
+
+    from bot.config import Config, ConfigError
+
+    assert Config.from_env({}, dotenv=None).send_chunk_size == 1000
+    for bad in ("0", "20000", "many"):
+        with pytest.raises(ConfigError, match="BOT_SEND_CHUNK_SIZE"):
+            Config.from_env({"BOT_SEND_CHUNK_SIZE": bad}, dotenv=None)
