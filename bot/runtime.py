@@ -172,6 +172,7 @@ class Runtime:
             poll_tick_seconds=max(1.0, min(5.0, config.status_poll_seconds)),
             credit_seconds=config.credit_poll_seconds,
             weekly_report=self.weekly_report.run if config.weekly_report else None,
+            weekly_catch_up=(lambda due: self.weekly_report.run(now=due)) if config.weekly_report else None,
             weekly_report_at=config.weekly_report_at,
             timezone=config.timezone,
         )

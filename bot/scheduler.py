@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -23,6 +24,10 @@ log = logging.getLogger("every8d_bot.scheduler")
 POLL_JOB = "poll-delivery-status"
 CREDIT_JOB = "check-credit"
 WEEKLY_REPORT_JOB = "weekly-report"
+WEEKLY_CATCH_UP_JOB = "weekly-report-catch-up"
+#: The catch-up waits this long after start, so the first poll and credit check go first.
+CATCH_UP_DELAY_SECONDS = 30.0
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Every job: runs that fell behind collapse into one, never two at once, and a run up to a minute late
 #: still happens (APScheduler's default grace of 1 s would skip it).
 JOB_SETTINGS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -69,9 +74,12 @@ def build_scheduler(
     weekly_report: Callable[[], object] | None = None,
     weekly_report_at: tuple[str, int, int] = ("mon", 9, 0),
     timezone: str = "UTC",
+    weekly_catch_up: Callable[[float], object] | None = None,
 ) -> BackgroundScheduler:
     """Two interval jobs with stable ids, both run once right at start (resume open batches at once), and
-    the weekly report when given: a cron job at `weekly_report_at` (weekday, hour, minute) in `timezone`."""
+    the weekly report when given: a cron job at `weekly_report_at` (weekday, hour, minute) in `timezone`.
+    `weekly_catch_up(due)` runs once at start with the last report time that has passed: a bot that was
+    down for the whole report day still posts that week's report (at most once, as always)."""
     scheduler = BackgroundScheduler(timezone=UTC, logger=_SCHEDULER_LOG)
     for job_id, job, seconds in ((POLL_JOB, poll, poll_tick_seconds), (CREDIT_JOB, check_credit, credit_seconds)):
         scheduler.add_job(_guard(job, job_id), "interval", seconds=seconds, id=job_id, name=job_id,
@@ -79,7 +87,22 @@ def build_scheduler(
     if weekly_report is not None:
         scheduler.add_job(_guard(weekly_report, WEEKLY_REPORT_JOB), weekly_trigger(*weekly_report_at, timezone),
                           id=WEEKLY_REPORT_JOB, name=WEEKLY_REPORT_JOB, replace_existing=True, **JOB_SETTINGS)
+        if weekly_catch_up is not None:
+            due = last_due(*weekly_report_at, timezone, datetime.now(UTC))
+            scheduler.add_job(_guard(lambda: weekly_catch_up(due.timestamp()), WEEKLY_CATCH_UP_JOB),
+                              id=WEEKLY_CATCH_UP_JOB, name=WEEKLY_CATCH_UP_JOB, replace_existing=True,
+                              next_run_time=datetime.now(UTC) + timedelta(seconds=CATCH_UP_DELAY_SECONDS),
+                              **JOB_SETTINGS)
     return scheduler
+
+
+def last_due(day: str, hour: int, minute: int, timezone: str, now: datetime) -> datetime:
+    """The latest weekly report time (weekday `day`, hour:minute in `timezone`) at or before `now`."""
+    local = now.astimezone(ZoneInfo(timezone))
+    weekday = WEEKDAYS.index(day.lower()[:3])
+    due = local.replace(hour=hour, minute=minute, second=0, microsecond=0) - timedelta(
+        days=(local.weekday() - weekday) % 7)
+    return due if due <= local else due - timedelta(days=7)
 
 
 def weekly_trigger(day: str, hour: int, minute: int, timezone: str) -> CronTrigger:

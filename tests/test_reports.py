@@ -268,3 +268,27 @@ def test_app_home_shows_scheduled_with_cancel_and_recent_batches_with_delivery_r
     assert "1 位 · 已送達 —（0） · 未送達 0 · 等待回報 0 · 預約中 1" in text  # the scheduled one, not gone out yet
     assert len(home["blocks"]) <= 100
     assert button(open_home(product, "U_OTHER"), "cancel_scheduled") is None  # neither requester nor approver
+
+
+def test_a_bot_down_for_the_whole_report_day_posts_that_weeks_report_once_when_it_starts(make_product):
+    """The report is due Monday 09:00; the bot starts on Wednesday: the catch-up posts last week's report,
+    and the next start (or the Monday ticks) posts nothing more."""
+    from datetime import datetime
+
+    from bot.scheduler import WEEKLY_CATCH_UP_JOB, last_due
+
+    wednesday = datetime(2026, 11, 25, 15, 0, tzinfo=TAIPEI)
+    due = last_due("mon", 9, 0, "Asia/Taipei", wednesday)
+    assert due == datetime(2026, 11, 23, 9, 0, tzinfo=TAIPEI)
+    assert last_due("mon", 9, 0, "Asia/Taipei", due) == due  # at the due minute itself
+    assert last_due("mon", 9, 0, "Asia/Taipei", datetime(2026, 11, 23, 8, 59, tzinfo=TAIPEI)).day == 16
+
+    product = make_product()
+    product.runtime.weekly_report.chart = lambda report: None
+    product.runtime.scheduler.get_job(WEEKLY_CATCH_UP_JOB).func()  # what runs 30 s after start
+    [post] = product.standin.messages("C_ALERTS")
+    real_due = last_due("mon", 9, 0, "Asia/Taipei", datetime.now(TAIPEI))
+    assert previous_week(real_due.timestamp(), "Asia/Taipei")[2] in all_text(post)
+    assert product.runtime.weekly_report.run(now=real_due.timestamp() + 3600) is False  # a later tick: no copy
+    assert len(product.standin.messages("C_ALERTS")) == 1
+    assert make_product(weekly_report=False).runtime.scheduler.get_job(WEEKLY_CATCH_UP_JOB) is None
