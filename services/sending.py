@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -49,22 +50,40 @@ KEPT_REPORTS_SEARCHED = 1000
 #: (request id, batch id, part) -> adopted.
 Adopt = Callable[[int, str, int], bool]
 
-_TAG = re.compile(r"#R(\d+)(?:\.(\d+))?(?![\d.])")
+_TAG = re.compile(r"#R(\d+)(?:\.(\d+))?(?:@([0-9a-f]{4}))?(?![\w.@])")
+#: The settings key of this deployment's tag (`store.credit` holds the settings).
+DEPLOYMENT_KEY = "deployment_tag"
 
 
-def request_tag(request_id: int, part: int = 0) -> str:
+def request_tag(request_id: int, part: int = 0, deployment: str = "") -> str:
     """The tag written into an SMS's subject field (SB, never shown on the phone). EVERY8D echoes SB in
-    callbacks, which lets a send of unknown outcome be matched to its batch later. The first part keeps
-    the plain `#R<id>` (what single-call sends always carried); later parts add `.<part>`."""
-    return f"#R{request_id}" if part == 0 else f"#R{request_id}.{part}"
+    callbacks, which lets a send of unknown outcome be matched to its batch later: `#R<id>`, `.<part>`
+    for the parts after the first, and `@<deployment>` so that two bots sharing one EVERY8D account (a
+    staging and a production one, whose reports reach one callback URL) never settle each other's sends."""
+    tag = f"#R{request_id}" if part == 0 else f"#R{request_id}.{part}"
+    return f"{tag}@{deployment}" if deployment else tag
 
 
-def parse_tag(subject: str) -> tuple[int, int] | None:
-    """(request id, part) from a subject carrying `request_tag`, or None."""
+def parse_tag(subject: str) -> tuple[int, int, str | None] | None:
+    """(request id, part, deployment or None for a tag without one) from a subject, or None."""
     match = _TAG.search(subject or "")
     if match is None:
         return None
-    return int(match.group(1)), int(match.group(2) or 0)
+    return int(match.group(1)), int(match.group(2) or 0), match.group(3)
+
+
+def deployment_tag(store: Store) -> str:
+    """This database's deployment tag (4 hex digits), made at first use and kept in its settings."""
+    current = store.credit.get_setting(DEPLOYMENT_KEY)
+    if current is None:
+        store.credit.swap_setting(DEPLOYMENT_KEY, None, secrets.token_hex(2))
+        current = store.credit.get_setting(DEPLOYMENT_KEY)
+    return current or ""
+
+
+def tag_is_ours(tag: tuple[int, int, str | None], deployment: str) -> bool:
+    """A tag without a deployment was written before tags had one (an upgrade mid-send): still ours."""
+    return tag[2] is None or tag[2] == deployment
 
 
 class SendService:
@@ -85,6 +104,7 @@ class SendService:
         self.clock = clock
         self.on_credit = on_credit
         self.adopt = adopt
+        self.deployment = deployment_tag(store)
 
     def send(self, request_id: int) -> RequestState | None:
         """Send if this caller wins the claim; returns the final state, or None if someone else sends."""
@@ -178,7 +198,7 @@ class SendService:
                 send_at=send_at,
                 validity_minutes=request.validity_minutes,
             )
-        subject = f"{request_tag(request.id, part.part)} {request.subject}".strip()
+        subject = f"{request_tag(request.id, part.part, self.deployment)} {request.subject}".strip()
         return self.gateway.send_sms(
             message=message,
             recipients=recipients,
@@ -301,7 +321,8 @@ class SendService:
                 subject = str(json.loads(report["raw_json"]).get("SB", ""))
             except (ValueError, AttributeError):
                 continue
-            if parse_tag(subject) == (request.id, part.part):
+            tag = parse_tag(subject)
+            if tag is not None and tag[:2] == (request.id, part.part) and tag_is_ours(tag, self.deployment):
                 return str(report["batch_id"])
         return None
 

@@ -24,7 +24,7 @@ from every8d.status import REPLY_CODE, SCHEDULED_CODE
 from services import notices, optout
 from services.policy import Policy
 from services.ports import Clock, Gateway
-from services.sending import parse_tag
+from services.sending import deployment_tag, parse_tag, tag_is_ours
 from storage import Batch, PartState, RequestState, Store
 
 log = logging.getLogger("every8d_bot.tracking")
@@ -107,6 +107,7 @@ class TrackingService:
         self.policy = policy
         self.clock = clock
         self.resume = resume
+        self.deployment = deployment_tag(store)
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -304,9 +305,9 @@ class TrackingService:
         """A report for an unknown batch whose subject carries `#R<id>` (or `#R<id>.<part>`) of a part in
         `unknown` state: that part did reach EVERY8D. Adopt the batch, so it is tracked like any other."""
         tag = parse_tag(report.subject or report.raw.get("SB", ""))
-        if tag is None:
-            return False
-        request_id, part_no = tag
+        if tag is None or not tag_is_ours(tag, self.deployment):
+            return False  # not a send of this bot (another deployment on the same EVERY8D account)
+        request_id, part_no, _ = tag
         part = self.store.parts.get(request_id, part_no)
         if part is None or part.state is not PartState.UNKNOWN:
             return False

@@ -211,6 +211,26 @@ def test_a_stray_report_from_before_the_send_does_not_settle_it(make_product) ->
     assert "stray-batch" not in thread_of(product, card)
 
 
+def test_a_report_tagged_by_another_bot_on_the_same_account_does_not_settle_a_send(make_product) -> None:
+    """Staging and production share one EVERY8D account, and EVERY8D pushes every report to one callback
+    URL: production's `#R1@<its tag>` must never settle this bot's unknown request #1."""
+    product = make_product(every8d_timeout=1.0)
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    product.settle()
+    product.sandbox.faults.inject("reset", endpoint=SEND_SMS)
+    card = product.standin.messages("C_APPROVALS")[0]
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    assert product.store.requests.get(1).state is RequestState.UNKNOWN
+    other = "0000" if product.runtime.sending.deployment != "0000" else "ffff"
+    report = {"BatchID": "other-bot-batch", "RM": "+886912345678", "STATUS": "0", "RT": "20261125101010",
+              "SM": "", "MR": "1", "SB": f"#R1@{other}"}
+    assert requests.get(product.callback_url, params=report, timeout=10).status_code == 200  # kept aside
+    product.settle()
+    assert product.store.requests.get(1).state is RequestState.UNKNOWN
+    assert "other-bot-batch" not in thread_of(product, card)
+
+
 # -- polling ---------------------------------------------------------------------------------------------
 
 

@@ -32,6 +32,13 @@ def sends(sandbox: Sandbox) -> list[dict[str, str]]:
     return [c.params for c in sandbox.calls if c.endpoint.endswith(SEND)]
 
 
+def tags(sandbox: Sandbox) -> list[str]:
+    """The SB tags sent, without this deployment's `@xxxx` (one deployment per test)."""
+    found = [c["SB"] for c in sends(sandbox)]
+    assert len({t.partition("@")[2] for t in found}) <= 1 and all(len(t.partition("@")[2]) == 4 for t in found)
+    return [t.partition("@")[0] for t in found]
+
+
 def compose(product, text: str) -> dict:
     SlackUser(product, "U_REQUESTER").command(text)
     product.settle()
@@ -61,11 +68,12 @@ def test_parts_cut_runs_of_one_text_and_keep_the_order():
         (0, 1, "hi A", 2), (2, 2, "hi A", 1), (3, 3, "hi B", 1)]
 
 
-def test_the_subject_tag_names_request_and_part_and_reads_back():
-    assert request_tag(12) == "#R12" and request_tag(12, 3) == "#R12.3"
-    assert parse_tag("#R12 notice") == (12, 0)
-    assert parse_tag("#R12.3 notice") == (12, 3)
-    assert parse_tag("#R12.3.4") is None and parse_tag("no tag") is None
+def test_the_subject_tag_names_request_part_and_deployment_and_reads_back():
+    assert request_tag(12) == "#R12" and request_tag(12, 3) == "#R12.3" and request_tag(12, 3, "ab12") == "#R12.3@ab12"
+    assert parse_tag("#R12 notice") == (12, 0, None)
+    assert parse_tag("#R12.3@ab12 notice") == (12, 3, "ab12")
+    assert parse_tag("#R12@ab12") == (12, 0, "ab12")
+    assert parse_tag("#R12.3.4") is None and parse_tag("#R12@abcdef") is None and parse_tag("no tag") is None
 
 
 # -- the whole path ------------------------------------------------------------------------------------
@@ -82,7 +90,7 @@ def test_a_send_larger_than_the_chunk_size_goes_out_in_parts_with_one_result_and
 
     calls = sends(sandbox)
     assert [c["DEST"].count(",") + 1 for c in calls] == [2, 2, 1]
-    assert [c["SB"] for c in calls] == ["#R1", "#R1.1", "#R1.2"]
+    assert tags(sandbox) == ["#R1", "#R1.1", "#R1.2"]
     request = product.store.requests.get(1)
     assert request.state is RequestState.SENT and request.sent_count == 5 and request.cost == 5.0
     assert len(product.store.batches.of_request(1)) == 3
@@ -118,7 +126,7 @@ def test_a_lost_answer_in_one_part_stops_the_rest_and_mark_sent_then_sends_only_
     SlackUser(product, "U_APPROVER").click("mark_sent", "1", message=card_now(product))
     wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, what="the rest to go out")
     product.settle()
-    assert [c["SB"] for c in sends(sandbox)] == ["#R1", "#R1.1", "#R1.2"]
+    assert tags(sandbox) == ["#R1", "#R1.1", "#R1.2"]
     assert [p.state for p in product.store.parts.of_request(1)] == [PartState.SENT] * 3
 
 
@@ -137,7 +145,7 @@ def test_send_again_after_a_lost_answer_resends_only_the_part_in_doubt_and_the_r
     wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, what="the resend")
     product.settle()
     # Part 1 is never sent again; part 2 is (the approver chose so), then part 3.
-    assert [c["SB"] for c in sends(sandbox)] == ["#R1", "#R1.1", "#R1.1", "#R1.2"]
+    assert tags(sandbox) == ["#R1", "#R1.1", "#R1.1", "#R1.2"]
 
 
 def test_a_refused_part_fails_the_request_and_says_what_was_sent(make_product, external_sandbox):  # noqa: F811
@@ -165,7 +173,7 @@ def test_a_report_tagged_with_a_later_part_reconciles_that_part_and_resumes_the_
     wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15,
              what="part 2 reconciled from its report and part 3 sent")
     product.settle()
-    assert [c["SB"] for c in sends(product.sandbox)] == ["#R1", "#R1.1", "#R1.2"]
+    assert tags(product.sandbox) == ["#R1", "#R1.1", "#R1.2"]
     parts = product.store.parts.of_request(1)
     assert all(p.batch_id for p in parts) and len({p.batch_id for p in parts}) == 3
     assert "reconciled" in [a["action"] for a in product.store.audit.for_request(1)]

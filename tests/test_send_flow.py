@@ -35,7 +35,8 @@ def test_one_line_send_is_approved_sent_once_and_reported_in_its_thread(product)
     assert len(sends) == 1
     assert sends[0].params["DEST"] == "+886912345678,+886922333444"
     assert sends[0].params["MSG"] == "您好，明天上午十點開會"
-    assert sends[0].params["SB"].startswith("#R1")
+    # The request's tag, with this deployment's (so a second bot on the same EVERY8D account never adopts it).
+    assert sends[0].params["SB"] == f"#R1@{product.runtime.sending.deployment}"
     assert sends[0].params["PWD"] == "***"
 
     [card] = approval_cards(product)
