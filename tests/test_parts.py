@@ -218,3 +218,16 @@ def test_the_chunk_size_is_checked_when_the_bot_starts():
     for bad in ("0", "20000", "many"):
         with pytest.raises(ConfigError, match="BOT_SEND_CHUNK_SIZE"):
             Config.from_env({"BOT_SEND_CHUNK_SIZE": bad}, dotenv=None)
+
+
+def test_status_of_a_request_sent_in_parts_counts_every_batch(make_product, external_sandbox):  # noqa: F811
+    from tests.test_commands import answers_for
+
+    sandbox = external_sandbox(delivery_seconds=0.1, background=True)
+    product = make_product(send_chunk_size=2, **against(sandbox))
+    approve(product, compose(product, f"send {NUMBERS} 明天上午停水"))
+    time.sleep(0.3)
+    requester = SlackUser(product, "U_REQUESTER")
+    requester.command("status #1")
+    text = wait_until(lambda: "發送狀態" in answers_for(product, requester) and answers_for(product, requester))
+    assert "已送達 5" in text and "共 3 批" in text
