@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -125,6 +127,24 @@ class Store:
         return [m.name for m in MIGRATIONS.pending(self.db)]
 
     # -- transactions ------------------------------------------------------------------------------
+
+    def move_state(
+        self, table: str, key: Mapping[str, Any], from_states: Iterable[str], to_state: str, fields: dict[str, Any]
+    ) -> bool:
+        """Set `state` to `to_state` (and `fields`, and `updated_at` to `fields["now"]` or now) on the row of
+        `table` matching `key` only if its state is one of `from_states`: one conditional UPDATE, whose row
+        count says whether this caller won. Every state machine of the store moves this way."""
+        froms = list(from_states)
+        now = fields.pop("now", None) or time.time()
+        values = {**fields, "state": to_state, "updated_at": now}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        where = " AND ".join(f"{name} = ?" for name in key)
+        with self.immediate() as db:
+            cursor = db.execute(
+                f"UPDATE {table} SET {assignments} WHERE {where} AND state IN ({', '.join('?' for _ in froms)})",
+                [*values.values(), *key.values(), *froms],
+            )
+            return cursor.rowcount == 1
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[Database]:

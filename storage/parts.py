@@ -74,17 +74,8 @@ class Parts:
         self, request_id: int, part: int, from_states: Iterable[PartState], to_state: PartState, **fields: Any
     ) -> bool:
         """Move one part to `to_state` only if it is in one of `from_states`; True for the caller that won."""
-        froms = [s.value for s in from_states]
-        now = fields.pop("now", None) or time.time()
-        values = {**fields, "state": to_state.value, "updated_at": now}
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        marks = ", ".join("?" for _ in froms)
-        with self._store.immediate() as db:
-            cursor = db.execute(
-                f"UPDATE request_parts SET {assignments} WHERE request_id = ? AND part = ? AND state IN ({marks})",
-                [*values.values(), request_id, part, *froms],
-            )
-            return cursor.rowcount == 1
+        return self._store.move_state("request_parts", {"request_id": request_id, "part": part},
+                                      [s.value for s in from_states], to_state.value, fields)
 
     def transition_all(
         self, request_id: int, from_state: PartState, to_state: PartState, *, now: float | None = None

@@ -152,17 +152,8 @@ class Requests:
     ) -> bool:
         """Move a request to `to_state` only if it is in one of `from_states`: one conditional UPDATE whose
         row count says whether this caller won. Extra `fields` are written in the same statement."""
-        froms = [s.value for s in from_states]
-        now = fields.pop("now", None) or time.time()
-        values = {**fields, "state": to_state.value, "updated_at": now}
-        assignments = ", ".join(f"{name} = ?" for name in values)
-        marks = ", ".join("?" for _ in froms)
-        with self._store.immediate() as db:
-            cursor = db.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
-                [*values.values(), request_id, *froms],
-            )
-            return cursor.rowcount == 1
+        return self._store.move_state("requests", {"id": request_id}, [s.value for s in from_states], to_state.value,
+                                      fields)
 
     def add_part_outcome(
         self, request_id: int, *, batch_id: str | None, sent: int | None, cost: float | None, unsent: int | None,
