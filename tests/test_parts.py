@@ -53,6 +53,17 @@ def thread_texts(product, card: dict) -> list[str]:
     return [all_text(m) for m in thread(product, card)]
 
 
+def lost_answer_in_part_2(make_product, external_sandbox):  # noqa: F811
+    """Five numbers in parts of two, approved; part 2 reaches EVERY8D but its answer is lost."""
+    sandbox = external_sandbox(delivery_seconds=0.2)
+    sandbox.faults.hang_seconds = 3
+    product = make_product(send_chunk_size=2, every8d_timeout=1, **against(sandbox))
+    card = compose(product, f"send {NUMBERS} 明天上午停水")
+    sandbox.faults.inject("accept_then_hang", endpoint=SEND, after=1)
+    approve(product, card)
+    return product, sandbox
+
+
 # -- planning ------------------------------------------------------------------------------------------
 
 
@@ -108,12 +119,7 @@ def test_a_send_larger_than_the_chunk_size_goes_out_in_parts_with_one_result_and
 def test_a_lost_answer_in_one_part_stops_the_rest_and_mark_sent_then_sends_only_the_rest(
     make_product, external_sandbox  # noqa: F811
 ):
-    sandbox = external_sandbox(delivery_seconds=0.2)
-    sandbox.faults.hang_seconds = 3
-    product = make_product(send_chunk_size=2, every8d_timeout=1, **against(sandbox))
-    card = compose(product, f"send {NUMBERS} 明天上午停水")
-    sandbox.faults.inject("accept_then_hang", endpoint=SEND, after=1)  # part 2 reaches EVERY8D, its answer is lost
-    approve(product, card)
+    product, sandbox = lost_answer_in_part_2(make_product, external_sandbox)
 
     request = product.store.requests.get(1)
     assert request.state is RequestState.UNKNOWN
@@ -133,12 +139,7 @@ def test_a_lost_answer_in_one_part_stops_the_rest_and_mark_sent_then_sends_only_
 def test_send_again_after_a_lost_answer_resends_only_the_part_in_doubt_and_the_rest(
     make_product, external_sandbox  # noqa: F811
 ):
-    sandbox = external_sandbox(delivery_seconds=0.2)
-    sandbox.faults.hang_seconds = 3
-    product = make_product(send_chunk_size=2, every8d_timeout=1, **against(sandbox))
-    card = compose(product, f"send {NUMBERS} 明天上午停水")
-    sandbox.faults.inject("accept_then_hang", endpoint=SEND, after=1)
-    approve(product, card)
+    product, sandbox = lost_answer_in_part_2(make_product, external_sandbox)
     assert product.store.requests.get(1).state is RequestState.UNKNOWN
 
     SlackUser(product, "U_APPROVER").click("resend_request", "1", message=card_now(product))
