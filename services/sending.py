@@ -125,6 +125,8 @@ class SendService:
             if outcome not in (PartState.SENT, PartState.SKIPPED):
                 break
         state = self._settle(request, attempt, error)
+        if state is RequestState.APPROVED:
+            return self.send(request_id)  # nothing is in doubt after all: send the parts still pending
         crash_point("after_send_recorded")
         if state is RequestState.UNKNOWN:
             return self._reconcile_now(request)
@@ -254,26 +256,28 @@ class SendService:
     # -- the request as a whole --------------------------------------------------------------------
 
     def _settle(self, request: SendRequest, attempt: int, error: Every8dError | None) -> RequestState:
-        """Move the request from `sending` to what its parts add up to, with its card and thread post."""
-        states = [p.state for p in self.store.parts.of_request(request.id)]
-        if all(s is PartState.SKIPPED for s in states):
-            error = ValidationError(
-                f"所有收件人（{request.recipient_count} 位）在核准前都已退訂，沒有發送任何簡訊。",
-                f"Every recipient ({request.recipient_count}) opted out before the send; nothing was sent.",
-            )
-            state = RequestState.FAILED
-        elif all(s in (PartState.SENT, PartState.SKIPPED) for s in states):
-            state = RequestState.SENT
-        elif PartState.UNKNOWN in states or PartState.SENDING in states:
-            state = RequestState.UNKNOWN
-        else:
-            state = RequestState.FAILED
-        if state is not RequestState.SENT and error is None:
-            error = OutcomeUnknownError("部分批次尚未發送。", "Some parts have not been sent.")
+        """Move the request from `sending` to what its parts add up to, with its card and thread post.
+        Read and decided in one transaction, so a report adopting a part at the same moment is either
+        seen here or sees the request settled. Parts still pending with nothing failed or in doubt (such
+        a report settled the part that stopped the send) put the request back to `approved`: go on."""
         now = self.clock()
-        errors = ({"error_zh": None, "error_en": None, "error_note": None} if error is None else
-                  {"error_zh": error.zh, "error_en": error.en, "error_note": error.support_note()})
         with self.store.immediate():
+            states = [p.state for p in self.store.parts.of_request(request.id)]
+            state = request_state(states)
+            if state is RequestState.APPROVED:
+                self.store.requests.transition(request.id, [RequestState.SENDING], state, now=now)
+                return state
+            if all(s is PartState.SKIPPED for s in states):
+                error = ValidationError(
+                    f"所有收件人（{request.recipient_count} 位）在核准前都已退訂，沒有發送任何簡訊。",
+                    f"Every recipient ({request.recipient_count}) opted out before the send; nothing was sent.",
+                )
+            if state is RequestState.SENT:
+                error = None
+            elif error is None:
+                error = OutcomeUnknownError("部分批次尚未發送。", "Some parts have not been sent.")
+            errors = ({"error_zh": None, "error_en": None, "error_note": None} if error is None else
+                      {"error_zh": error.zh, "error_en": error.en, "error_note": error.support_note()})
             self.store.requests.transition(request.id, [RequestState.SENDING], state, now=now, **errors)
             if state is RequestState.SENT:
                 current = self.store.requests.get(request.id)
@@ -347,3 +351,18 @@ class SendService:
             self._settle(request, request.send_attempts, interrupted)
             self._reconcile_now(request)
         return [r.id for r in self.store.requests.in_states(RequestState.APPROVED, limit=10000)]
+
+
+def request_state(states: list[PartState]) -> RequestState:
+    """What a request whose send stopped is, from its parts: sent when every part went out (or had
+    nobody left to send to; all of them: failed), unknown while one is in doubt, failed when one was
+    refused, and approved again when the rest is simply still to send."""
+    if all(s is PartState.SKIPPED for s in states):
+        return RequestState.FAILED
+    if all(s in (PartState.SENT, PartState.SKIPPED) for s in states):
+        return RequestState.SENT
+    if PartState.UNKNOWN in states or PartState.SENDING in states:
+        return RequestState.UNKNOWN
+    if PartState.FAILED in states:
+        return RequestState.FAILED
+    return RequestState.APPROVED

@@ -24,7 +24,7 @@ from every8d.status import REPLY_CODE, SCHEDULED_CODE
 from services import notices, optout
 from services.policy import Policy
 from services.ports import Clock, Gateway
-from services.sending import deployment_tag, parse_tag, tag_is_ours
+from services.sending import deployment_tag, parse_tag, request_state, tag_is_ours
 from storage import Batch, PartState, RequestState, Store
 
 log = logging.getLogger("every8d_bot.tracking")
@@ -354,18 +354,12 @@ class TrackingService:
     def _settle_after_adopt(self, request_id: int, now: float) -> bool:
         """After a part was adopted: the request leaves `unknown` once no part is in doubt. Returns True
         when parts are still to be sent (the request was approved again)."""
-        states = [p.state for p in self.store.parts.of_request(request_id)]
-        if PartState.UNKNOWN in states or PartState.SENDING in states:
+        state = request_state([p.state for p in self.store.parts.of_request(request_id)])
+        if state is RequestState.UNKNOWN:
             return False
-        if PartState.FAILED in states:
-            self.store.requests.transition(request_id, [RequestState.UNKNOWN], RequestState.FAILED, now=now)
-            return False
-        if PartState.PENDING in states:
-            return self.store.requests.transition(request_id, [RequestState.UNKNOWN], RequestState.APPROVED,
-                                                  now=now)
-        self.store.requests.transition(request_id, [RequestState.UNKNOWN], RequestState.SENT, error_zh=None,
-                                       error_en=None, error_note=None, now=now)
-        return False
+        clear = {"error_zh": None, "error_en": None, "error_note": None} if state is RequestState.SENT else {}
+        moved = self.store.requests.transition(request_id, [RequestState.UNKNOWN], state, now=now, **clear)
+        return moved and state is RequestState.APPROVED
 
 
 def _raw(row: Mapping[str, object]) -> dict[str, str]:

@@ -232,3 +232,15 @@ def test_status_of_a_request_sent_in_parts_counts_every_batch(make_product, exte
     requester.command("status #1")
     text = wait_until(lambda: "發送狀態" in answers_for(product, requester) and answers_for(product, requester))
     assert "已送達 5" in text and "共 3 批" in text
+
+
+def test_what_a_stopped_request_is_follows_from_its_parts():
+    from services.sending import request_state
+
+    sent, skipped, pending = PartState.SENT, PartState.SKIPPED, PartState.PENDING
+    assert request_state([sent, skipped]) is RequestState.SENT
+    assert request_state([skipped, skipped]) is RequestState.FAILED  # nobody left to send to
+    assert request_state([sent, PartState.UNKNOWN, pending]) is RequestState.UNKNOWN
+    assert request_state([sent, PartState.FAILED, pending]) is RequestState.FAILED
+    # A report settled the part that stopped the send, before the request was settled: go on, not "failed".
+    assert request_state([sent, sent, pending]) is RequestState.APPROVED
