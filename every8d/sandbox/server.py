@@ -14,6 +14,7 @@ the standard request line would carry a GET's PWD.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import struct
 import threading
@@ -379,8 +380,14 @@ def run_forever(host: str = "127.0.0.1", port: int = 8008, **sandbox_kwargs: obj
     """Serve a sandbox until Ctrl-C (what `every8d-bot sandbox --port N` runs); prints where and as whom."""
     sandbox = Sandbox(host=host, port=port, **sandbox_kwargs).start()  # type: ignore[arg-type]
     print(f"EVERY8D sandbox at {sandbox.base_url}  UID={sandbox.uid}  PWD={sandbox.pwd}  (Ctrl-C stops)", flush=True)
+    stopping = threading.Event()
+    # Explicit handlers: a shell that starts us in the background makes Python inherit SIGINT as ignored,
+    # so Ctrl-C (or a supervisor's SIGTERM) would otherwise never stop the sandbox.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
-        threading.Event().wait()
+        while not stopping.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
