@@ -7,7 +7,7 @@
     /sms status <batch id | #request id>   a batch's delivery summary
     /sms scheduled                         scheduled sends not yet gone out, with Cancel buttons
     /sms optout [add|remove <number>]      the opt-out list (handlers/optout.py)
-    /sms help                              this list (also for anything unrecognised)
+    /sms help                              this list (a mistyped word gets the nearest command and this list)
 
 A one-line send inside quiet hours is not submitted at once: the answer asks (two buttons) whether to
 schedule it for the next allowed time or send it anyway.
@@ -18,6 +18,7 @@ that calls EVERY8D runs in the background and answers through the command's resp
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -47,6 +48,9 @@ QUIET_OVERRIDE = "quiet_hours_override"
 
 #: `/sms send <numbers> @<template>`: a message that is one word starting with @ names a template.
 TEMPLATE_REF = re.compile(r"@\S+")
+
+#: The subcommands this module answers itself (features add theirs to `ctx.subcommands`).
+BUILT_IN_WORDS = ("send", "credit", "status", "scheduled", "help", "new", "compose")
 
 #: A token made only of phone-number characters (digits, +, -, parentheses, commas, full-width digits).
 _NUMBERISH = re.compile(r"^[0-9０-９+＋\-－()（）,，、;；]+$")
@@ -80,8 +84,10 @@ def register(app: App, ctx: HandlerContext) -> None:
             call = SubcommandCall(rest=rest.strip(), user=user, channel=channel,
                                   trigger_id=command.get("trigger_id", ""), client=client, respond=respond)
             ctx.subcommands[word](ack, call)
-        else:
+        elif word == "help":
             ack(**help_answer(ctx.voice))
+        else:
+            ack(**not_understood_answer(ctx.voice, text, known=(*BUILT_IN_WORDS, *ctx.subcommands)))
 
     @app.action(QUIET_SCHEDULE)
     def quiet_schedule(ack: Ack, body: dict, respond: Respond) -> None:
@@ -347,6 +353,28 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms help` this help"
     )
     return _answer(voice, zh, en)
+
+
+def not_understood_answer(voice: Voice, text: str, *, known: tuple[str, ...]) -> dict:
+    """`/sms sned …` or `/sms 0922333444 hi`: say which word was not understood and the nearest command
+    (the whole line rewritten when it is a send without `send`), then the usage."""
+    word, _, rest = text.partition(" ")
+    shown = escape(word[:40])
+    if _NUMBERISH.match(word):
+        suggestion = f"/sms send {text}"
+    else:
+        close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+        suggestion = f"/sms {close[0]} {rest}".rstrip() if close else ""
+    if suggestion:
+        shown_suggestion = escape(suggestion[:200])
+        zh = f"看不懂「{shown}」。您是要輸入 `{shown_suggestion}` 嗎？"
+        en = f"\"{shown}\" is not a /sms command. Did you mean `{shown_suggestion}`?"
+    else:
+        zh = f"看不懂「{shown}」，可用的指令如下。"
+        en = f"\"{shown}\" is not a /sms command. These are:"
+    usage = help_answer(voice)
+    head, head_blocks = cards.ephemeral(voice, zh, en)
+    return {"text": f"{head}\n{usage['text']}", "blocks": [*head_blocks[:1], *usage["blocks"]]}
 
 
 def _answer(voice: Voice, zh: str, en: str, *, extra: list[str] | None = None) -> dict:

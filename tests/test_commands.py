@@ -89,3 +89,24 @@ def test_a_refused_click_in_app_home_is_answered_in_app_home(product):
     assert response.status_code == 200
     home = wait_until(lambda: product.standin.home("U_APPROVER2"))
     assert "已由 <@U_APPROVER> 處理過了" in all_text(home)
+
+
+def test_a_mistyped_subcommand_names_the_word_and_the_nearest_command(product):
+    user = SlackUser(product, "U_REQUESTER")
+    body = all_text(user.command("sned 0912345678 hi").json())
+    assert "sned" in body and "/sms send 0912345678 hi" in body and "/sms credit" in body
+    body = all_text(user.command("credt").json())
+    assert "credt" in body and "`/sms credit`" in body
+
+
+def test_numbers_without_send_suggest_the_send_line_and_send_nothing(product):
+    user = SlackUser(product, "U_REQUESTER")
+    body = all_text(user.command("0922333444 hi").json())
+    assert "/sms send 0922333444 hi" in body
+    product.settle()
+    assert product.store.requests.get(1) is None and not product.standin.messages("C_APPROVALS")
+
+
+def test_a_word_like_no_command_is_named_without_a_guess(product):
+    body = all_text(SlackUser(product, "U_REQUESTER").command("zzzz").json())
+    assert "zzzz" in body and "Did you mean" not in body and "/sms send" in body
