@@ -150,8 +150,9 @@ def console_config(base: Config, explicit: Mapping[str, str], standin: SlackStan
         credit_poll_seconds=5.0,
         sandbox_delivery_seconds=base.sandbox_delivery_seconds if "SANDBOX_DELIVERY_SECONDS" in explicit else 2.0,
         sandbox_reply_rate=base.sandbox_reply_rate if "SANDBOX_REPLY_RATE" in explicit else (0.0 if scripted else 0.3),
-        # A script must play the same at any hour: quiet hours only when BOT_QUIET_HOURS is set explicitly.
-        quiet_hours=base.quiet_hours if "BOT_QUIET_HOURS" in explicit else "",
+        # At the prompt, quiet hours are run's (the default included), so what one tries is what Slack
+        # does. A script must play the same at any hour: there, only when BOT_QUIET_HOURS is set.
+        quiet_hours=base.quiet_hours if "BOT_QUIET_HOURS" in explicit or not scripted else "",
     )
 
 
@@ -281,7 +282,7 @@ class Console:
 
     def run_script(self, lines: list[str]) -> int:
         """Run each line as a step; exit 1 at the first that fails, naming its line; 0 at the end."""
-        self._write(f"every8d-bot console · {self._mode()} · script of {len(lines)} lines\n")
+        self._write(f"every8d-bot console · {self._mode()} · script of {len(lines)} lines\n  {self._quiet_hours()}\n")
         steps = 0
         for number, raw in enumerate(lines, start=1):
             line = raw.strip()
@@ -866,6 +867,15 @@ class Console:
             return "🧪 sandbox mode: EVERY8D is the built-in sandbox, nothing is delivered"
         return "⚠️ REAL EVERY8D account (EVERY8D_UID is set): approved sends are delivered and charged"
 
+    def _quiet_hours(self) -> str:
+        """Said at start, since a send typed at night asks whether to wait (as the real bot does)."""
+        if self.config.quiet_hours:
+            return (f"🌙 quiet hours {self.config.quiet_hours} ({self.config.timezone}): sends asked for then "
+                    "are offered a later time (BOT_QUIET_HOURS; empty turns them off)")
+        if self.scripted:
+            return "🌙 quiet hours off in scripts, so a scenario plays the same at any hour (set BOT_QUIET_HOURS to test them)"
+        return "🌙 quiet hours off (BOT_QUIET_HOURS is empty)"
+
     def banner(self) -> str:
         """What a newcomer sees first: the mode, who and where they are, and three lines to try."""
         db = ("a fresh temporary database" if self.config.sandbox
@@ -876,6 +886,7 @@ class Console:
             f"  {self._mode()}\n"
             f"  you are @{self.user} in #general · approvers: {approvers} · {db}\n"
             "  approval cards go to #sms-approvals, replies to #sms-replies, credit alerts to #sms-alerts\n"
+            f"  {self._quiet_hours()}\n"
             "  try:\n"
             "    /sms send 0912345678 您好       ask to send an SMS (an approval card appears)\n"
             "    /as U_APPROVER                  become the approver, then: /press 核准\n"

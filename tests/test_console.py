@@ -211,3 +211,19 @@ def test_unfilled_inputs_submit_their_initial_values():
         "subject": {"value": {"type": "plain_text_input", "value": "週報"}},
         "message": {"value": {"type": "plain_text_input", "value": "hi"}},
     }
+
+
+def test_the_prompt_keeps_runs_quiet_hours_and_says_them():
+    out = io.StringIO()
+    assert run_console(env={}, out=out, stdin=io.StringIO("/users\n")) == 0
+    assert "quiet hours 21:00-08:00 (Asia/Taipei)" in out.getvalue()
+
+
+def test_a_script_plays_without_quiet_hours_unless_set_and_says_so(tmp_path):
+    code, shown = run_script(tmp_path, "/users\n")
+    assert code == 0 and "quiet hours off in scripts" in shown
+    script = tmp_path / "night.console"
+    script.write_text("/users\n", encoding="utf-8")
+    out = io.StringIO()
+    assert run_console(str(script), env={"BOT_QUIET_HOURS": "00:00-23:59"}, out=out) == 0
+    assert "quiet hours 00:00-23:59" in out.getvalue()
