@@ -66,6 +66,8 @@ CHANNELS: tuple[tuple[str, str], ...] = (
     ("C_ALERTS", "sms-alerts"),
 )
 CONSOLE_DB = "every8d-bot-console.db"
+#: Where files the bot uploads (the audit CSV, the weekly chart) are saved, under the current directory.
+CONSOLE_FILES = "console-files"
 DEFAULT_WAIT_SECONDS = 30.0
 SETTLE_SECONDS = 10.0
 
@@ -188,8 +190,10 @@ class _ScreenLog(logging.Handler):
 class Console:
     """One console session: the stand-in, the product, the screen, and the person's commands."""
 
-    def __init__(self, env: Mapping[str, str] | None, out: IO[str], *, script_dir: Path | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None, out: IO[str], *, script_dir: Path | None = None,
+                 files_dir: Path | None = None) -> None:
         self.env, self.out, self.script_dir = env, out, script_dir
+        self.files_dir = files_dir if files_dir is not None else Path.cwd() / CONSOLE_FILES
         self.scripted = script_dir is not None
         self.user, self.place = "U_REQUESTER", Place("C_GENERAL")
         self.buttons, self.modals = ButtonBook(), ModalStacks()
@@ -757,7 +761,25 @@ class Console:
             return self._apply_submission(payload["user"], payload["answer"])
         if kind == "closed":
             return self._close_modal(payload["user"])
-        return ""  # response (shown as the ephemeral or edit it causes), file_shared (shown in its message)
+        if kind == "file_shared":
+            return self._save_file(payload)
+        return ""  # response: shown as the ephemeral or edit it causes
+
+    def _save_file(self, upload: Mapping[str, Any]) -> str:
+        """A file the bot shared in Slack is kept where one can open it (Slack would offer a download)."""
+        name = Path(str(upload.get("name") or "file")).name or "file"
+        content = upload.get("content") or b""
+        data = content if isinstance(content, bytes) else str(content).encode("utf-8")
+        try:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            target, n = self.files_dir / name, 1
+            while target.exists():
+                n += 1
+                target = self.files_dir / f"{Path(name).stem}-{n}{Path(name).suffix}"
+            target.write_bytes(data)
+        except OSError as exc:
+            return f"  ! could not save {name}: {exc.strerror or exc}\n"
+        return f"  💾 {name} saved to {target}\n"
 
     def _number_of(self, channel: str, ts: str, thread_ts: str | None) -> int:
         key = (channel, ts)
@@ -937,11 +959,12 @@ def _isatty(stream: Any) -> bool:
 
 
 def run_console(script: str | None = None, *, env: Mapping[str, str] | None = None, out: IO[str] = sys.stdout,
-                stdin: IO[str] | None = None) -> int:
+                stdin: IO[str] | None = None, files_dir: Path | None = None) -> int:
     """Run the console: interactively (a prompt on stdin), or the lines of `script`. Returns the exit
     code: 0 done, 1 a script step failed, 2 the script cannot be read, 130 interrupted.
 
-    `env` replaces the environment (and `.env`) when given, which tests use to stay in sandbox mode."""
+    `env` replaces the environment (and `.env`) when given, which tests use to stay in sandbox mode.
+    Files the bot uploads are saved in `files_dir` (default `./console-files`)."""
     lines: list[str] | None = None
     if script is not None:
         try:
@@ -949,7 +972,8 @@ def run_console(script: str | None = None, *, env: Mapping[str, str] | None = No
         except OSError as exc:
             out.write(f"every8d-bot console: cannot read the script {script}: {exc.strerror or exc}\n")
             return 2
-    console = Console(env, out, script_dir=Path(script).resolve().parent if script is not None else None)
+    console = Console(env, out, script_dir=Path(script).resolve().parent if script is not None else None,
+                      files_dir=files_dir)
     try:
         console.start()
         return console.run_script(lines) if lines is not None else console.interact(stdin or sys.stdin)

@@ -227,3 +227,16 @@ def test_a_script_plays_without_quiet_hours_unless_set_and_says_so(tmp_path):
     out = io.StringIO()
     assert run_console(str(script), env={"BOT_QUIET_HOURS": "00:00-23:59"}, out=out) == 0
     assert "quiet hours 00:00-23:59" in out.getvalue()
+
+
+def test_a_file_the_bot_uploads_is_saved_and_its_path_printed(tmp_path):
+    script = tmp_path / "audit.console"
+    script.write_text("/sms send 0912345678 稽核測試\n/as U_APPROVER\n/press 核准\n/wait-for 10s 已送達\n"
+                      "/sms audit 7d\n/wait-for 10s sms-audit-\n", encoding="utf-8")
+    out = io.StringIO()
+    code = run_console(str(script), env={}, out=out, files_dir=tmp_path / "files")
+    shown = out.getvalue()
+    assert code == 0, shown
+    [saved] = (tmp_path / "files").iterdir()
+    assert saved.suffix == ".csv" and str(saved) in shown
+    assert "0912-***-678" in saved.read_text(encoding="utf-8-sig")
