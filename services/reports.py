@@ -172,6 +172,24 @@ def draw_chart(report: WeeklyReport) -> bytes | None:
     """A PNG of messages per day, delivered / failed / pending stacked; None when matplotlib (the optional
     `report` extra) is not installed. The Agg canvas draws off-screen and needs no display; labels are in
     English because matplotlib's bundled font has no Chinese glyphs."""
+    figure = chart_figure(report)
+    if figure is None:
+        return None
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def chart_title(report: WeeklyReport) -> str:
+    """`SMS per day, 2026-11-23 – 2026-11-29`: dates people read, not an ISO week number."""
+    if not report.days:
+        return "SMS per day"
+    return f"SMS per day, {report.days[0].day:%Y-%m-%d} – {report.days[-1].day:%Y-%m-%d}"
+
+
+def chart_figure(report: WeeklyReport) -> Any | None:
+    """The chart as a matplotlib Figure (tests measure it); the legend sits right of the plot, outside the
+    axes, so it can never cover a bar whatever the week's shape."""
     try:
         import matplotlib  # noqa: F401 - probed first, so a missing package is one clear ImportError
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -179,7 +197,7 @@ def draw_chart(report: WeeklyReport) -> bytes | None:
     except ImportError:
         log.info("weekly report chart skipped: matplotlib is not installed (pip install 'every8d-slack-bot[report]')")
         return None
-    figure = Figure(figsize=(7, 3.2), dpi=100)
+    figure = Figure(figsize=(8, 3.2), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     labels = [f"{d.day:%a}\n{d.day:%m-%d}" for d in report.days]
@@ -190,14 +208,12 @@ def draw_chart(report: WeeklyReport) -> bytes | None:
     axes.bar(labels, failed, bottom=delivered, color="#c62828", label="Failed")
     axes.bar(labels, pending, bottom=[a + b for a, b in zip(delivered, failed, strict=True)], color="#9e9e9e",
              label="Pending")
-    axes.set_title(f"SMS per day, {report.label}")
+    axes.set_title(chart_title(report))
     axes.set_ylabel("messages")
-    axes.legend(loc="upper right", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small", frameon=False)
     axes.yaxis.get_major_locator().set_params(integer=True)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 # -- the audit export --------------------------------------------------------------------------------

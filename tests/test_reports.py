@@ -292,3 +292,29 @@ def test_a_bot_down_for_the_whole_report_day_posts_that_weeks_report_once_when_i
     assert product.runtime.weekly_report.run(now=real_due.timestamp() + 3600) is False  # a later tick: no copy
     assert len(product.standin.messages("C_ALERTS")) == 1
     assert make_product(weekly_report=False).runtime.scheduler.get_job(WEEKLY_CATCH_UP_JOB) is None
+
+
+def _week_of(counts: list[tuple[int, int, int]]):
+    from services.reports import DayCount, WeeklyReport
+
+    first = date(2026, 11, 23)
+    days = tuple(DayCount(first + timedelta(days=i), *c) for i, c in enumerate(counts))
+    return WeeklyReport(start=0, end=1, label="2026-W48", messages=0, points=0, delivered=0, failed=0, pending=0,
+                        failures=(), replies=0, top_replies=(), days=days)
+
+
+@pytest.mark.parametrize("shape", ["rising", "flat", "one tall day at the end"])
+def test_the_charts_legend_never_covers_a_bar_and_its_title_gives_the_dates(shape):
+    pytest.importorskip("matplotlib")
+    from services.reports import chart_figure
+
+    counts = {"rising": [(n * 10, n, 1) for n in range(7)], "flat": [(40, 5, 5)] * 7,
+              "one tall day at the end": [(1, 0, 0)] * 6 + [(900, 30, 12)]}[shape]
+    figure = chart_figure(_week_of(counts))
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    legend = axes.get_legend().get_window_extent(renderer)
+    bars = [patch.get_window_extent(renderer) for patch in axes.patches if patch.get_height() > 0]
+    assert bars and not any(legend.overlaps(bar) for bar in bars)
+    assert figure.get_window_extent(renderer).contains(legend.x1 - 1, legend.y1 - 1)  # not cut off either
+    assert axes.get_title() == "SMS per day, 2026-11-23 – 2026-11-29" and "W48" not in axes.get_title()
