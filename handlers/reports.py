@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Callable
 
 from slack_bolt import Ack, App
@@ -38,8 +39,48 @@ _FAILED = "failed"
 
 
 def register(app: App, ctx: HandlerContext) -> None:
-    """Add `/sms audit` to the `/sms` dispatcher."""
+    """Add `/sms audit` and `/sms report` to the `/sms` dispatcher."""
     ctx.subcommands["audit"] = lambda ack, call: audit_command(ctx, ack, call)
+    ctx.subcommands["report"] = lambda ack, call: report_command(ctx, ack, call)
+
+
+# -- /sms report -------------------------------------------------------------------------------------
+
+
+def report_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
+    """`/sms report [from to | Nd]` (approvers): the weekly report now, in the channel where it was asked.
+    Without a range it is last week's, the one the schedule posts (which still posts as usual)."""
+    voice = ctx.voice
+    if not ctx.policy.is_approver(call.user):
+        ack(**_answer(voice, "只有核准者可以產生報告。", "Only approvers can post the report."))
+        return
+    if call.rest:
+        parsed = parse_range(call.rest, ctx.clock(), voice.timezone)
+        if isinstance(parsed, Problem):
+            ack(**_answer(voice, f"無法產生報告：{parsed.zh}", f"The report was not posted: {parsed.en}"))
+            return
+        start, end, label = parsed.start, parsed.end, f"{parsed.first} – {parsed.last}"
+    else:
+        start, end, label = previous_week(ctx.clock(), voice.timezone)
+    ack(**_answer(voice, f"正在產生報告 {label}…", f"Preparing the report {label}…"))
+    ctx.runner(lambda: _post_report_now(ctx, call, start, end, label, custom=bool(call.rest)))
+
+
+def _post_report_now(ctx: HandlerContext, call: SubcommandCall, start: float, end: float, label: str, *,
+                     custom: bool) -> None:
+    report = weekly_summary(ctx.store, start, end, timezone=ctx.voice.timezone, label=label)
+    try:
+        post_report(ctx.voice, call.client, call.channel, report, draw_chart(report), custom=custom)
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else type(exc).__name__
+        log.warning("report post to %s failed: %s", call.channel, error)
+        call.respond(**_answer(
+            ctx.voice, f"無法在這個頻道貼出報告（{error}）。請先邀請機器人加入（`/invite @every8d-sms`），或在機器人所在的頻道執行。",
+            f"Could not post the report here ({error}). Invite the bot (`/invite @every8d-sms`) or run it in a "
+            "channel the bot is in.",
+        ), response_type="ephemeral")
+        return
+    ctx.store.audit.record(call.user, "report_posted", now=ctx.clock(), label=label, channel=call.channel)
 
 
 # -- /sms audit --------------------------------------------------------------------------------------
@@ -130,26 +171,32 @@ class WeeklyReporter:
         return True
 
     def _post(self, channel: str, report: WeeklyReport) -> None:
-        """One Slack call, so a retry never leaves half a report: the chart's upload carries the text."""
-        chart = self.chart(report)
-        text = weekly_text(self.voice, report, chart_missing=chart is None)
-        if chart is None:
-            blocks = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
-            self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
-            return
-        self.client.files_upload_v2(
-            channel=channel, filename=f"sms-weekly-{report.label}.png", content=chart, initial_comment=text,
-            title=self.voice.t(f"簡訊週報 {report.label}", f"SMS weekly report {report.label}"),
-            alt_txt=f"SMS per day, {report.label}: delivered, failed and pending messages",
-        )
+        post_report(self.voice, self.client, channel, report, self.chart(report))
 
 
-def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool) -> str:
+def post_report(voice: Voice, client: WebClient, channel: str, report: WeeklyReport, chart: bytes | None, *,
+                custom: bool = False) -> None:
+    """One Slack call, so a retry never leaves half a report: the chart's upload carries the text."""
+    text = weekly_text(voice, report, chart_missing=chart is None, custom=custom)
+    if chart is None:
+        blocks = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
+        client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        return
+    name = re.sub(r"[^0-9A-Za-z-]+", "-", report.label).strip("-")
+    client.files_upload_v2(
+        channel=channel, filename=f"sms-weekly-{name}.png", content=chart, initial_comment=text,
+        title=voice.t(f"簡訊週報 {report.label}", f"SMS weekly report {report.label}"),
+        alt_txt=f"SMS per day, {report.label}: delivered, failed and pending messages",
+    )
+
+
+def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool, custom: bool = False) -> str:
     """The report as mrkdwn (the message text, or the chart's comment). Reply texts are escaped: they are
     what strangers typed, and must not mention anyone or form links."""
     lines = [voice.t(f"📊 *簡訊週報* {report.label}", f"📊 *SMS weekly report* {report.label}")]
     if not report.messages:
-        lines.append(voice.t("上週沒有發送簡訊。", "No messages were sent last week."))
+        lines.append(voice.t("這段期間沒有發送簡訊。", "No messages were sent in this period.") if custom
+                     else voice.t("上週沒有發送簡訊。", "No messages were sent last week."))
     else:
         rate = f"{100 * (report.delivery_rate or 0):.1f}%"
         lines += [

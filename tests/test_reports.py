@@ -318,3 +318,33 @@ def test_the_charts_legend_never_covers_a_bar_and_its_title_gives_the_dates(shap
     assert bars and not any(legend.overlaps(bar) for bar in bars)
     assert figure.get_window_extent(renderer).contains(legend.x1 - 1, legend.y1 - 1)  # not cut off either
     assert axes.get_title() == "SMS per day, 2026-11-23 – 2026-11-29" and "W48" not in axes.get_title()
+
+
+# -- /sms report -------------------------------------------------------------------------------------
+
+
+def test_report_by_an_approver_posts_this_periods_figures_where_asked(make_product, external_sandbox):
+    product = scenario(make_product, external_sandbox)
+    answer = SlackUser(product, "U_APPROVER").command("report 7d")
+    assert "正在產生報告" in all_text(answer.json())
+    [upload] = wait_until(lambda: product.standin.uploads)
+    assert upload["channel"] == "C_GENERAL" and upload["content"].startswith(b"\x89PNG")
+    assert "發送 3 則" in upload["initial_comment"] and "好" in upload["initial_comment"]
+    [record] = wait_until(lambda: product.store.audit.actions("report_posted"))
+    assert record["actor"] == "U_APPROVER"
+    # the scheduled report is unaffected: it still posts last week's to the alert channel
+    assert product.runtime.weekly_report.run(now=next_monday_9(time.time())) is True
+
+
+def test_report_without_a_range_is_last_weeks_and_says_so_when_it_was_empty(product, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    SlackUser(product, "U_APPROVER").command("report")
+    [post] = wait_until(lambda: product.standin.messages("C_GENERAL"))
+    assert "簡訊週報" in all_text(post) and "上週沒有發送簡訊" in all_text(post)
+
+
+def test_report_by_a_non_approver_or_with_bad_dates_posts_nothing(product):
+    assert "只有核准者" in all_text(SlackUser(product, "U_REQUESTER").command("report").json())
+    assert "不是日期" in all_text(SlackUser(product, "U_APPROVER").command("report 2026-13-01 2026-11-30").json())
+    product.settle()
+    assert product.standin.uploads == [] and product.standin.messages("C_GENERAL") == []
