@@ -244,7 +244,7 @@ def test_a_file_the_bot_uploads_is_saved_and_its_path_printed(tmp_path):
 
 def test_report_now_in_the_console_shows_the_report_and_saves_its_chart(tmp_path):
     script = tmp_path / "report.console"
-    script.write_text("/as U_APPROVER\n/sms report\n/wait-for 10s 簡訊週報\n/wait-for 10s sms-weekly-\n",
+    script.write_text("/as U_APPROVER\n/sms report\n/wait-for 10s 📎 簡訊週報\n",
                       encoding="utf-8")
     out = io.StringIO()
     assert run_console(str(script), env={}, out=out, files_dir=tmp_path / "files") == 0, out.getvalue()
