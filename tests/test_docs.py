@@ -54,3 +54,11 @@ def test_the_architecture_map_names_only_modules_that_exist():
     assert len(paths) > 20
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert not missing, f"docs/ARCHITECTURE.md names missing paths: {missing}"
+
+
+def test_the_readmes_benchmark_block_holds_the_table_only():
+    section = README.split("### Benchmarks", 1)[1]
+    block = section.split("```", 2)[1].strip("\n").splitlines()
+    assert block and block[0].startswith("name ") and set(block[1]) <= set("-+ ")
+    noise = [line for line in block[2:] if line.count(" | ") < 5]
+    assert not noise, f"not table rows (installer or progress output?): {noise[:3]}"
