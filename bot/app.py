@@ -15,7 +15,7 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 
 from bot.identity import BotIdentity
-from handlers import actions, audiences, cards, commands, conversations, home, optout, reports, views
+from handlers import actions, audiences, cards, commands, conversations, home, ignored, optout, reports, views
 from handlers.context import HandlerContext
 
 log = logging.getLogger("every8d_bot.app")
@@ -58,6 +58,7 @@ def create_app(
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
     for feature in (conversations, audiences, optout, reports):
         feature.register(app, ctx)
+    ignored.register(app, ctx)  # last: it matches whatever no surface above took
 
     @app.error
     def on_error(error: Exception, body: dict, respond=None) -> None:
