@@ -30,7 +30,7 @@ from slack_sdk.models.views import View
 from every8d.limits import DEFAULT_LIMITS
 from handlers import cards
 from handlers.texts import Voice, escape, points
-from services.compose import Preview
+from services.compose import Preview, skipped_rows_text
 
 COMPOSE_CALLBACK = "sms_compose"
 PREVIEW_CALLBACK = "sms_preview"
@@ -273,6 +273,11 @@ def preview_view(
                      + "; ".join(escape(voice.t(r.zh, r.en)) for r in recipients.rejected[:5]))
     if preview.opted_out:
         lines.append(cards.optout_line(voice, len(preview.opted_out)))
+    if c.audience is not None and c.audience.skipped:
+        rows_zh, rows_en = skipped_rows_text(c.audience.skipped)
+        count = len(c.audience.skipped)
+        lines.append(voice.t(f"⚠️ CSV 略過 {count} 列（其餘照常發送）：", f"⚠️ CSV: {count} row{'s' if count != 1 else ''} "
+                             "skipped (the others are sent): ") + escape(voice.t(rows_zh, rows_en)))
     example = c.message
     if preview.messages:
         first = recipients.recipients[0].e164

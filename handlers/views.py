@@ -64,7 +64,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             try:
                 fetched = fetch_slack_file(client, values.audience_file_ids[0], token=ctx.bot_token,
                                            timeout=ctx.file_timeout)
-                audience = read_audience_csv(fetched.content, fetched.name)
+                audience = read_audience_csv(fetched.content, fetched.name, international=values.kind != "mms")
             except FileFetchError as exc:
                 ack(response_action="errors", errors={"audience": voice.t(exc.zh, exc.en)})
                 return

@@ -15,7 +15,7 @@ from every8d.mms import sniff_image_type, validate_mms, validate_sms
 from every8d.phones import Recipient, RecipientList, parse_recipients
 from every8d.pricing import Quote, count_chars, quote_mms, quote_sms, quote_sms_each
 from every8d.problems import Problem
-from services.personalise import Audience, personalise
+from services.personalise import Audience, SkippedRow, personalise
 from services.ports import Clock
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -145,7 +145,9 @@ def prepare(
     nothing = not recipients.recipients and not recipients.rejected
     if not (unresolved and nothing):  # "enter at least one number" would only confuse after "no contact X"
         problems.extend(recipients.problems())
-    if nothing and not unresolved:
+    if nothing and compose.audience is not None and compose.audience.skipped:
+        problems.append(_all_rows_skipped(compose.audience.skipped))
+    elif nothing and not unresolved:
         problems.append(Problem("recipients", "請輸入至少一個手機號碼。", "Enter at least one mobile number."))
     recipients, skipped = _without_opted_out(recipients, opted_out)
     if skipped and not recipients.recipients:
@@ -185,6 +187,27 @@ def prepare(
     kept = {r.e164: names[r.e164] for r in recipients.recipients if r.e164 in names}
     return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped, kept, messages,
                    limits)
+
+
+#: How many skipped CSV rows a problem or the preview names (the count always covers them all).
+SKIPPED_ROWS_NAMED = 5
+
+
+def skipped_rows_text(skipped: Sequence[SkippedRow]) -> tuple[str, str]:
+    """`第 3 列「abc」含有文字…；第 7 列…` and its English: the first rows skipped, by spreadsheet row number."""
+    shown = skipped[:SKIPPED_ROWS_NAMED]
+    zh = "；".join(f"第 {s.row} 列：{s.zh}" for s in shown)
+    en = "; ".join(f"row {s.row}: {s.en}" for s in shown)
+    more = len(skipped) - len(shown)
+    if more:
+        zh, en = zh + f"；另有 {more} 列", en + f"; {more} more"
+    return zh, en
+
+
+def _all_rows_skipped(skipped: Sequence[SkippedRow]) -> Problem:
+    zh, en = skipped_rows_text(skipped)
+    return Problem("audience", f"CSV 的 {len(skipped)} 列都無法發送，沒有可發送的對象：{zh}",
+                   f"None of the CSV's {len(skipped)} rows can be sent to: {en}")
 
 
 def _without_opted_out(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from every8d.phones import Recipient, parse_phone
+from every8d.phones import Recipient, parse_phone, parse_recipients
 from every8d.problems import Problem
 from services.audiences import MAX_IMPORT_ROWS, VARIABLE_PATTERN, CsvImportError, decode_csv
 
@@ -41,21 +41,36 @@ class AudienceRow:
 
 
 @dataclass(frozen=True)
+class SkippedRow:
+    """A CSV row left out of the send: its row number as a spreadsheet shows it (the header is row 1), the
+    phone as written, and why (the phone rules' words)."""
+
+    row: int
+    phone: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
 class Audience:
-    """An uploaded recipient list with per-row variables."""
+    """An uploaded recipient list with per-row variables, and the rows skipped because their number cannot
+    receive SMS (the send goes on with the others; the preview lists the skipped rows by number)."""
 
     rows: tuple[AudienceRow, ...]
     file_name: str = ""
     columns: tuple[str, ...] = ()
+    skipped: tuple[SkippedRow, ...] = ()
 
     def to_json(self) -> dict:
         return {"file_name": self.file_name, "columns": list(self.columns),
-                "rows": [[row.phone, row.values] for row in self.rows]}
+                "rows": [[row.phone, row.values] for row in self.rows],
+                "skipped": [[s.row, s.phone, s.zh, s.en] for s in self.skipped]}
 
     @classmethod
     def from_json(cls, data: Mapping) -> Audience:
         return cls(tuple(AudienceRow(str(phone), dict(values)) for phone, values in data.get("rows", [])),
-                   str(data.get("file_name", "")), tuple(data.get("columns", ())))
+                   str(data.get("file_name", "")), tuple(data.get("columns", ())),
+                   tuple(SkippedRow(int(r), str(ph), str(zh), str(en)) for r, ph, zh, en in data.get("skipped", [])))
 
     def phones_text(self) -> str:
         """The phone column, one per line, for the phone rules."""
@@ -78,11 +93,14 @@ def column_name(header: str) -> str:
     return "name" if name in NAME_HEADERS else name
 
 
-def read_audience_csv(content: bytes, file_name: str = "") -> Audience:
+def read_audience_csv(content: bytes, file_name: str = "", *, international: bool = True) -> Audience:
     """Read a CSV whose header names a phone column (電話, 手機, phone ...) and any variables. Raises
-    CsvImportError (with zh/en words) when the file as a whole cannot be used; rows with a bad number are
-    kept, so the phone rules list them as skipped like a typed number."""
-    rows = [r for r in csv.reader(io.StringIO(decode_csv(content))) if any(cell.strip() for cell in r)]
+    CsvImportError (with zh/en words) when the file as a whole cannot be used. A row whose number cannot
+    receive SMS (or, with `international` False as for MMS, is not a Taiwan number) is skipped and kept in
+    `skipped` with its row number and the reason, so one bad row in a long list never stops the send."""
+    records = list(enumerate(csv.reader(io.StringIO(decode_csv(content))), start=1))
+    numbered = [(n, r) for n, r in records if any(cell.strip() for cell in r)]
+    rows = [r for _, r in numbered]
     if not rows:
         raise CsvImportError("CSV 檔案是空的。", "The CSV file is empty.")
     header = [column_name(h) for h in rows[0]]
@@ -94,12 +112,29 @@ def read_audience_csv(content: bytes, file_name: str = "") -> Audience:
         raise CsvImportError(f"CSV 最多 {MAX_IMPORT_ROWS:,} 列，這個檔案有 {len(rows) - 1:,} 列。",
                              f"At most {MAX_IMPORT_ROWS:,} rows; this CSV has {len(rows) - 1:,}.")
     columns = tuple(h for i, h in enumerate(header) if i != phone_at and h)
-    audience = []
-    for row in rows[1:]:
+    audience: list[AudienceRow] = []
+    skipped: list[SkippedRow] = []
+    for number, row in numbered[1:]:
         cells = [cell.strip() for cell in row] + [""] * (len(header) - len(row))
         values = {h: cells[i] for i, h in enumerate(header) if i != phone_at and h and cells[i]}
-        audience.append(AudienceRow(cells[phone_at], values))
-    return Audience(tuple(audience), file_name, columns)
+        refusal = _row_refusal(cells[phone_at], international)
+        if refusal is not None:
+            skipped.append(SkippedRow(number, cells[phone_at], *refusal))
+        else:
+            audience.append(AudienceRow(cells[phone_at], values))
+    return Audience(tuple(audience), file_name, columns, tuple(skipped))
+
+
+def _row_refusal(phone: str, international: bool) -> tuple[str, str] | None:
+    """(zh, en) when this row's number cannot be sent to (the phone rules' own words); None when it can."""
+    if not phone:
+        return "沒有電話號碼。", "No phone number."
+    checked = parse_recipients(phone, allow_international=international)
+    if checked.rejected:
+        return checked.rejected[0].zh, checked.rejected[0].en
+    if len(checked.recipients) != 1:
+        return "一列只能有一個電話號碼。", "One phone number per row."
+    return None
 
 
 def variables_in(message: str) -> list[str]:

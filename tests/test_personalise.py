@@ -131,3 +131,40 @@ def test_a_one_line_send_names_a_template_with_at(product):
     unknown = answer(requester, "send VIP客戶 @沒有這個")
     assert "找不到範本「沒有這個」" in unknown and "`@生日`" in unknown
     assert product.store.requests.get(2) is None
+
+
+def test_bad_csv_rows_are_skipped_by_row_number_and_the_send_goes_on_with_the_good_ones(product):
+    user = SlackUser(product, "U_REQUESTER")
+    view = open_compose(product, user)
+    rows = "姓名,手機,訂單\n王小明,0912345678,A1\n\n陳小華,abc,A2\n林小美,0912,A3\n李大同,0922333444,A4\n"
+    answer = user.submit(view, with_audience(values(recipients="", message="{name} 訂單 {訂單} 已出貨"), product,
+                                             rows.encode())).json()
+    assert answer["response_action"] == "push", answer
+    shown = all_text(answer["view"])
+    assert "CSV 略過 2 列" in shown and "第 4 列" in shown and "第 5 列" in shown  # as a spreadsheet numbers them
+    assert "2 rows skipped" in shown and "row 4" in shown
+    assert "2.0 點" in shown  # only the two good rows are priced
+    user.submit(answer["view"], {})
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    sends = [c.params for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]
+    assert sorted(s["DEST"] for s in sends) == ["+886912345678", "+886922333444"]
+
+
+def test_a_csv_whose_every_row_is_bad_is_an_error_under_the_upload_naming_the_rows(product):
+    user = SlackUser(product, "U_REQUESTER")
+    view = open_compose(product, user)
+    answer = user.submit(view, with_audience(values(recipients="", message="您好"), product,
+                                             "手機\nabc\n0912\n".encode())).json()
+    assert answer["response_action"] == "errors"
+    assert "CSV 的 2 列都無法發送" in answer["errors"]["audience"] and "第 2 列" in answer["errors"]["audience"]
+    assert product.store.requests.count_by_state() == {}
+
+
+def test_an_international_row_is_skipped_for_mms_only():
+    csv_text = "手機\n0912345678\n+14155552671\n".encode()
+    assert read_audience_csv(csv_text).skipped == ()
+    [skipped] = read_audience_csv(csv_text, international=False).skipped
+    assert skipped.row == 3 and "台灣" in skipped.zh
