@@ -1,4 +1,5 @@
-"""Buttons: Approve, Reject, Cancel scheduled, Mark as sent, Send again.
+"""Buttons: Approve, Reject (with an optional reason, asked in a small window), Cancel scheduled, Mark as
+sent, Send again.
 
 Each acks at once, then asks the workflow to decide. A refusal (not an approver, own request, already
 decided) is told only to the person who clicked; the card itself changes through the outbox, so two
@@ -7,16 +8,27 @@ clicks never produce two edits that disagree.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
+from slack_sdk.models.views import View
 
 from handlers import cards, home
 from handlers.context import HandlerContext
 from handlers.texts import points
-from services.approval import Decision, Verdict
+from services.approval import MAX_REASON_CHARS, Decision, Verdict
 from services.cancel import CancelVerdict
+
+log = logging.getLogger("every8d_bot.handlers")
+
+#: The Reject window: its callback id and the reason field's block.
+REJECT_CALLBACK = "reject_reason"
+REASON_BLOCK = "reason"
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -82,7 +94,43 @@ def register(app: App, ctx: HandlerContext) -> None:
 
     @app.action(cards.REJECT)
     def reject(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:
-        decide(ack, body, respond, client, approve=False)
+        """Ask for an optional reason first; refusals (not an approver, already decided) are said at once."""
+        ack()
+        request_id = request_id_of(body)
+        if request_id is None:
+            return
+        refusal = ctx.approval.refusal(request_id, body["user"]["id"], approve=False)
+        if refusal is not None:
+            explain(refusal, teller(body, respond, client))
+            return
+        where = {"request_id": request_id, "home": (body.get("view") or {}).get("type") == "home"}
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=reject_view(voice, request_id, where))
+        except (SlackApiError, KeyError) as exc:  # an expired trigger: say so, decide nothing
+            log.info("the Reject window could not open: %s", type(exc).__name__)
+            teller(body, respond, client)("無法開啟駁回視窗，請再按一次「駁回」。",
+                                          "The Reject window did not open; press Reject again.")
+
+    @app.view_submission(REJECT_CALLBACK)
+    def reject_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            request_id = int(meta["request_id"])
+        except (ValueError, TypeError, KeyError):
+            ack()
+            return
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get(REASON_BLOCK) or {}).get("value") or {}).get("value") or "")
+        decision = ctx.approval.decide(request_id, body["user"]["id"], approve=False, reason=reason)
+        if decision.changed:
+            ack()
+            if meta.get("home"):
+                client.views_publish(user_id=body["user"]["id"], view=home.home_view(ctx, body["user"]["id"]))
+        else:
+            said: list[str] = []
+            explain(decision, lambda zh, en: said.append(voice.t(zh, en)))
+            ack(response_action="errors", errors={REASON_BLOCK: " ".join(said)[:150] or voice.t("無法駁回。", "Not rejected.")})
+        ctx.wake_poster()
 
     def resolve(ack: Ack, body: dict, respond: Respond, client: WebClient, *, resend: bool) -> None:
         ack()
@@ -129,3 +177,27 @@ def register(app: App, ctx: HandlerContext) -> None:
             ctx.wake_poster()
 
         ctx.runner(work)
+
+
+def reject_view(voice, request_id: int, metadata: dict) -> dict:
+    """`駁回申請 #3`: one optional field, the reason the requester and the card will show."""
+    title = voice.t(f"駁回申請 #{request_id}", f"Reject #{request_id}") if voice.language != "both" else f"駁回 Reject #{request_id}"
+    return View(
+        type="modal",
+        callback_id=REJECT_CALLBACK,
+        title={"type": "plain_text", "text": title[:24]},
+        submit={"type": "plain_text", "text": voice.t("駁回", "Reject") if voice.language != "both" else "駁回 Reject"},
+        close={"type": "plain_text", "text": voice.t("取消", "Cancel") if voice.language != "both" else "取消 Cancel"},
+        private_metadata=json.dumps(metadata),
+        blocks=[
+            InputBlock(
+                block_id=REASON_BLOCK, optional=True,
+                label=voice.t("理由（選填）", "Reason (optional)") if voice.language != "both" else "理由（選填） Reason (optional)",
+                element=PlainTextInputElement(action_id="value", multiline=True, max_length=MAX_REASON_CHARS,
+                                              placeholder=voice.t("例如：內容需經法務確認", "e.g. legal must check the wording")),
+            ),
+            ContextBlock(elements=[MarkdownTextObject(text=voice.t(
+                "申請人會私下收到駁回通知與理由，核准卡片也會顯示理由。",
+                "The requester is told privately, with the reason; the card shows it too."))]),
+        ],
+    ).to_dict()

@@ -222,7 +222,10 @@ def _card_state(voice: Voice, request: SendRequest, now: float | None) -> list[B
             )
         ]
     if state is RequestState.REJECTED:
-        return [_context(voice.t(f"⛔ 由 {who} 於 {at} 駁回", f"rejected by {who} at {at}"))]
+        line = voice.t(f"⛔ 由 {who} 於 {at} 駁回", f"rejected by {who} at {at}")
+        if request.decision_reason:
+            line += voice.t(f"，理由：「{escape(request.decision_reason)}」", f". Reason: \"{escape(request.decision_reason)}\"")
+        return [_context(line)]
     lines = [decided]
     if state in (RequestState.APPROVED, RequestState.SENDING):
         lines.append(voice.t("⏳ 發送中…", "sending…"))
@@ -450,6 +453,35 @@ def cancel_result(voice: Voice, deleted: int, refunded: float, by: str) -> Rende
     text = voice.t(f"🚫 <@{by}> 已取消預約：刪除 {deleted} 則，退回 {points(refunded)}",
                    f"<@{by}> cancelled the scheduled send: {deleted} messages removed, {refunded:,.1f} points refunded")
     return text, _done([SectionBlock(text=_md(text)), *sandbox_block(voice)])
+
+
+def requester_update(voice: Voice, request: SendRequest, event: str) -> Rendered:
+    """The requester's private word on their request: decided (with a rejection's reason), sent, failed,
+    or in doubt. Names the request and quotes its text's start, since it arrives far from the card."""
+    number = f"#{request.id}"
+    count = request.recipient_count
+    who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by.startswith(("U", "W")) else ""
+    if event == "approved":
+        zh, en = f"✅ 您的發送申請 {number} 已由 {who} 核准，正在發送。", f"✅ Your send request {number} was approved by {who} and is being sent."
+    elif event == "rejected":
+        zh, en = f"⛔ 您的發送申請 {number} 已由 {who} 駁回。", f"⛔ Your send request {number} was rejected by {who}."
+        if request.decision_reason:
+            zh += f"理由：「{escape(request.decision_reason)}」"
+            en += f" Reason: \"{escape(request.decision_reason)}\""
+    elif event == "sent":
+        zh = f"📤 您的發送申請 {number} 已送出（{count} 位收件人，{points(request.cost or 0)}）。送達狀況會更新在核准頻道的討論串。"
+        en = (f"📤 Your send request {number} went out ({count} recipient{'s' if count != 1 else ''}, "
+              f"{request.cost or 0:,.1f} points). Delivery is tracked in its thread in the approval channel.")
+    elif event == "failed":
+        zh = f"❌ 您的發送申請 {number} 發送失敗：{request.error_zh or ''}"
+        en = f"❌ Your send request {number} failed: {request.error_en or ''}"
+    else:
+        zh = f"❓ 您的發送申請 {number} 結果不明：EVERY8D 沒有回覆，不會自動重送；核准者會在討論串確認是否已送出。"
+        en = (f"❓ Your send request {number}: the outcome is unknown (EVERY8D did not answer). It is not resent "
+              "automatically; an approver settles it in its thread.")
+    blocks: list[Block] = [SectionBlock(text=_md(voice.lines(zh, en))), untrusted_block(clip(request.message, 200))]
+    blocks.extend(sandbox_block(voice))
+    return voice.t(zh, en), _done(blocks)
 
 
 def note(voice: Voice, zh: str, en: str) -> Rendered:

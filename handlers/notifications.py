@@ -134,6 +134,15 @@ class NotificationRenderer:
         text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
         return self._thread_plan(item.ref["request_id"], text, blocks)
 
+    def _requester_update(self, item: OutboxItem) -> Plan:
+        """A direct message (the channel is the requester's user id: Slack posts it in the app's
+        Messages tab)."""
+        request = self.store.requests.get(item.ref["request_id"])
+        if request is None:
+            return Plan(channel="", skip=True)
+        text, blocks = cards.requester_update(self.voice, request, item.ref["event"])
+        return Plan(item.channel or request.requester, text, blocks)
+
     # -- shared ------------------------------------------------------------------------------------
 
     def trend_line(self) -> str:
@@ -155,5 +164,5 @@ class NotificationRenderer:
 KINDS = (
     notices.APPROVAL_CARD, notices.SEND_RESULT, notices.BATCH_SUMMARY, notices.REPLY_IN_THREAD,
     notices.REPLY_IN_CHANNEL, notices.CREDIT_LOW, notices.CREDIT_RECOVERED, notices.CANCEL_RESULT,
-    notices.THREAD_NOTE,
+    notices.THREAD_NOTE, notices.REQUESTER_UPDATE,
 )

@@ -18,6 +18,9 @@ from storage import PartState, RequestState, SendRequest, Store
 
 log = logging.getLogger("every8d_bot.approval")
 
+#: A rejection's reason is kept to this many characters (whitespace collapsed).
+MAX_REASON_CHARS = 500
+
 
 class Verdict(StrEnum):
     APPROVED = "approved"
@@ -48,7 +51,23 @@ class ApprovalService:
         self.clock = clock
         self.on_approved = on_approved
 
-    def decide(self, request_id: int, user_id: str, *, approve: bool) -> Decision:
+    def refusal(self, request_id: int, user_id: str, *, approve: bool) -> Decision | None:
+        """Why this person may not take this decision now, or None if they may: asked before the Reject
+        window opens, so nobody types a reason for a request that is gone or not theirs to decide."""
+        request = self.store.requests.get(request_id)
+        if request is None:
+            return Decision(Verdict.NOT_FOUND, None)
+        if not self.policy.is_approver(user_id):
+            return Decision(Verdict.NOT_APPROVER, request)
+        if approve and user_id == request.requester and not self.policy.allow_self_approval:
+            return Decision(Verdict.SELF_APPROVAL, request)
+        if request.state is not RequestState.PENDING_APPROVAL:
+            return Decision(Verdict.ALREADY_DECIDED, request)
+        return None
+
+    def decide(self, request_id: int, user_id: str, *, approve: bool, reason: str = "") -> Decision:
+        """`reason` (a rejection's, optional) is kept on the request, shown on the card and told to the
+        requester."""
         request = self.store.requests.get(request_id)
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
@@ -58,13 +77,18 @@ class ApprovalService:
             return Decision(Verdict.SELF_APPROVAL, request)
         now = self.clock()
         target = RequestState.APPROVED if approve else RequestState.REJECTED
+        reason = " ".join(reason.split())[:MAX_REASON_CHARS]
         with self.store.immediate():
             won = self.store.requests.transition(
-                request_id, [RequestState.PENDING_APPROVAL], target, decided_by=user_id, decided_at=now, now=now
+                request_id, [RequestState.PENDING_APPROVAL], target, decided_by=user_id, decided_at=now, now=now,
+                decision_reason=reason or None,
             )
             if won:
-                self.store.audit.record(user_id, target.value, request_id=request_id, now=now)
+                self.store.audit.record(user_id, target.value, request_id=request_id, now=now,
+                                        **({"reason": reason} if reason else {}))
                 notices.card(self.store, request_id, request.approval_channel)
+                if user_id != request.requester:
+                    notices.requester_update(self.store, request_id, request.requester, target.value)
         current = self.store.requests.get(request_id)
         if not won:
             return Decision(Verdict.ALREADY_DECIDED, current)

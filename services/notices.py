@@ -15,6 +15,10 @@ CREDIT_LOW = "credit_low"
 CREDIT_RECOVERED = "credit_recovered"
 CANCEL_RESULT = "cancel_result"
 THREAD_NOTE = "thread_note"  # a short line in a request's thread (reconciled, marked sent, resent)
+REQUESTER_UPDATE = "requester_update"  # a direct message to the requester: approved, rejected, sent, failed…
+
+#: What a requester is told about, privately (they are often not in the approval channel).
+REQUESTER_EVENTS = ("approved", "rejected", "sent", "failed", "unknown")
 
 
 def card(store: Store, request_id: int, channel: str) -> None:
@@ -51,4 +55,17 @@ def thread_note(store: Store, request_id: int, channel: str, zh: str, en: str, k
         {"request_id": request_id, "zh": zh, "en": en},
         channel=channel,
         dedupe_key=f"note:{request_id}:{key}",
+    )
+
+
+def requester_update(store: Store, request_id: int, requester: str, event: str, attempt: int = 0) -> None:
+    """Tell the requester, in their direct messages with the bot, what became of their request. Once per
+    event and send attempt (a resend that succeeds is told again; a retried enqueue is not)."""
+    if event not in REQUESTER_EVENTS or not requester.startswith(("U", "W")):
+        return
+    store.outbox.enqueue(
+        REQUESTER_UPDATE,
+        {"request_id": request_id, "event": event},
+        channel=requester,
+        dedupe_key=f"requester:{request_id}:{event}:{attempt}",
     )

@@ -70,6 +70,7 @@ class SendRequest:
     reply_to: int | None = None
     quiet_override: bool = False
     optout_skipped: int = 0
+    decision_reason: str | None = None
 
     @property
     def is_scheduled(self) -> bool:

@@ -312,3 +312,10 @@ def request_parts(db: Database) -> None:
         FROM requests;
         """
     )
+
+
+@MIGRATIONS(name="0010_decision_reason")
+def decision_reason(db: Database) -> None:
+    """Why an approver rejected a request (optional, typed in the Reject window; shown on the card and told
+    to the requester)."""
+    db.execute("ALTER TABLE requests ADD COLUMN decision_reason TEXT")

@@ -3,11 +3,31 @@ send to EVERY8D (the sandbox), and the thread that reports it."""
 
 from __future__ import annotations
 
-from tests.harness import SlackUser, all_text, button
+from slackstandin import payloads as p
+from tests.harness import SlackUser, all_text, button, wait_until
 
 
 def approval_cards(product):
     return product.standin.messages("C_APPROVALS")
+
+
+def reject_with_reason(product, approver: SlackUser, card: dict, reason: str | None) -> dict:
+    """Press Reject, then submit the window it opens with `reason` (None: leave the field empty)."""
+    assert approver.click("reject_request", card_request(card), message=card).status_code == 200
+    [view] = wait_until(lambda: product.standin.open_views(approver.user_id))
+    assert view["callback_id"] == "reject_reason"
+    answer = approver.submit(view, {"reason": p.plain_text_input("value", reason or None)})
+    product.settle()
+    return answer.json() if answer.text else {}
+
+
+def card_request(card: dict) -> str:
+    return (button(card, "reject_request") or {}).get("value", "")
+
+
+def dms(product, user: str) -> list[str]:
+    """What the bot told `user` in its direct messages (the app's Messages tab)."""
+    return [all_text(m) for m in product.standin.messages(f"D{user}")]
 
 
 def test_one_line_send_is_approved_sent_once_and_reported_in_its_thread(product):
@@ -51,8 +71,7 @@ def test_reject_sends_nothing_and_says_who_rejected(product):
     SlackUser(product, "U_REQUESTER").command("send 0912345678 測試")
     product.settle()
     [card] = approval_cards(product)
-    SlackUser(product, "U_APPROVER2").click("reject_request", "1", message=card)
-    product.settle()
+    reject_with_reason(product, SlackUser(product, "U_APPROVER2"), card, "")
     [card] = approval_cards(product)
     assert "駁回" in all_text(card) and "U_APPROVER2" in all_text(card)
     assert button(card, "approve_request") is None
@@ -137,3 +156,67 @@ def test_slack_retry_of_an_approve_click_does_not_send_twice(product):
     approver.click("approve_request", "1", message=card, retry_num=2)
     product.settle()
     assert len([c for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]) == 1
+
+
+def test_reject_asks_for_a_reason_that_the_card_and_the_requester_see(product):
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 週年慶 <b>全館</b> 五折")
+    product.settle()
+    [card] = approval_cards(product)
+    reject_with_reason(product, SlackUser(product, "U_APPROVER"), card, "內容需經 <法務> 確認")
+    [card] = approval_cards(product)
+    assert "理由：「內容需經 &lt;法務&gt; 確認」" in all_text(card)  # escaped: typed text never forms links
+    assert product.store.requests.get(1).decision_reason == "內容需經 <法務> 確認"
+    [told] = dms(product, "U_REQUESTER")
+    assert "#1" in told and "駁回" in told and "內容需經 &lt;法務&gt; 確認" in told and "U_APPROVER" in told
+    assert not [c for c in product.sandbox.calls if "send" in c.endpoint]
+
+
+def test_reject_by_a_non_approver_opens_no_window_and_decides_nothing(product):
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 測試")
+    product.settle()
+    [card] = approval_cards(product)
+    other = SlackUser(product, "U_OTHER")
+    other.click("reject_request", "1", message=card)
+    product.settle()
+    assert product.standin.open_views("U_OTHER") == []
+    assert any("只有核准者" in all_text(e) for e in other.ephemerals())
+    assert product.store.requests.get(1).state.value == "pending_approval"
+
+
+def test_a_reject_window_submitted_after_someone_approved_says_so_and_changes_nothing(product):
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 測試")
+    product.settle()
+    [card] = approval_cards(product)
+    late = SlackUser(product, "U_APPROVER2")
+    late.click("reject_request", "1", message=card)
+    [view] = wait_until(lambda: product.standin.open_views("U_APPROVER2"))
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    answer = late.submit(view, {"reason": p.plain_text_input("value", "太晚了")}).json()
+    assert answer["response_action"] == "errors" and "已由" in answer["errors"]["reason"]
+    product.settle()
+    assert product.store.requests.get(1).state.value == "sent"
+
+
+def test_the_requester_is_told_privately_when_approved_and_when_sent(product):
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 出貨通知")
+    product.settle()
+    [card] = approval_cards(product)
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    told = dms(product, "U_REQUESTER")
+    assert len(told) == 2 and "已由 <@U_APPROVER> 核准" in told[0] and "已送出（1 位收件人" in told[1]
+    assert "出貨通知" in told[1]
+    assert dms(product, "U_APPROVER") == []  # the approver saw it happen; only the requester is told
+
+
+def test_the_requester_is_told_when_the_send_failed(product):
+    product.sandbox.faults.inject("-99", count=5, endpoint="sendSMS.ashx")  # EVERY8D refuses: nothing sent
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 會失敗")
+    product.settle()
+    [card] = approval_cards(product)
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    assert product.store.requests.get(1).state.value == "failed"
+    told = dms(product, "U_REQUESTER")
+    assert "發送失敗" in told[-1] and "#1" in told[-1]
