@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
 from slack_sdk.models.views import View
 
-from handlers import cards, home
+from handlers import cards, commands, home
 from handlers.context import HandlerContext
 from handlers.texts import points
 from services.approval import MAX_REASON_CHARS, Decision, Verdict
@@ -148,6 +148,19 @@ def register(app: App, ctx: HandlerContext) -> None:
     @app.action(cards.RESEND)
     def resend(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:
         resolve(ack, body, respond, client, resend=True)
+
+    @app.action(cards.RESEND_FAILED)
+    def resend_failed(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:
+        """A new request for the recipients worth another try: checked, priced and approved as usual."""
+        ack()
+        request_id = request_id_of(body)
+        if request_id is None:
+            return
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id", "")
+        answer = commands.resend_failed_answer(ctx, request_id, user=user, channel=channel)
+        respond(**answer, response_type="ephemeral", replace_original=False)
+        ctx.wake_poster()
 
     @app.action(cards.CANCEL_SCHEDULED)
     def cancel(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 from every8d.status import Outcome, status_for
 from handlers.texts import Voice, clip, escape, points, progress_bar
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER
+from services.resend import resendable
 from storage import Batch, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
 
 Rendered = tuple[str, list[dict]]
@@ -35,6 +36,7 @@ REJECT = "reject_request"
 CANCEL_SCHEDULED = "cancel_scheduled"
 MARK_SENT = "mark_sent"
 RESEND = "resend_request"
+RESEND_FAILED = "resend_failed"
 ANSWER_REPLY = "answer_reply"  # a reply's Answer button (handlers/conversations.py), value = reply id
 
 #: How many failed recipients a summary lists by number before "and N more".
@@ -257,6 +259,17 @@ def unknown_buttons(voice: Voice, request_id: int) -> ActionsBlock:
     )
 
 
+def resend_failed_button(voice: Voice, request_id: int, count: int) -> ActionsBlock:
+    """On a finished summary with failures worth another try: a new request for those recipients."""
+    return ActionsBlock(
+        block_id=f"resend_failed:{request_id}",
+        elements=[
+            ButtonElement(text=voice.t(f"重送給未送達的 {count} 位", f"Resend to {count} failed"),
+                          action_id=RESEND_FAILED, value=str(request_id)),
+        ],
+    )
+
+
 def cancel_button(voice: Voice, request_id: int) -> ActionsBlock:
     return ActionsBlock(
         block_id=f"cancel:{request_id}",
@@ -382,6 +395,9 @@ def batch_summary(
                                    f"batch id `{batch.batch_id}`{more_en} · last check {checked}")))
     if scheduled and request.state is RequestState.SENT and request.send_at and request.send_at > now:
         blocks.append(cancel_button(voice, request.id))
+    retry = resendable(counts) if complete and request.kind == "sms" else 0
+    if retry:
+        blocks.append(resend_failed_button(voice, request.id, retry))
     blocks.extend(sandbox_block(voice))
     text = voice.t(f"發送狀態：已送達 {delivered} · 等待回報 {pending} · 未送達 {failed}",
                    f"Delivery: {delivered} delivered · {pending} pending · {failed} failed")

@@ -34,6 +34,8 @@ from handlers.texts import Voice, escape, points
 from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
+from services.resend import resend_draft
+from services.resend import source_event as resend_source_event
 from services.tracking import request_batches
 from storage import RequestState
 
@@ -153,6 +155,35 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
         return quiet_hours_question(voice, preview, quiet_until, draft_id)
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel)
     return submitted_answer(voice, preview, submitted)
+
+
+def resend_failed_answer(ctx: HandlerContext, request_id: int, *, user: str, channel: str) -> dict:
+    """Resend to failed (services/resend.py): the new request, or why there is none; inside quiet hours the
+    same question as a one-line send."""
+    voice = ctx.voice
+    draft = resend_draft(ctx.store, request_id)
+    if draft is None:
+        return _answer(voice, f"申請 #{request_id} 沒有可以重送的收件人（號碼無效或已退訂的不會重送）。",
+                       f"Request #{request_id} has nobody to resend to (invalid or opted-out numbers are not resent).")
+    preview = ctx.check(draft.compose)
+    if not preview.ok:
+        return _problems_answer(voice, preview)
+    left_out = [voice.t(f"另有 {draft.left_out} 位未送達者不會重送（號碼無效、黑名單或沒有回報）。",
+                        f"{draft.left_out} other failed recipient{'s' if draft.left_out != 1 else ''} left out "
+                        "(invalid, blacklisted, or no report).")] if draft.left_out else []
+    until = quiet_hours_end(ctx, preview)
+    if until is not None:
+        draft_id = ctx.store.drafts.save(user, {**preview.to_json(), "origin_channel": channel})
+        return quiet_hours_question(voice, preview, until, draft_id)
+    submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel,
+                                    source_event=resend_source_event(request_id))
+    if submitted.duplicate:
+        return _answer(voice, f"已經為申請 #{request_id} 建立過重送申請 #{submitted.request_id}。",
+                       f"A resend of #{request_id} was already requested: #{submitted.request_id}.")
+    answer = submitted_answer(voice, preview, submitted)
+    if left_out:
+        answer["blocks"].insert(1, {"type": "context", "elements": [{"type": "mrkdwn", "text": left_out[0]}]})
+    return answer
 
 
 def _problems_answer(voice: Voice, preview: Preview) -> dict:

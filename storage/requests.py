@@ -143,6 +143,17 @@ class Requests:
         )
         return [row[0] for row in cursor]
 
+    def personal_texts(self, request_id: int, numbers: Iterable[str]) -> dict[str, str]:
+        """{e164: that recipient's own text} for these numbers of a personalised request (empty otherwise)."""
+        wanted = list(numbers)
+        if not wanted:
+            return {}
+        cursor = self._store.db.conn.execute(
+            f"SELECT e164, message FROM request_recipients WHERE request_id = ? AND message IS NOT NULL "
+            f"AND e164 IN ({', '.join('?' for _ in wanted)})", [request_id, *wanted],
+        )
+        return {row[0]: row[1] for row in cursor}
+
     def image(self, request_id: int) -> bytes | None:
         rows = list(self._store.db.query("SELECT image FROM requests WHERE id = ?", [request_id]))
         return rows[0]["image"] if rows else None
