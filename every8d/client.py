@@ -291,7 +291,8 @@ class Every8dClient:
             )
             return _Failed(error, retryable=True)
         if sending:
-            lost = OutcomeUnknownError(_SEND_LOST_ZH, _SEND_LOST_EN, server_message=why_zh, endpoint=endpoint)
+            # The reason is ours, not EVERY8D's: it goes in each language's sentence, not in the server note.
+            lost = OutcomeUnknownError(f"{_SEND_LOST_ZH}（{why_zh}）", f"{_SEND_LOST_EN} ({why_en})", endpoint=endpoint)
             return _Failed(lost, retryable=False)
         error = UnavailableError(
             f"EVERY8D 暫時無法使用（{why_zh}）。",

@@ -92,7 +92,7 @@ def contacts_listing(ctx: HandlerContext) -> dict:
     groups = ctx.store.contacts.groups()
     if not total and not groups:
         return _answer(voice, "通訊錄是空的。用 `/sms contacts add 王小明 0912345678` 新增。",
-                       "The address book is empty. Add with `/sms contacts add 王小明 0912345678`.")
+                       "The address book is empty. Add with `/sms contacts add Amy 0912345678`.")
     lines = []
     for contact in ctx.store.contacts.list(limit=LISTED):
         tags = f" · 🏷 {escape(contact.tags)}" if contact.tags else ""
@@ -100,8 +100,9 @@ def contacts_listing(ctx: HandlerContext) -> dict:
     if total > LISTED:
         lines.append(voice.t(f"…另有 {total - LISTED} 位", f"…and {total - LISTED} more"))
     if groups:
-        listed = "、".join(f"{escape(name)}（{n}）" for name, n in groups[:LISTED])
-        lines.append(voice.t(f"👥 群組：{listed}", f"👥 Groups: {listed}"))
+        listed_zh = "、".join(f"{escape(name)}（{n}）" for name, n in groups[:LISTED])
+        listed_en = ", ".join(f"{escape(name)} ({n})" for name, n in groups[:LISTED])
+        lines.append(voice.t(f"👥 群組：{listed_zh}", f"👥 Groups: {listed_en}"))
     blocks = ["\n".join(lines[i:i + _LINES_PER_BLOCK]) for i in range(0, len(lines), _LINES_PER_BLOCK)]
     return _answer(voice, f"📇 通訊錄：{total} 位聯絡人、{len(groups)} 個群組（收件人欄可直接填姓名或群組名稱）",
                    f"Address book: {total} contacts, {len(groups)} groups (type a name or group as a recipient)",
@@ -124,10 +125,11 @@ def add_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
                        "A name needs letters and no digits (so it cannot be mistaken for a number).")
     tags = ",".join(t for t in re.split(r"[,，、;；\s]+", " ".join(words[at + 1:])) if t)
     existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags, now=ctx.clock())
-    shown = f"{escape(name)}（{voice.number(parsed.e164)}）"
+    shown_zh = f"{escape(name)}（{voice.number(parsed.e164)}）"
+    shown_en = f"{escape(name)} ({voice.number(parsed.e164)})"
     if existed:
-        return _answer(voice, f"📇 已更新聯絡人 {shown}。", f"Contact {shown} was updated.")
-    return _answer(voice, f"📇 已新增聯絡人 {shown}。", f"Contact {shown} was added.")
+        return _answer(voice, f"📇 已更新聯絡人 {shown_zh}。", f"Contact {shown_en} was updated.")
+    return _answer(voice, f"📇 已新增聯絡人 {shown_zh}。", f"Contact {shown_en} was added.")
 
 
 def remove_contact(ctx: HandlerContext, user: str, rest: str) -> dict:

@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 )
 
 from every8d.status import Outcome, status_for
-from handlers.texts import Voice, clip, escape, points, progress_bar
+from handlers.texts import Voice, clip, count, escape, points, progress_bar
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER
 from services.resend import resendable
 from storage import Batch, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
@@ -42,11 +42,6 @@ ANSWER_REPLY = "answer_reply"  # a reply's Answer button (handlers/conversations
 #: How many failed recipients a summary lists by number before "and N more".
 FAILURES_LISTED = 20
 RECIPIENTS_SHOWN = 5
-
-
-def count(n: int, noun: str) -> str:
-    """`1 recipient`, `2 recipients` (English only; Chinese has no plural)."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _md(text: str) -> MarkdownTextObject:
@@ -106,7 +101,7 @@ def approval_card(
         ),
     ]
     if request.subject:
-        blocks.append(_context(f"{voice.t('主旨', 'Subject')}：{escape(request.subject)}"))
+        blocks.append(_context(voice.t(f"主旨：{escape(request.subject)}", f"Subject: {escape(request.subject)}")))
     personalised = next((p.message for p in parts if p.message is not None), None)
     if personalised is not None:
         blocks.append(_context(voice.t("✏️ 個人化訊息：每位收件人的內容不同，以下為第一位的內容",
@@ -295,7 +290,7 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
     elif request.state in (RequestState.SENT, RequestState.CANCELLED) and request.batch_id:
         lines = [
             voice.t(f"📤 已送出 {request.sent_count} 則，扣除 {points(request.cost)}，剩餘 {points(request.credit_after)}",
-                    f"sent {request.sent_count} messages, {request.cost or 0:,.1f} points charged, "
+                    f"sent {count(request.sent_count or 0, 'message')}, {request.cost or 0:,.1f} points charged, "
                     f"{request.credit_after or 0:,.1f} left"),
             voice.t(f"批次代碼 `{request.batch_id}`", f"batch id `{request.batch_id}`"),
         ]
@@ -307,7 +302,7 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
         if request.unsent:
             lines.append(voice.t(
                 f"⚠️ 有 {request.unsent} 則因點數不足未發送。請儲值後重新申請發送給未收到的收件人。",
-                f"⚠️ {request.unsent} messages were not sent for lack of credit. Top up, then send a new request "
+                f"⚠️ {count(request.unsent or 0, 'message')} not sent for lack of credit. Top up, then send a new request "
                 "for the recipients who did not get it.",
             ))
         text = lines[0]
@@ -321,7 +316,7 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
                     "confirmed automatically; an approver can also press Mark as sent or Send again."),
         ]
         if request.error_note:
-            lines.append(request.error_note)
+            lines.append(voice.note(request.error_note))
         text = lines[0]
     else:
         lines = [voice.t(f"❌ 發送失敗：{request.error_zh}", f"❌ Not sent: {request.error_en}")]
@@ -329,7 +324,7 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
             lines.append(voice.t(
                 f"已送出的部分照常追蹤：{request.sent_count} 則，扣除 {points(request.cost)}。其餘收件人沒有收到；"
                 "請依上面的說明處理後，為他們重新申請。",
-                f"The parts already sent are tracked as usual: {request.sent_count} messages, {request.cost or 0:,.1f} "
+                f"The parts already sent are tracked as usual: {count(request.sent_count or 0, 'message')}, {request.cost or 0:,.1f} "
                 "points. The other recipients got nothing; fix the cause above, then send a new request for them.",
             ))
         else:
@@ -337,7 +332,7 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
                                  "Nothing was sent and no points were charged. Fix the cause above, then send a new "
                                  "request."))
         if request.error_note:
-            lines.append(request.error_note)
+            lines.append(voice.note(request.error_note))
         text = lines[0]
     if len(parts) > 1:
         lines.append(parts_line(voice, request, parts))
@@ -406,7 +401,7 @@ def batch_summary(
 
 def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[Delivery], failed: int) -> str:
     reasons = [
-        f"• {escape(status_for(code).label(voice.language))}（{code}）: {n}"
+        f"• {escape(status_for(code).label(voice.language))} ({code}): {n}"
         for code, n in sorted(counts.items())
         if status_for(code).outcome is Outcome.FAILED
     ]
@@ -467,7 +462,7 @@ def credit_recovered(voice: Voice, credit: float) -> Rendered:
 
 def cancel_result(voice: Voice, deleted: int, refunded: float, by: str) -> Rendered:
     text = voice.t(f"🚫 <@{by}> 已取消預約：刪除 {deleted} 則，退回 {points(refunded)}",
-                   f"<@{by}> cancelled the scheduled send: {deleted} messages removed, {refunded:,.1f} points refunded")
+                   f"<@{by}> cancelled the scheduled send: {count(deleted, 'message')} removed, {refunded:,.1f} points refunded")
     return text, _done([SectionBlock(text=_md(text)), *sandbox_block(voice)])
 
 

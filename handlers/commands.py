@@ -31,6 +31,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
+from handlers.texts import count as plural
 from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
@@ -197,7 +198,7 @@ def submitted_answer(voice: Voice, preview: Preview, submitted: Submitted) -> di
     quote = preview.quote
     assert quote is not None
     zh = f"已送出發送申請 #{submitted.request_id}（{len(preview.recipients.recipients)} 位收件人，{points(quote.points)}），"
-    en = f"Send request #{submitted.request_id} ({len(preview.recipients.recipients)} recipients, {quote.points:,.1f} points) "
+    en = f"Send request #{submitted.request_id} ({plural(len(preview.recipients.recipients), 'recipient')}, {quote.points:,.1f} points) "
     if submitted.auto_approved:
         zh += "已自動核准，正在發送。"
         en += "was auto-approved and is being sent."
@@ -225,7 +226,7 @@ def quiet_hours_question(voice: Voice, preview: Preview, until: datetime, draft_
     text, blocks = cards.ephemeral(
         voice,
         f"🌙 現在是夜間時段，這則簡訊（{count} 位收件人）要預約在 {when} 發送，還是仍要立即發送？",
-        f"🌙 This is inside quiet hours. Schedule this SMS ({count} recipients) for {when}, or send it now anyway?",
+        f"🌙 This is inside quiet hours. Schedule this SMS ({plural(count, 'recipient')}) for {when}, or send it now anyway?",
     )
     blocks.insert(1, ActionsBlock(block_id=f"quiet:{draft_id}", elements=[
         ButtonElement(text=voice.t(f"預約 {at} 發送", f"Schedule for {at}"), action_id=QUIET_SCHEDULE,
@@ -304,8 +305,9 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
                        f"Nothing found for \"{shown}\"; check the batch id or request number.")
     batches = ctx.store.batches.of_request(request.id)
     if not batches:
-        state = voice.t(_STATE_ZH[request.state], request.state.value.replace("_", " "))
-        return _answer(voice, f"申請 #{request.id} 目前狀態：{state}", f"Request #{request.id} is {state}")
+        state_en = request.state.value.replace("_", " ")
+        return _answer(voice, f"申請 #{request.id} 目前狀態：{_STATE_ZH[request.state]}",
+                       f"Request #{request.id} is {state_en}")
     try:
         for batch in [b for b in batches if b.state == "open"][:LIVE_POLLS]:
             ctx.tracking.poll_batch(batch)
@@ -343,7 +345,7 @@ def scheduled_answer(ctx: HandlerContext) -> dict:
     for request in pending[:20]:
         line = voice.t(
             f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} 位 · {points(request.points)}",
-            f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} recipients · "
+            f"*#{request.id}* {voice.time(request.send_at)} · {plural(request.recipient_count, 'recipient')} · "
             f"{request.points:,.1f} points",
         )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": line}})
@@ -374,7 +376,7 @@ def help_answer(voice: Voice) -> dict:
         "*/sms usage*\n"
         "• `/sms` open the compose window (SMS or MMS, scheduling, cost preview)\n"
         "• `/sms send 0912345678,0922333444 message` request a send in one line\n"
-        "• `/sms send VIP客戶 @template` with a saved template as the message ({name} filled per recipient)\n"
+        "• `/sms send VIPs @template` with a saved template as the message ({name} filled per recipient)\n"
         "• `/sms credit` show the credit left\n"
         "• `/sms status <batch id or #request>` delivery status\n"
         "• `/sms scheduled` scheduled sends (with Cancel)\n"

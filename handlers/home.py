@@ -26,7 +26,7 @@ from slack_sdk.models.views import View
 from every8d.status import Outcome, status_for
 from handlers import cards
 from handlers.context import HandlerContext
-from handlers.texts import Voice, clip, points
+from handlers.texts import Voice, clip, count, points
 from storage import Batch, RequestState
 
 #: Items shown per section (pending: up to 3 blocks each, scheduled: 2, batches: 1).
@@ -48,7 +48,7 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict:
     """The Home tab as this user sees it (buttons depend on who they are)."""
     voice = ctx.voice
     is_approver = ctx.policy.is_approver(user_id)
-    blocks: list[Block] = [HeaderBlock(text="EVERY8D 簡訊 SMS"), *_credit(ctx)]
+    blocks: list[Block] = [HeaderBlock(text=voice.t("EVERY8D 簡訊", "EVERY8D SMS")), *_credit(ctx)]
     blocks += _pending(ctx, user_id, is_approver)
     blocks += _scheduled(ctx, user_id, is_approver)
     blocks += _recent_batches(ctx)
@@ -100,11 +100,12 @@ def _pending(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block
     total = ctx.store.requests.count_by_state().get(RequestState.PENDING_APPROVAL.value, 0)
     blocks = _heading(voice.t(f"*等待核准* {total}", f"*Pending approval* {total}"))
     for request in ctx.store.requests.in_states(RequestState.PENDING_APPROVAL, limit=PENDING_SHOWN):
+        kind_zh, kind_en = ("多媒體簡訊", "MMS") if request.kind == "mms" else ("簡訊", "SMS")
         blocks.append(_md(voice.t(
             f"*#{request.id}* <@{request.requester}> · {voice.time(request.created_at)} · "
-            f"{request.recipient_count} 位收件人 · {points(request.points)} · {cards.kind_label(voice, request.kind)}",
+            f"{request.recipient_count} 位收件人 · {points(request.points)} · {kind_zh}",
             f"*#{request.id}* <@{request.requester}> · {voice.time(request.created_at)} · "
-            f"{request.recipient_count} recipients · {request.points:,.1f} points · {cards.kind_label(voice, request.kind)}",
+            f"{count(request.recipient_count, 'recipient')} · {request.points:,.1f} points · {kind_en}",
         )))
         # What the requester typed, shown literally (plain_text): it cannot mention anyone or form links.
         blocks.append(ContextBlock(elements=[PlainTextObject(text=clip(request.message, 150) or " ", emoji=False)]))
@@ -133,7 +134,7 @@ def _scheduled(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Blo
     for request in scheduled[:SCHEDULED_SHOWN]:
         blocks.append(_md(voice.t(
             f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} 位收件人 · {points(request.points)}",
-            f"*#{request.id}* {voice.time(request.send_at)} · {request.recipient_count} recipients · "
+            f"*#{request.id}* {voice.time(request.send_at)} · {count(request.recipient_count, 'recipient')} · "
             f"{request.points:,.1f} points",
         )))
         if is_approver or request.requester == user_id:
@@ -173,12 +174,12 @@ def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int], batch_count:
     when = voice.time(batch.send_at or batch.created_at)
     zh = [f"*#{batch.request_id}* {when}", f"{total} 位", f"已送達 {rate}（{delivered}）", f"未送達 {failed}",
           f"等待回報 {waiting}"]
-    en = [f"*#{batch.request_id}* {when}", f"{total} recipients", f"delivered {rate} ({delivered})",
+    en = [f"*#{batch.request_id}* {when}", count(total, "recipient"), f"delivered {rate} ({delivered})",
           f"failed {failed}", f"pending {waiting}"]
-    for count, word_zh, word_en in ((scheduled, "預約中", "scheduled"), (cancelled, "已取消", "cancelled")):
-        if count:
-            zh.append(f"{word_zh} {count}")
-            en.append(f"{word_en} {count}")
+    for n, word_zh, word_en in ((scheduled, "預約中", "scheduled"), (cancelled, "已取消", "cancelled")):
+        if n:
+            zh.append(f"{word_zh} {n}")
+            en.append(f"{word_en} {n}")
     more = voice.t(f"（共 {batch_count} 批）", f" (+{batch_count - 1} more)") if batch_count > 1 else ""
     return voice.t(" · ".join(zh), " · ".join(en)) + f"\n`{batch.batch_id}`" + more
 

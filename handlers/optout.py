@@ -16,7 +16,7 @@ from every8d.phones import Recipient, parse_phone
 from handlers import cards
 from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
-from handlers.texts import Voice, escape
+from handlers.texts import Voice, count, escape
 from services import optout
 from storage.models import OptOut
 
@@ -56,7 +56,7 @@ def listing(ctx: HandlerContext) -> dict:
         lines.append(voice.t(f"…另有 {total - len(entries)} 筆", f"…and {total - len(entries)} more"))
     blocks = ["\n".join(lines[i:i + _LINES_PER_BLOCK]) for i in range(0, len(lines), _LINES_PER_BLOCK)]
     return _answer(voice, f"🚫 退訂名單：{total} 個號碼（之後的發送會自動略過）",
-                   f"Opt-out list: {total} numbers (later sends skip them)", extra=blocks)
+                   f"Opt-out list: {count(total, 'number')} (later sends skip them)", extra=blocks)
 
 
 def _entry_line(voice: Voice, entry: OptOut) -> str:

@@ -24,7 +24,7 @@ from every8d.problems import Problem
 from handlers import cards
 from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
-from handlers.texts import Voice, clip, escape, points
+from handlers.texts import Voice, clip, count, escape, points
 from services.policy import Policy
 from services.ports import Clock
 from services.reports import DateRange, WeeklyReport, draw_chart, parse_range, previous_week, weekly_summary
@@ -201,7 +201,7 @@ def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool, cust
         rate = f"{100 * (report.delivery_rate or 0):.1f}%"
         lines += [
             "• " + voice.t(f"發送 {report.messages:,} 則 · 使用 {points(report.points)}",
-                           f"{report.messages:,} messages · {report.points:,.1f} points"),
+                           f"{count(report.messages, 'message')} · {report.points:,.1f} points"),
             "• " + voice.t(f"送達率 {rate}（已送達 {report.delivered:,} · 未送達 {report.failed:,} · "
                            f"等待回報 {report.pending:,}）",
                            f"delivery rate {rate} ({report.delivered:,} delivered · {report.failed:,} failed · "
@@ -209,7 +209,7 @@ def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool, cust
         ]
     if report.failures:
         lines.append(voice.t("*未送達原因*", "*Failures by reason*"))
-        lines += [f"• {f.code} {voice.t(f.zh, f.en)}：{f.count:,}" for f in report.failures]
+        lines += [f"• {f.code} {voice.t(f'{f.zh}：{f.count:,}', f'{f.en}: {f.count:,}')}" for f in report.failures]
     if report.top_replies:
         lines.append(voice.t(f"*常見回覆*（共 {report.replies:,} 則）", f"*Top replies* ({report.replies:,} in all)"))
         lines += [f"• 「{escape(clip(r.text, 80))}」 × {r.count:,}" for r in report.top_replies]

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from every8d.phones import display, mask
 
-_ZONE_NAMES = {"Asia/Taipei": "台北時間"}
+#: How a time zone is named after a time: (zh-TW, English); other zones are named by their IANA name.
+_ZONE_NAMES = {"Asia/Taipei": ("台北時間", "Taipei time")}
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,20 @@ class Voice:
         return ZoneInfo(self.timezone)
 
     def time(self, epoch: float | None) -> str:
-        """`2026-11-25 14:30（台北時間）`."""
+        """`2026-11-25 14:30（台北時間）`, `2026-11-25 14:30 (Taipei time)`; in both languages the zone is
+        written `(UTC+8)`, which reads the same in each half of a bilingual line."""
         if epoch is None:
             return "—"
         local = datetime.fromtimestamp(epoch, tz=self.tz)
-        zone = _ZONE_NAMES.get(self.timezone, self.timezone)
-        return f"{local:%Y-%m-%d %H:%M}（{zone}）"
+        zh, en = _ZONE_NAMES.get(self.timezone, (self.timezone, self.timezone))
+        if self.language == "zh-TW":
+            return f"{local:%Y-%m-%d %H:%M}（{zh}）"
+        if self.language == "en":
+            return f"{local:%Y-%m-%d %H:%M} ({en})"
+        offset = local.utcoffset()
+        hours = (offset.total_seconds() if offset else 0) / 3600
+        zone = f"UTC{hours:+g}" if hours else "UTC"
+        return f"{local:%Y-%m-%d %H:%M} ({zone})"
 
     def clock(self, epoch: float | None) -> str:
         """`14:32`, for the decision line."""
@@ -54,9 +63,21 @@ class Voice:
             return "—"
         return f"{datetime.fromtimestamp(epoch, tz=self.tz):%H:%M}"
 
+    def note(self, support_note: str) -> str:
+        """EVERY8D's code and words in small print (`（EVERY8D -99：…）`), with English punctuation in
+        English; the server's own words are quoted as they came."""
+        if self.language != "en":
+            return support_note
+        return support_note.replace("（", "(").replace("）", ")").replace("：", ": ")
+
     def number(self, e164: str, *, channel: bool = True) -> str:
         """A phone number as shown: masked in channel posts unless configured otherwise."""
         return mask(e164) if channel and self.mask_numbers else display(e164)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 recipient`, `2 recipients`, `1,000 messages`: an English count with its plural."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def points(value: float | None) -> str:

@@ -207,7 +207,7 @@ def skipped_rows_text(skipped: Sequence[SkippedRow]) -> tuple[str, str]:
 def _all_rows_skipped(skipped: Sequence[SkippedRow]) -> Problem:
     zh, en = skipped_rows_text(skipped)
     return Problem("audience", f"CSV 的 {len(skipped)} 列都無法發送，沒有可發送的對象：{zh}",
-                   f"None of the CSV's {len(skipped)} rows can be sent to: {en}")
+                   f"None of the CSV's {len(skipped)} row{'s' if len(skipped) != 1 else ''} can be sent to: {en}")
 
 
 def _without_opted_out(
