@@ -248,8 +248,8 @@ def preview_view(
     quote = preview.quote
     assert quote is not None
     c = preview.input
-    when_zh = voice.time(c.send_at.timestamp()) if c.send_at else "立即發送"
-    when_en = voice.time(c.send_at.timestamp()) if c.send_at else "now"
+    when_zh = f"預約於 {voice.time(c.send_at.timestamp())} 發送" if c.send_at else "立即發送"
+    when_en = f"scheduled for {voice.time(c.send_at.timestamp())}" if c.send_at else "now"
     recipients = preview.recipients
     lines = [
         voice.t(f"*收件人* {len(recipients.recipients)} 位（台灣 {quote.taiwan_count} · 國際 {quote.international_count}）",

@@ -42,7 +42,12 @@ def drain_until_empty(product, timeout: float = 15.0) -> None:
 
 
 def posts(standin, method: str = "chat.postMessage") -> list:
-    return [c for c in standin.calls_to(method) if c.status == 200]
+    """Successful posts to channels (the requester's direct messages are counted apart: `dms`)."""
+    return [c for c in standin.calls_to(method) if c.status == 200 and not c.params.get("channel", "").startswith("U")]
+
+
+def dms(standin) -> list:
+    return [c for c in standin.calls_to("chat.postMessage") if c.status == 200 and c.params.get("channel", "").startswith("U")]
 
 
 def assert_thread_in_order(standin, card: dict) -> str:
@@ -83,6 +88,7 @@ def test_posts_made_while_slack_is_down_are_delivered_in_order_when_it_is_back(p
     thread = assert_thread_in_order(product.standin, card)
     assert product.store.requests.get(1).batch_id in thread
     assert len(posts(product.standin)) == 3  # card, send result, summary: each exactly once
+    assert len(dms(product.standin)) == 2  # the requester told: approved, then sent; each once
     assert "核准" in all_text(product.standin.messages("C_APPROVALS")[0])
 
 
@@ -94,6 +100,7 @@ def test_rate_limited_posts_are_retried_after_retry_after_and_posted_once(produc
     limited = [c for c in product.standin.calls if c.status == 429]
     assert limited, "the stand-in should have rate limited some calls"
     assert len(posts(product.standin)) == 3
+    assert len(dms(product.standin)) == 2
     assert len(product.standin.messages("C_APPROVALS")) == 1
     assert_thread_in_order(product.standin, card)
 

@@ -148,7 +148,7 @@ def test_the_list_shows_newest_first_masked_with_when_and_why(product):
     assert "2 個號碼" in listing
     assert "0955-***-777" in listing and "0912-***-678" in listing and "0912345678" not in listing
     assert listing.index("0955-***-777") < listing.index("0912-***-678")  # newest first
-    assert "回覆「退訂」" in listing and "U_APPROVER" in listing and "台北時間" in listing
+    assert "回覆「退訂」" in listing and "U_APPROVER" in listing and "(UTC+8)" in listing
 
 
 def test_only_approvers_change_the_list_and_each_change_is_audited(product):
