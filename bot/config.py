@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from every8d.hosts import OFFICIAL_2021_BASE_URL
 from every8d.limits import DEFAULT_LIMITS, DEFAULT_MMS_TERMS, MMS_TERMS, Limits, limits_for_mms_terms
 from services.quiet_hours import QuietHours
 
 #: The host of the newest official document (HTTP API v2.1.5, 2021); README "EVERY8D hosts" lists the others.
-DEFAULT_EVERY8D_BASE_URL = "https://api.e8d.tw/API21/HTTP/"
+DEFAULT_EVERY8D_BASE_URL = OFFICIAL_2021_BASE_URL
 
 
 @dataclass(frozen=True)
