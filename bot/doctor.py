@@ -39,6 +39,7 @@ from every8d.hosts import (
     is_retired,
     probe_host,
 )
+from every8d.limits import KB
 from storage import StorageError, Store
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
@@ -144,6 +145,7 @@ def diagnose(config: Config, *, manifest: Path | None = MANIFEST) -> list[Check]
                               "channels and approvers not checked: they need a working SLACK_BOT_TOKEN"))
     checks += _each("BOT_APPROVERS", lambda: _approvers(config, slack if auth is not None else None))
     checks += _each("EVERY8D", lambda: _every8d(config))
+    checks += _each("EVERY8D_MMS_TERMS", lambda: [_mms_terms(config)])
     checks += _each("BOT_DB_PATH", lambda: _database(config.db_path))
     checks += _each("EVERY8D_CALLBACK_TOKEN", lambda: [_callbacks(config)])
     return checks
@@ -465,6 +467,25 @@ def _every8d(config: Config) -> list[Check]:
     if answered and (probe.kind == "not_found" or is_retired(base)):
         checks.append(_old_platform(config, probe))
     return checks
+
+
+def _mms_terms(config: Config) -> Check:
+    """Which MMS terms the bot applies: a wrong choice prices and checks every MMS wrongly, so say it."""
+    limits = config.limits
+    types = "/".join(dict.fromkeys("jpg" if k == "jpeg" else k for k in limits.mms_image_types))
+    cap = limits.mms_total_max_bytes // KB
+    if limits.mms_flat_price:
+        price_zh, price_en = f"每則 {limits.mms_points(0):g} 點", f"{limits.mms_points(0):g} points each"
+    else:
+        (bound, low), *_ = limits.mms_price_bands
+        high = limits.mms_price_bands[-1][1]
+        price_zh = f"{bound // KB} KB 以下 {low:g} 點、以上 {high:g} 點"
+        price_en = f"{low:g} points up to {bound // KB} KB, {high:g} above"
+    subject = f"{limits.mms_subject_max_cjk}/{limits.mms_subject_max_ascii}"
+    return _passed("EVERY8D_MMS_TERMS",
+                   f"{limits.mms_terms} 年版多媒體簡訊條件：圖加文最多 {cap} KB、{types}、主旨 {subject} 字、{price_zh}",
+                   f"{limits.mms_terms} MMS terms: image plus text up to {cap} KB, {types}, subject {subject} "
+                   f"characters (Chinese/ASCII), {price_en}; must match the account's contract (README: MMS terms)")
 
 
 def _credit_check(config: Config, result: float | Every8dError) -> Check:

@@ -553,3 +553,16 @@ def test_a_2021_host_passes_without_a_platform_line(env, fake_host):
     assert code == 0, text
     assert line(text, "EVERY8D").startswith("✅")
     assert not any(ln.split(" ", 1)[1].startswith("EVERY8D platform:") for ln in check_lines(text))
+
+
+@pytest.mark.parametrize(("terms", "words"), [
+    ("2021", "2021 MMS terms: image plus text up to 300 KB, jpg/png, subject 15/39 characters (Chinese/ASCII), "
+             "3 points up to 50 KB, 5 above"),
+    ("2017", "2017 MMS terms: image plus text up to 50 KB, jpg/png/gif, subject 15/95 characters (Chinese/ASCII), "
+             "4 points each"),
+])
+def test_the_mms_terms_in_force_are_stated(env, terms, words):
+    code, text = doctor({**env, "EVERY8D_MMS_TERMS": terms})
+
+    assert code == 0, text
+    assert line(text, "EVERY8D_MMS_TERMS").startswith("✅") and words in line(text, "EVERY8D_MMS_TERMS")
