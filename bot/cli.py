@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--credit", type=float, default=1000.0)
     sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.add_argument("--mms-terms", choices=("2017", "2021"), default="2021",
+                         help="MMS terms the sandbox charges and checks (as EVERY8D_MMS_TERMS; default 2021)")
     console = sub.add_parser("console", help="try the bot locally: a terminal stands in for Slack")
     console.add_argument("--script", help="run the lines of FILE instead of a prompt; exit non-zero on a failed step")
     sub.add_parser("doctor", help="check the configuration, tokens, scopes, channels and EVERY8D account")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sandbox":
             from every8d.sandbox import run_forever
 
-            run_forever(host=args.host, port=args.port, credit=args.credit, seed=args.seed)
+            run_forever(host=args.host, port=args.port, credit=args.credit, seed=args.seed,
+                        mms_terms=args.mms_terms)
             return 0
         if args.command == "console":
             from bot.console import run_console

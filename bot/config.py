@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from every8d.limits import DEFAULT_LIMITS
+from every8d.hosts import OFFICIAL_2021_BASE_URL
+from every8d.limits import DEFAULT_LIMITS, DEFAULT_MMS_TERMS, MMS_TERMS, Limits, limits_for_mms_terms
 from services.quiet_hours import QuietHours
 
-DEFAULT_EVERY8D_BASE_URL = "https://oms.every8d.com/API21/HTTP/"
+#: The host of the newest official document (HTTP API v2.1.5, 2021); README "EVERY8D hosts" lists the others.
+DEFAULT_EVERY8D_BASE_URL = OFFICIAL_2021_BASE_URL
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("EVERY8D_PWD", "", "EVERY8D password (sent in POST bodies only, never logged)."),
     Variable("EVERY8D_BASE_URL", DEFAULT_EVERY8D_BASE_URL, "EVERY8D base URL, path prefix included."),
     Variable("EVERY8D_TIMEOUT_SECONDS", "15", "How long to wait for EVERY8D's answer."),
+    Variable("EVERY8D_MMS_TERMS", DEFAULT_MMS_TERMS,
+             "The account's MMS terms: `2021` (300 KB, jpg/png, subject 15/39, 3 or 5 points) or `2017` "
+             "(50 KB, gif too, subject 15/95, 4 points)."),
     Variable("EVERY8D_CALLBACK_TOKEN", "", "Secret in the push-callback path `/every8d/callback/<token>`; empty: callbacks off."),
     Variable("BOT_CALLBACK_PORT", "8090", "Port of the callback receiver in Socket Mode (HTTP mode uses `--port`)."),
     Variable("BOT_DB_PATH", "every8d-bot.db", "SQLite database file (created and migrated at start)."),
@@ -93,6 +98,7 @@ class Config:
     every8d_pwd: str = field(default="", repr=False)
     every8d_base_url: str = DEFAULT_EVERY8D_BASE_URL
     every8d_timeout: float = 15.0
+    mms_terms: str = DEFAULT_MMS_TERMS
     callback_token: str = field(default="", repr=False)
     callback_port: int = 8090
     db_path: str = "every8d-bot.db"
@@ -128,6 +134,11 @@ class Config:
     def sandbox(self) -> bool:
         """No EVERY8D account configured: the built-in sandbox stands in and nothing is delivered."""
         return not self.every8d_uid
+
+    @property
+    def limits(self) -> Limits:
+        """Limits and prices under the account's MMS terms (EVERY8D_MMS_TERMS)."""
+        return limits_for_mms_terms(self.mms_terms)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -265,6 +276,11 @@ def _parse(raw: dict[str, str]) -> Config:
     if not _WEEKLY_TIME_RE.match(raw["BOT_WEEKLY_REPORT_TIME"]):
         problems.append(f"BOT_WEEKLY_REPORT_TIME={raw['BOT_WEEKLY_REPORT_TIME']!r}: 請填星期與時間，如 MON 09:00 / "
                         "use a weekday and a time, e.g. MON 09:00.")
+    mms_terms = raw["EVERY8D_MMS_TERMS"]
+    if mms_terms not in MMS_TERMS:
+        problems.append(f"EVERY8D_MMS_TERMS={mms_terms!r}: 請填 2021 或 2017（依帳號合約的多媒體簡訊條件）/ use 2021 "
+                        "or 2017, the MMS terms of the account's contract (README: MMS terms).")
+        mms_terms = DEFAULT_MMS_TERMS
     log_level = raw["BOT_LOG_LEVEL"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"BOT_LOG_LEVEL={raw['BOT_LOG_LEVEL']!r}: use DEBUG, INFO, WARNING or ERROR.")
@@ -278,6 +294,7 @@ def _parse(raw: dict[str, str]) -> Config:
         every8d_pwd=raw["EVERY8D_PWD"],
         every8d_base_url=base,
         every8d_timeout=number("EVERY8D_TIMEOUT_SECONDS", minimum=1),
+        mms_terms=mms_terms,
         callback_token=token,
         callback_port=int(number("BOT_CALLBACK_PORT", minimum=1, integer=True)),
         db_path=raw["BOT_DB_PATH"] or "every8d-bot.db",

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -30,6 +31,15 @@ from slack_sdk.web import SlackResponse
 from bot.config import Config, ConfigError
 from every8d.client import Every8dClient
 from every8d.errors import CredentialError, Every8dError, UnavailableError
+from every8d.hosts import (
+    KNOWN_HOSTS,
+    OFFICIAL_2021_BASE_URL,
+    PROBE_ENDPOINT,
+    HostProbe,
+    is_retired,
+    probe_host,
+)
+from every8d.limits import KB
 from storage import StorageError, Store
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
@@ -134,7 +144,8 @@ def diagnose(config: Config, *, manifest: Path | None = MANIFEST) -> list[Check]
         checks.append(_warned("Slack", "頻道與核准人未檢查：需要有效的 SLACK_BOT_TOKEN",
                               "channels and approvers not checked: they need a working SLACK_BOT_TOKEN"))
     checks += _each("BOT_APPROVERS", lambda: _approvers(config, slack if auth is not None else None))
-    checks += _each("EVERY8D", lambda: [_every8d(config)])
+    checks += _each("EVERY8D", lambda: _every8d(config))
+    checks += _each("EVERY8D_MMS_TERMS", lambda: [_mms_terms(config)])
     checks += _each("BOT_DB_PATH", lambda: _database(config.db_path))
     checks += _each("EVERY8D_CALLBACK_TOKEN", lambda: [_callbacks(config)])
     return checks
@@ -433,11 +444,51 @@ def _credit(base_url: str, uid: str, pwd: str, timeout: float) -> float | Every8
         return exc
 
 
-def _every8d(config: Config) -> Check:
-    """Sandbox mode proves the built-in gateway answers; real credentials get one credit call."""
+def _every8d(config: Config) -> list[Check]:
+    """Sandbox mode proves the built-in gateway answers. Otherwise: first a credential-free probe says what
+    the configured host is (no answer, a web page, a redirect: stop there, the password goes nowhere), then
+    exactly one credit call with the account, then whether the host has the 2021 endpoints."""
     if config.sandbox:
-        return _sandbox(config)
-    result = _credit(config.every8d_base_url, config.every8d_uid, config.every8d_pwd, config.every8d_timeout)
+        return [_sandbox(config)]
+    base = config.every8d_base_url
+    probe = probe_host(base, timeout=config.every8d_timeout)
+    if probe.kind in ("unreachable", "html", "redirect"):
+        return [_host_unusable(base, probe)]
+    result = _credit(base, config.every8d_uid, config.every8d_pwd, config.every8d_timeout)
+    if probe.kind == "not_found" and isinstance(result, UnavailableError) and "HTTP 404" in result.en:
+        return [_failed("EVERY8D", f"{base} 下沒有 EVERY8D API：{PROBE_ENDPOINT} 回應 404，查詢點數也失敗"
+                        f"（{result.describe('zh-TW')}）",
+                        f"no EVERY8D API under {base}: {PROBE_ENDPOINT} answered 404 and the credit call failed "
+                        f"({result.describe('en')})",
+                        "確認主機與路徑前綴 …/API21/HTTP/ / check the host and the path prefix (…/API21/HTTP/); "
+                        + _hosts_to_try(base))]
+    checks = [_credit_check(config, result)]
+    answered = not isinstance(result, UnavailableError)  # a number or an EVERY8D refusal: the API is there
+    if answered and (probe.kind == "not_found" or is_retired(base)):
+        checks.append(_old_platform(config, probe))
+    return checks
+
+
+def _mms_terms(config: Config) -> Check:
+    """Which MMS terms the bot applies: a wrong choice prices and checks every MMS wrongly, so say it."""
+    limits = config.limits
+    types = "/".join(dict.fromkeys("jpg" if k == "jpeg" else k for k in limits.mms_image_types))
+    cap = limits.mms_total_max_bytes // KB
+    if limits.mms_flat_price:
+        price_zh, price_en = f"每則 {limits.mms_points(0):g} 點", f"{limits.mms_points(0):g} points each"
+    else:
+        (bound, low), *_ = limits.mms_price_bands
+        high = limits.mms_price_bands[-1][1]
+        price_zh = f"{bound // KB} KB 以下 {low:g} 點、以上 {high:g} 點"
+        price_en = f"{low:g} points up to {bound // KB} KB, {high:g} above"
+    subject = f"{limits.mms_subject_max_cjk}/{limits.mms_subject_max_ascii}"
+    return _passed("EVERY8D_MMS_TERMS",
+                   f"{limits.mms_terms} 年版多媒體簡訊條件：圖加文最多 {cap} KB、{types}、主旨 {subject} 字、{price_zh}",
+                   f"{limits.mms_terms} MMS terms: image plus text up to {cap} KB, {types}, subject {subject} "
+                   f"characters (Chinese/ASCII), {price_en}; must match the account's contract (README: MMS terms)")
+
+
+def _credit_check(config: Config, result: float | Every8dError) -> Check:
     name, account = "EVERY8D", f"{config.every8d_uid} @ {config.every8d_base_url}"
     if isinstance(result, CredentialError):
         note = result.support_note()
@@ -448,12 +499,88 @@ def _every8d(config: Config) -> Check:
     if isinstance(result, UnavailableError):
         return _failed(name, f"無法連上 {config.every8d_base_url}：{result.describe('zh-TW')}",
                        f"cannot reach EVERY8D at {config.every8d_base_url}: {result.describe('en')}",
-                       "確認 EVERY8D_BASE_URL 與網路、防火牆 / check EVERY8D_BASE_URL (default "
-                       "https://oms.every8d.com/API21/HTTP/) and the network or firewall")
+                       "確認 EVERY8D_BASE_URL 與網路、防火牆 / check EVERY8D_BASE_URL and the network or firewall; "
+                       + _hosts_to_try(config.every8d_base_url))
     if isinstance(result, Every8dError):
         return _failed(name, result.describe("zh-TW"), f"{result.describe('en')} ({account})",
                        "依上列 EVERY8D 訊息處理，或聯繫 EVERY8D / act on EVERY8D's message above, or contact EVERY8D")
     return _credit_line(name, config, result, f"帳號 {account}", f"account {account}")
+
+
+_UNREACHABLE: dict[str, tuple[str, str]] = {
+    "dns": ("找不到主機名稱 {host}（DNS 查無此名稱）", "host name {host} not found (DNS)"),
+    "refused": ("連線被拒（{host} 沒有在這個埠提供服務）", "connection refused ({host} is not listening on that port)"),
+    "timeout": ("連線逾時（{seconds} 秒內連不上 {host}）", "connection timed out ({host} not reached within {seconds} s)"),
+    "no_answer": ("已連上 {host}，但 {seconds} 秒內沒有回應", "{host} accepted the connection but did not answer within "
+                  "{seconds} s (EVERY8D_TIMEOUT_SECONDS)"),
+    "tls": ("安全連線（TLS）失敗", "the secure (TLS) connection to {host} failed"),
+    "other": ("無法連線", "cannot connect to {host}"),
+}
+
+
+def _host_unusable(base: str, probe: HostProbe) -> Check:
+    """The configured host is not EVERY8D's API: no answer, a web page, or a redirect. The account is not tried."""
+    retired_zh = "；此主機已被 EVERY8D 停用" if is_retired(base) else ""
+    retired_en = "; EVERY8D has retired this host" if is_retired(base) else ""
+    not_tried_zh, not_tried_en = "；未送出帳號密碼", "; the account was not tried"
+    hosts = _hosts_to_try(base)
+    if probe.kind == "unreachable":
+        zh, en = _UNREACHABLE.get(probe.reason, _UNREACHABLE["other"])
+        fields = {"host": probe.host, "seconds": f"{probe.seconds:g}"}
+        detail = f": {probe.detail}" if probe.reason in ("tls", "other") and probe.detail else ""
+        return _failed("EVERY8D", f"EVERY8D_BASE_URL {base} 沒有回應：{zh.format(**fields)}{retired_zh}{not_tried_zh}",
+                       f"the configured host does not answer: {en.format(**fields)}{detail} (EVERY8D_BASE_URL "
+                       f"{base}){retired_en}{not_tried_en}",
+                       "確認網路、防火牆與 EVERY8D_BASE_URL / check the network or firewall and EVERY8D_BASE_URL; " + hosts)
+    if probe.kind == "html":
+        title = f"「{probe.title}」" if probe.title else ""
+        title_en = f' "{probe.title}"' if probe.title else ""
+        return _failed("EVERY8D", f"EVERY8D_BASE_URL {base} 回應的是網頁{title}，不是 EVERY8D API{not_tried_zh}",
+                       f"the configured host answers a web page{title_en} (HTML), not the EVERY8D API "
+                       f"(EVERY8D_BASE_URL {base}){retired_en}{not_tried_en}",
+                       "EVERY8D_BASE_URL 應是 API 網址（含 /API21/HTTP/），不是網站或入口頁 / EVERY8D_BASE_URL must be the "
+                       "API address with its path prefix (…/API21/HTTP/), not the website or portal; " + hosts)
+    if probe.redirect_to_retired:
+        return _failed("EVERY8D", f"EVERY8D_BASE_URL {base} 轉址到已停用的主機 {probe.redirect_host}"
+                       f"（HTTP {probe.status} → {probe.location}）{not_tried_zh}",
+                       f"the configured host redirects (HTTP {probe.status}) to {probe.location}, a host EVERY8D "
+                       f"has retired: it answers like an old host (EVERY8D_BASE_URL {base}){not_tried_en}",
+                       "改用仍在服務的主機 / switch to a host in service; " + hosts)
+    suggested = probe.suggested_base_url
+    return _failed("EVERY8D", f"EVERY8D_BASE_URL {base} 轉址到 {probe.location}（HTTP {probe.status}），機器人不跟隨轉址"
+                   f"{not_tried_zh}",
+                   f"the configured host redirects (HTTP {probe.status}) to {probe.location}; the bot does not follow "
+                   f"redirects (a POST would lose its body) (EVERY8D_BASE_URL {base}){retired_en}{not_tried_en}",
+                   f"若那是 EVERY8D 的網址，請設定 EVERY8D_BASE_URL={suggested} / if that is EVERY8D's address, set "
+                   f"EVERY8D_BASE_URL={suggested}; otherwise " + hosts)
+
+
+def _old_platform(config: Config, probe: HostProbe) -> Check:
+    """The API answers but the host is a 2017-era one: without callbacks, replies would be missed."""
+    name, base = "EVERY8D platform", config.every8d_base_url
+    if probe.kind == "not_found":
+        zh = (f"{probe.host} 像 2017 年的舊主機：沒有 2021 年的端點 {PROBE_ENDPOINT}（HTTP 404），"
+              "無法查詢回覆，個人化簡訊也只能逐則呼叫")
+        en = (f"{probe.host} answers like an old (2017) host: it has no {PROBE_ENDPOINT}, a 2021 endpoint (HTTP 404), "
+              "so replies cannot be looked up and personalised texts go one call each")
+    else:
+        zh = f"{probe.host} 是 2017 年文件的主機，EVERY8D 已於 2022 年停用，隨時可能停止服務"
+        en = f"{probe.host} is a host of the 2017 document that EVERY8D retired in 2022; it may stop answering"
+    if config.callback_token:
+        return _passed(name, f"{zh}；回覆仍會經由主動回報送達（可改用 {OFFICIAL_2021_BASE_URL}）",
+                       f"{en}; replies still arrive by push callback (for the 2021 endpoints try "
+                       f"{OFFICIAL_2021_BASE_URL})")
+    return _warned(name, f"{zh}；未開啟主動回報，回覆會漏接", f"{en}; with push callbacks off, replies would be missed",
+                   "改用 2021 年的主機，或設定 EVERY8D_CALLBACK_TOKEN 接收主動回報 / switch to a 2021 host or set "
+                   f"EVERY8D_CALLBACK_TOKEN for push callbacks; {_hosts_to_try(base)}")
+
+
+def _hosts_to_try(base: str) -> str:
+    """The known hosts other than the configured one, newest first (README: EVERY8D hosts)."""
+    current = urlsplit(base).hostname or ""
+    listed = [f"{url} ({note})" for url, note in KNOWN_HOSTS if urlsplit(url).hostname != current]
+    return ("可嘗試 / try: " + ", ".join(listed) + ", 或企業專屬網址 / or your enterprise-dedicated URL "
+            "(README: EVERY8D hosts)")
 
 
 def _sandbox(config: Config) -> Check:

@@ -109,6 +109,7 @@ class Runtime:
                 uid=SANDBOX_UID, pwd=SANDBOX_PWD, credit=config.sandbox_credit, seed=config.sandbox_seed,
                 delivery_seconds=config.sandbox_delivery_seconds, reply_rate=config.sandbox_reply_rate,
                 failure_rates={101: 0.05, 103: 0.03}, callback_url=callback_url, background=True,
+                mms_terms=config.mms_terms,
             ).start()
             log.warning("🧪 沙盒模式 sandbox mode: EVERY8D_UID is not set, so the built-in sandbox at %s stands in "
                         "for EVERY8D and nothing is delivered.", self.sandbox.base_url)
@@ -151,13 +152,13 @@ class Runtime:
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
         self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
-        self.answers = AnswerService(self.store, self.requests, self.policy, clock)
+        self.answers = AnswerService(self.store, self.requests, self.policy, clock, limits=config.limits)
         self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
-            answers=self.answers,
+            answers=self.answers, limits=config.limits,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
         )
         self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")

@@ -2,7 +2,8 @@
 
 EVERY8D refuses (or silently mangles) what breaks its limits, and by then the approver has already
 approved. The image type is judged from the bytes, not the file name: a Slack download without a valid
-token is an HTML sign-in page, and renamed files are common. All limits come from `Limits`.
+token is an HTML sign-in page, and renamed files are common. All limits come from `Limits`, which follow the
+account's MMS terms (EVERY8D_MMS_TERMS: 2021 by default, or 2017; see every8d/limits.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import unicodedata
 
-from every8d.limits import DEFAULT_LIMITS, Limits
+from every8d.limits import DEFAULT_LIMITS, KB, Limits, mms_size
 from every8d.pricing import count_chars
 from every8d.problems import Problem
 
@@ -55,9 +56,10 @@ def validate_mms(
 ) -> list[Problem]:
     """Every problem with an MMS, all at once, for the fields "subject", "message" and "image".
 
-    API 2.1: a subject is required, at most 15 characters when it has Chinese (any non-ASCII character)
-    and 95 when it is plain ASCII; text up to 4000 characters; a jpg/png/gif image judged by its bytes;
-    image plus UTF-8 text at most 50 KB.
+    A subject is required, at most `mms_subject_max_cjk` characters when it has Chinese (any non-ASCII
+    character) and `mms_subject_max_ascii` when it is plain ASCII (15/39 under the 2021 terms, 15/95 under
+    2017); text up to 4000 characters; an image of an allowed type judged by its bytes (2021: jpg/png;
+    2017: also gif); raw image bytes plus UTF-8 text at most `mms_total_max_bytes` (300 KB / 50 KB).
     """
     problems = _subject_problems(subject, limits)
     problems.extend(_mms_message_problems(message, limits))
@@ -112,7 +114,17 @@ def _image_problems(image: bytes | None, message: str, limits: Limits) -> list[P
     if not image:
         return [Problem("image", f"請附上一張圖片（{allowed}）。", f"Attach an image ({allowed_en}).")]
     kind = sniff_image_type(image)
-    if kind is None or _label(kind) not in labels:
+    if kind is not None and _label(kind) not in labels:
+        return [
+            Problem(
+                "image",
+                f"這是 {_label(kind)} 圖片，但依帳號的多媒體簡訊條件（{limits.mms_terms} 年版）只接受 {allowed}，"
+                f"請轉成 {allowed} 後再上傳。",
+                f"This is a {_label(kind)} image, but the account's MMS terms ({limits.mms_terms}) accept only "
+                f"{allowed_en}. Convert it to {allowed_en} and attach it again.",
+            )
+        ]
+    if kind is None:
         return [
             Problem(
                 "image",
@@ -121,7 +133,7 @@ def _image_problems(image: bytes | None, message: str, limits: Limits) -> list[P
                 "Please attach another image.",
             )
         ]
-    total = len(image) + len(message.encode("utf-8"))
+    total = mms_size(image, message)
     if total <= limits.mms_total_max_bytes:
         return []
     size, cap = _kb(total), _kb(limits.mms_total_max_bytes)
@@ -169,6 +181,7 @@ def _label(kind: str) -> str:
 
 
 def _kb(size: int) -> str:
-    """Size in KB with one decimal, rounded up so an over-limit size never reads as the limit."""
-    kb = math.ceil(size * 10 / 1024) / 10
+    """Size in KB (1000 bytes, see every8d/limits.py) with one decimal, rounded up so an over-limit size
+    never reads as the limit."""
+    kb = math.ceil(size * 10 / KB) / 10
     return f"{int(kb)}" if kb == int(kb) else f"{kb:.1f}"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from every8d.limits import DEFAULT_LIMITS, Limits
+from every8d.limits import DEFAULT_LIMITS, Limits, mms_size
 from every8d.phones import Recipient, RecipientList
 
 
@@ -32,6 +32,8 @@ class Quote:
     points: float
     estimate: bool
     international_parts: int = 0
+    #: MMS only: raw image bytes plus UTF-8 text, what the size limit and the price bands measure.
+    size_bytes: int = 0
 
     def after(self, credit: float) -> float:
         """Credit left after this send (negative when there is not enough)."""
@@ -98,26 +100,34 @@ def quote_sms(
 
 
 def quote_mms(
-    recipients: RecipientList | Sequence[Recipient], limits: Limits = DEFAULT_LIMITS, *, message: str = ""
+    recipients: RecipientList | Sequence[Recipient],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    message: str = "",
+    image: bytes | None = None,
 ) -> Quote:
-    """The cost of one MMS to every recipient: a flat `limits.mms_price` each (4 points in API 2.1).
+    """The cost of one MMS to every recipient, by the account's MMS terms (`limits.mms_points`).
 
+    2021 terms: 3 points when image plus text is at most 50 KB, 5 points above (up to 300 KB); 2017 terms:
+    4 points whatever the size. The size is the raw image bytes plus the UTF-8 text (`mms_size`).
     MMS goes to Taiwan numbers only; read the recipients with `allow_international=False`.
-    `message` only fills in the character count shown beside the price.
     """
     people = _recipients(recipients)
     if any(not r.is_taiwan for r in people):
         raise ValueError("MMS cannot be sent to international numbers; parse with allow_international=False")
+    size = mms_size(image, message)
+    each = limits.mms_points(size)
     return Quote(
         kind="mms",
         chars=count_chars(message),
         parts=1,
         taiwan_count=len(people),
         international_count=0,
-        points_per_taiwan=limits.mms_price,
+        points_per_taiwan=each,
         points_per_international=0.0,
-        points=len(people) * limits.mms_price,
+        points=len(people) * each,
         estimate=False,
+        size_bytes=size,
     )
 
 

@@ -340,7 +340,7 @@ def template_redraw(ctx: HandlerContext, body: dict) -> dict | None:
                "message": fill_template(template.body, now=ctx.clock(), tz=ctx.voice.tz)}
     fresh = f"{modals.VALUE}.{int(ctx.clock() * 1000) % 100_000_000}"  # a new action_id shows the new text
     redrawn = modals.compose_view(ctx.voice, channel_id=channel, kind=values.kind, initial=initial,
-                                  templates=template_names(ctx), message_action=fresh)
+                                  templates=template_names(ctx), message_action=fresh, limits=ctx.limits)
     return {"view_id": view["id"], "hash": view.get("hash"), "view": redrawn}
 
 

@@ -71,7 +71,8 @@ def register(app: App, ctx: HandlerContext) -> None:
             ack()
             names = [t.name for t in ctx.store.templates.list(modals.MAX_TEMPLATE_OPTIONS)]
             client.views_open(trigger_id=command["trigger_id"],
-                              view=modals.compose_view(ctx.voice, channel_id=channel, templates=names))
+                              view=modals.compose_view(ctx.voice, channel_id=channel, templates=names,
+                                                     limits=ctx.limits))
         elif word == "send":
             ack(**one_line_send(ctx, rest, user=user, channel=channel))
             ctx.wake_poster()

@@ -27,7 +27,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from every8d.limits import DEFAULT_LIMITS
+from every8d.limits import DEFAULT_LIMITS, KB, Limits
+from every8d.pricing import Quote
 from handlers import cards
 from handlers.texts import Voice, escape, points
 from services.compose import Preview, skipped_rows_text
@@ -76,10 +77,12 @@ def compose_view(
     initial: dict[str, Any] | None = None,
     templates: Sequence[str] = (),
     message_action: str = VALUE,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict:
     """The compose modal. MMS adds the image upload and makes the subject required. `templates` (names)
     adds a chooser above the message. Slack keeps what was typed in a field across redraws unless its
-    action_id changes, so a redraw that must show a template's text passes a new `message_action`."""
+    action_id changes, so a redraw that must show a template's text passes a new `message_action`.
+    `limits`: the account's terms (EVERY8D_MMS_TERMS), which the MMS hints and accepted file types follow."""
     initial = initial or {}
     mms = kind == "mms"
     sms_option = Option(value="sms", text=voice.t("簡訊", "SMS"))
@@ -120,7 +123,9 @@ def compose_view(
             label=_plain(voice.t("主旨", "Subject")),
             optional=not mms,
             hint=_plain(
-                voice.t("多媒體簡訊主旨：中文最多 15 字，純英數最多 95 字", "MMS subject: 15 characters with Chinese, 95 if ASCII")
+                voice.t(f"多媒體簡訊主旨：中文最多 {limits.mms_subject_max_cjk} 字，純英數最多 {limits.mms_subject_max_ascii} 字",
+                        f"MMS subject: {limits.mms_subject_max_cjk} characters with Chinese, "
+                        f"{limits.mms_subject_max_ascii} if ASCII")
                 if mms
                 else voice.t("僅供內部註記，不會傳到手機", "an internal note, not sent to the phone")
             ),
@@ -136,14 +141,16 @@ def compose_view(
                 "hint": {
                     "type": "plain_text",
                     "text": voice.t(
-                        f"jpg、png 或 gif；圖片加文字最多 {DEFAULT_LIMITS.mms_total_max_bytes // 1024} KB",
-                        f"jpg, png or gif; image plus text at most {DEFAULT_LIMITS.mms_total_max_bytes // 1024} KB",
+                        f"{_image_types(limits, '、', ' 或 ')}；圖片加文字最多 {limits.mms_total_max_bytes // KB} KB"
+                        + _mms_price_hint(limits, zh=True),
+                        f"{_image_types(limits, ', ', ' or ')}; image plus text at most "
+                        f"{limits.mms_total_max_bytes // KB} KB" + _mms_price_hint(limits, zh=False),
                     ),
                 },
                 "element": {
                     "type": "file_input",
                     "action_id": VALUE,
-                    "filetypes": list(DEFAULT_LIMITS.mms_image_types),
+                    "filetypes": list(limits.mms_image_types),
                     "max_files": 1,
                 },
             }
@@ -239,6 +246,33 @@ def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
     )
 
 
+def _image_types(limits: Limits, comma: str, last: str) -> str:
+    """The accepted image types in words: "jpg、png 或 gif" (jpeg is jpg to people)."""
+    kinds = [k for k in dict.fromkeys("jpg" if k == "jpeg" else k for k in limits.mms_image_types)]
+    return kinds[0] if len(kinds) == 1 else comma.join(kinds[:-1]) + last + kinds[-1]
+
+
+def _mms_price_hint(limits: Limits, *, zh: bool) -> str:
+    """The MMS price by size, for the upload hint: "；50 KB 以下每則 3 點，以上 5 點"."""
+    if limits.mms_flat_price:
+        each = limits.mms_points(0)
+        return f"；每則 {each:g} 點" if zh else f"; {each:g} points each"
+    (bound, low), *rest = limits.mms_price_bands
+    high = rest[-1][1] if rest else low
+    return (f"；{bound // KB} KB 以下每則 {low:g} 點，以上 {high:g} 點" if zh
+            else f"; {low:g} points each up to {bound // KB} KB, {high:g} above")
+
+
+def mms_size_line(voice: Voice, quote: Quote, limits: Limits) -> str:
+    """The MMS preview's size and price line: what the price band depends on, against the limit."""
+    size = f"{quote.size_bytes / KB:,.1f}"
+    cap = limits.mms_total_max_bytes // KB
+    each = f"{quote.points_per_taiwan:g}"
+    return voice.t(f"*大小* 圖片加文字 {size} KB（上限 {cap} KB）· 每則 {each} 點（{limits.mms_terms} 年版條件）",
+                   f"*Size* image plus text {size} KB (limit {cap} KB) · {each} points each "
+                   f"({limits.mms_terms} terms)")
+
+
 def preview_view(
     voice: Voice, preview: Preview, *, draft_id: str, channel_id: str, quiet_until: datetime | None = None
 ) -> dict:
@@ -257,6 +291,7 @@ def preview_view(
                 f"{quote.international_count})"),
         voice.t(f"*字數* {quote.chars} 字 · 每位 {quote.parts} 則", f"*Length* {quote.chars} characters · {quote.parts} part(s)")
         if c.kind == "sms" else voice.t(f"*字數* {quote.chars} 字 · 含圖片", f"*Length* {quote.chars} characters + image"),
+        *([mms_size_line(voice, quote, preview.limits)] if c.kind == "mms" else []),
         voice.t(f"*費用* {points(quote.points)}", f"*Cost* {quote.points:,.1f} points")
         + (voice.t("（估計）", " (estimate)") if quote.estimate else ""),
         voice.t(f"*時間* {when_zh}", f"*When* {when_en}"),

@@ -42,7 +42,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             view_id=view["id"],
             hash=view.get("hash"),
             view=modals.compose_view(voice, channel_id=channel, kind=values.kind, initial=initial,
-                                     templates=template_names(ctx)),
+                                     templates=template_names(ctx), limits=ctx.limits),
         )
 
     @app.view(modals.COMPOSE_CALLBACK)

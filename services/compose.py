@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from every8d.limits import DEFAULT_LIMITS, Limits
+from every8d.limits import DEFAULT_LIMITS, Limits, mms_size
 from every8d.mms import sniff_image_type, validate_mms, validate_sms
 from every8d.phones import Recipient, RecipientList, parse_recipients
 from every8d.pricing import Quote, count_chars, quote_mms, quote_sms, quote_sms_each
@@ -67,8 +67,8 @@ class Preview:
         """Points of `text` sent to these recipients (one part of the send, see services/parts.py)."""
         by_number = {r.e164: r for r in self.recipients.recipients}
         people = [by_number[n] for n in numbers if n in by_number]
-        if self.input.kind == "mms":
-            return len(people) * self.limits.mms_price
+        if self.input.kind == "mms":  # priced by size under the account's MMS terms (every8d/limits.py)
+            return len(people) * self.limits.mms_points(mms_size(self.input.image, text))
         return quote_sms(text, people, self.limits).points
 
     @property
@@ -177,7 +177,7 @@ def prepare(
     quote: Quote | None = None
     if recipients.recipients and not any(p.field == "message" for p in problems):
         if mms:
-            quote = quote_mms(recipients, limits, message=checked)
+            quote = quote_mms(recipients, limits, message=checked, image=compose.image)
         elif messages:
             quote = quote_sms_each([(messages[r.e164], r) for r in recipients.recipients], limits)
         else:

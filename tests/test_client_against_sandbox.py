@@ -105,14 +105,14 @@ def test_mms_end_to_end(sandbox: Sandbox, client: Every8dClient, clock: FakeCloc
         subject="新品", message="看看新品", image=PNG, image_type="PNG", recipients=["0912345678", "0922333444"],
         validity_minutes=120,
     )
-    assert (result.sent, result.cost) == (2, 8.0)
+    assert (result.sent, result.cost) == (2, 6.0)  # 2021 terms (the default): 3 points up to 50 KB
     batch = sandbox.batches[result.batch_id]
     assert (batch.kind, batch.subject, batch.validity_minutes) == ("mms", "新品", 120)
     assert base64.b64decode(batch.attachment) == PNG and batch.attachment_type == "png"
     assert set(statuses(client.delivery_status_page(result.batch_id, 1, mms=True)[1]).values()) == {700}
     later(clock, sandbox, 3)
     records = list(client.iter_delivery_status(result.batch_id, mms=True))
-    assert {r.status.code for r in records} == {100} and {r.cost for r in records} == {4.0}
+    assert {r.status.code for r in records} == {100} and {r.cost for r in records} == {3.0}
     assert sandbox.calls[-1].endpoint == "MMS/getDeliveryStatus.ashx"
 
 
@@ -224,11 +224,11 @@ def test_scheduled_mms_cancelled_and_too_late_to_cancel(
     first = client.send_mms(subject="s", message="m", image=PNG, image_type="jpg", recipients=numbers(2), send_at=send_at)
     second = client.send_mms(subject="s", message="m", image=PNG, image_type="jpg", recipients=numbers(1), send_at=send_at)
     assert client.cancel_sms(first.batch_id) == NothingToCancel(batch_id=first.batch_id)  # wrong kind
-    assert client.cancel_mms(first.batch_id) == CancelResult(deleted=2, refunded=8.0)
+    assert client.cancel_mms(first.batch_id) == CancelResult(deleted=2, refunded=6.0)
     later(clock, sandbox, 601)
     assert client.cancel_mms(second.batch_id) == NothingToCancel(batch_id=second.batch_id)
     assert set(statuses(client.delivery_status_page(second.batch_id, 1, mms=True)[1]).values()) == {700}
-    assert client.get_credit() == 10_000.0 - 4.0
+    assert client.get_credit() == 10_000.0 - 3.0
 
 
 # --- fault injection -------------------------------------------------------------------------------------
@@ -291,6 +291,23 @@ def test_minus_99_on_send_is_a_definite_refusal(sandbox: Sandbox, client: Every8
     assert not isinstance(caught.value, OutcomeUnknownError)
     assert caught.value.code == -99 and caught.value.server_message == "主機端發生不明錯誤，請與廠商窗口聯繫。"
     assert calls_to(sandbox, "MMS/sendMMS.ashx") == 1 and sandbox.batches == {} and sleeps == []
+
+
+@pytest.mark.parametrize(("terms", "image_bytes"), [("2021", 300_000), ("2017", 50_000)])
+def test_an_mms_over_the_terms_limit_is_refused_with_minus_314_and_costs_nothing(
+    clock: FakeClock, sleeps: list[float], terms: str, image_bytes: int
+) -> None:
+    """Image plus text one byte over the account's limit (300 KB in 2021, 50 KB in 2017; 1000-byte KB)."""
+    with Sandbox(credit=100.0, clock=clock, background=False, mms_terms=terms) as sandbox, \
+            connect(sandbox, sleeps) as client:
+        image = PNG + b"\x00" * (image_bytes - len(PNG) - len("好".encode()) + 1)
+        with pytest.raises(ProviderError) as caught:
+            client.send_mms(subject="s", message="好", image=image, image_type="png", recipients=["0912345678"])
+        assert caught.value.code == -314 and not isinstance(caught.value, OutcomeUnknownError)
+        assert sandbox.batches == {} and sandbox.credit == 100.0 and sleeps == []
+        at_limit = client.send_mms(subject="s", message="好", image=image[:-1], image_type="png",
+                                   recipients=["0912345678"])
+        assert at_limit.cost == {"2021": 5.0, "2017": 4.0}[terms]
 
 
 def test_accept_then_hang_is_outcome_unknown_with_exactly_one_batch(sandbox: Sandbox, sleeps: list[float]) -> None:

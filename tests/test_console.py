@@ -98,7 +98,7 @@ def test_compose_window_switches_to_mms_and_takes_an_image_file(tmp_path):
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     code, shown = run_script(tmp_path, "/sms\n/fill kind mms\n/expect 圖片 / Image\n/fill recipients 0912345678\n"
                                        "/fill message 您好\n/fill subject 通知\n/fill image photo.png\n/submit\n"
-                                       "/expect 含圖片\n/expect 費用 4.0 點\n")
+                                       "/expect 含圖片\n/expect 費用 3.0 點\n")
     assert code == 0, shown
     assert "mms (多媒體簡訊 / MMS)" in shown and "📎 photo.png" in shown
 

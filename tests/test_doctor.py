@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import io
 import socket
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
 from bot import cli
-from bot.config import VARIABLES
+from bot.config import DEFAULT_EVERY8D_BASE_URL, VARIABLES
 from bot.doctor import MANIFEST, REQUIRED_SCOPES, mask, required_scopes, run_doctor
 from every8d.codes import CREDIT
 from every8d.sandbox import Sandbox
@@ -333,3 +338,231 @@ def test_the_built_in_scope_list_matches_the_manifest():
     scopes, source = required_scopes(MANIFEST)
     assert source == "manifest.yml"
     assert set(scopes) == set(REQUIRED_SCOPES)
+
+
+# ----- EVERY8D hosts: the configured host does not answer, answers HTML, or answers like an old host -------
+#
+# Each case is a real HTTP server (or socket) on 127.0.0.1 behaving like that kind of host; host names that
+# must not resolve are refused by a stand-in resolver, so no test ever reaches a real host.
+
+
+@dataclass
+class Received:
+    path: str
+    body: str
+
+
+class FakeHost:
+    """A tiny HTTP server: `answer(path, form) -> (status, headers, body)`; records every request."""
+
+    def __init__(self, answer: Callable[[str, dict[str, str]], tuple[int, dict[str, str], str]]) -> None:
+        self.received: list[Received] = []
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                host.received.append(Received(self.path, body))
+                status, headers, text = answer(self.path, dict(parse_qsl(body)))
+                payload = text.encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "text/plain; charset=utf-8", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/API21/HTTP/"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def password_seen(self) -> bool:
+        return any("PWD=" in r.body for r in self.received)
+
+
+@pytest.fixture
+def fake_host() -> Iterator[Callable[..., FakeHost]]:
+    hosts: list[FakeHost] = []
+
+    def make(answer: Callable[[str, dict[str, str]], tuple[int, dict[str, str], str]]) -> FakeHost:
+        hosts.append(FakeHost(answer))
+        return hosts[-1]
+
+    yield make
+    for host in hosts:
+        host.close()
+
+
+def old_host(path: str, form: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    """A 2017-era host: the 2017 endpoints answer, the 2021 ones are 404."""
+    if path.lower().endswith("/getcredit.ashx"):
+        if form.get("UID") == "acme" and form.get("PWD") == EVERY8D_PWD:
+            return 200, {}, "1000.00"
+        return 200, {}, "-100, 帳號或密碼錯誤。"
+    return 404, {"Content-Type": "text/html"}, "<html><head><title>404 - File or directory not found.</title></head></html>"
+
+
+def unresolvable(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """The resolver says "no such host" for `names` (and only them), as DNS does for a retired name."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_the_default_host_is_the_one_of_the_newest_official_document():
+    assert DEFAULT_EVERY8D_BASE_URL == "https://api.e8d.tw/API21/HTTP/"
+
+
+def test_a_host_that_refuses_connections_is_named_and_the_hosts_to_try_listed(env):
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{closed.getsockname()[1]}/API21/HTTP/"
+        code, text = doctor({**env, "EVERY8D_BASE_URL": base})
+
+    assert code == 1
+    assert line(text, "EVERY8D").startswith("❌")
+    assert "does not answer: connection refused" in line(text, "EVERY8D") and "連線被拒" in line(text, "EVERY8D")
+    assert "the account was not tried" in line(text, "EVERY8D")
+    fix = fix_after(text, "EVERY8D")
+    assert "https://api.e8d.tw/API21/HTTP/" in fix and "https://oms.e8d.tw/API21/HTTP/" in fix
+    assert "enterprise-dedicated URL" in fix
+
+
+def test_a_retired_host_whose_name_no_longer_resolves_is_named(env, monkeypatch):
+    unresolvable(monkeypatch, "oms.every8d.com")
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": "https://oms.every8d.com/API21/HTTP/"})
+
+    assert code == 1
+    assert "host name oms.every8d.com not found (DNS)" in line(text, "EVERY8D")
+    assert "EVERY8D has retired this host" in line(text, "EVERY8D") and "已被 EVERY8D 停用" in line(text, "EVERY8D")
+    assert "https://api.e8d.tw/API21/HTTP/" in fix_after(text, "EVERY8D")
+
+
+def test_a_host_that_accepts_but_never_answers_is_a_timeout(env):
+    with socket.socket() as silent:  # the kernel accepts connections; nobody ever reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}/API21/HTTP/"
+        started = time.monotonic()
+        code, text = doctor({**env, "EVERY8D_BASE_URL": base, "EVERY8D_TIMEOUT_SECONDS": "1"})
+
+    assert code == 1
+    assert "did not answer within 1 s (EVERY8D_TIMEOUT_SECONDS)" in line(text, "EVERY8D")
+    assert time.monotonic() - started < 10  # one wait, not one per call
+
+
+def test_a_host_that_answers_a_web_page_is_named_and_never_gets_the_password(env, fake_host):
+    portal = fake_host(lambda path, form: (200, {"Content-Type": "text/html; charset=utf-8"},
+                                           "<!DOCTYPE html><html><head><title>EVERY8D 企業簡訊平台</title></head>"
+                                           "<body>登入</body></html>"))
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": portal.base_url})
+
+    assert code == 1
+    assert 'answers a web page "EVERY8D 企業簡訊平台" (HTML), not the EVERY8D API' in line(text, "EVERY8D")
+    assert "…/API21/HTTP/" in fix_after(text, "EVERY8D") and "https://api.e8d.tw/" in fix_after(text, "EVERY8D")
+    assert [r.path for r in portal.received] == ["/API21/HTTP/getReplyMessage.ashx"]
+    assert not portal.password_seen()
+
+
+def test_a_redirect_to_a_retired_host_is_named_and_not_followed(env, fake_host):
+    moved = fake_host(lambda path, form: (301, {"Location": "https://oms.every8d.com" + path}, ""))
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": moved.base_url})
+
+    assert code == 1
+    assert ("redirects (HTTP 301) to https://oms.every8d.com/API21/HTTP/getReplyMessage.ashx, a host EVERY8D "
+            "has retired") in line(text, "EVERY8D")
+    assert "https://api.e8d.tw/API21/HTTP/" in fix_after(text, "EVERY8D")
+    assert len(moved.received) == 1 and not moved.password_seen()
+
+
+def test_a_redirect_elsewhere_names_the_address_to_configure(env, fake_host):
+    moved = fake_host(lambda path, form: (308, {"Location": "https://api.e8d.tw" + path}, ""))
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": moved.base_url})
+
+    assert code == 1
+    assert "the bot does not follow redirects" in line(text, "EVERY8D")
+    assert "set EVERY8D_BASE_URL=https://api.e8d.tw/API21/HTTP/" in fix_after(text, "EVERY8D")
+    assert not moved.password_seen()
+
+
+def test_an_old_host_without_the_2021_endpoints_is_a_warning_when_callbacks_are_off(env, fake_host):
+    host = fake_host(old_host)
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": host.base_url, "EVERY8D_CALLBACK_TOKEN": ""})
+
+    assert code == 0, text  # sending works: a warning, not a failure
+    assert line(text, "EVERY8D").startswith("✅") and "1,000.0" in line(text, "EVERY8D")
+    platform = line(text, "EVERY8D platform")
+    assert platform.startswith("⚠️")
+    assert "answers like an old (2017) host" in platform and "getReplyMessage.ashx" in platform
+    assert "replies would be missed" in platform
+    assert "https://api.e8d.tw/API21/HTTP/" in fix_after(text, "EVERY8D platform")
+    # The probe carried no account; the only call with the password is the one credit call.
+    assert [("PWD=" in r.body, r.path.rsplit("/", 1)[1]) for r in host.received] == [
+        (False, "getReplyMessage.ashx"), (True, "getCredit.ashx")]
+
+
+def test_an_old_host_is_only_noted_when_push_callbacks_bring_the_replies(env, fake_host):
+    host = fake_host(old_host)
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": host.base_url})
+
+    assert code == 0, text
+    platform = line(text, "EVERY8D platform")
+    assert platform.startswith("✅") and "old (2017) host" in platform and "replies still arrive by push" in platform
+
+
+def test_no_every8d_api_under_the_configured_path(env, fake_host):
+    nothing = fake_host(lambda path, form: (404, {}, "Not Found"))
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": nothing.base_url})
+
+    assert code == 1
+    assert "no EVERY8D API under" in line(text, "EVERY8D") and "answered 404" in line(text, "EVERY8D")
+    assert "path prefix (…/API21/HTTP/)" in fix_after(text, "EVERY8D")
+
+
+def test_a_2021_host_passes_without_a_platform_line(env, fake_host):
+    def current(path: str, form: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        if not form.get("UID") or not form.get("PWD"):
+            return 200, {}, "-300, 帳號密碼不得為空值。"
+        return 200, {}, "1000.00" if path.lower().endswith("/getcredit.ashx") else "0"
+
+    host = fake_host(current)
+
+    code, text = doctor({**env, "EVERY8D_BASE_URL": host.base_url})
+
+    assert code == 0, text
+    assert line(text, "EVERY8D").startswith("✅")
+    assert not any(ln.split(" ", 1)[1].startswith("EVERY8D platform:") for ln in check_lines(text))
+
+
+@pytest.mark.parametrize(("terms", "words"), [
+    ("2021", "2021 MMS terms: image plus text up to 300 KB, jpg/png, subject 15/39 characters (Chinese/ASCII), "
+             "3 points up to 50 KB, 5 above"),
+    ("2017", "2017 MMS terms: image plus text up to 50 KB, jpg/png/gif, subject 15/95 characters (Chinese/ASCII), "
+             "4 points each"),
+])
+def test_the_mms_terms_in_force_are_stated(env, terms, words):
+    code, text = doctor({**env, "EVERY8D_MMS_TERMS": terms})
+
+    assert code == 0, text
+    assert line(text, "EVERY8D_MMS_TERMS").startswith("✅") and words in line(text, "EVERY8D_MMS_TERMS")

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from every8d.limits import Limits
+from every8d.limits import DEFAULT_LIMITS, LIMITS_2017, Limits, limits_for_mms_terms
 from every8d.mms import sniff_image_type, validate_mms, validate_sms
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 100
@@ -85,9 +85,9 @@ def test_one_chinese_character_makes_the_15_limit_apply() -> None:
     assert validate_mms(subject.replace("週", "W"), "內容", PNG) == []
 
 
-def test_ascii_subject_is_limited_to_95_characters() -> None:
-    assert validate_mms("A" * 95, "text", PNG) == []
-    problems = validate_mms("A" * 96, "text", PNG)
+def test_ascii_subject_is_limited_to_95_characters_under_the_2017_terms() -> None:
+    assert validate_mms("A" * 95, "text", PNG, LIMITS_2017) == []
+    problems = validate_mms("A" * 96, "text", PNG, LIMITS_2017)
     assert fields(problems) == ["subject"]
     assert "96" in problems[0].en and "95" in problems[0].en
 
@@ -100,9 +100,10 @@ def test_mms_text_is_limited_to_4000_characters() -> None:
 
 
 def test_html_renamed_png_is_refused_judged_by_content() -> None:
-    problems = validate_mms("通知", "內容", HTML)
+    problems = validate_mms("通知", "內容", HTML, LIMITS_2017)
     assert fields(problems) == ["image"]
     assert "依檔案內容判斷" in problems[0].zh and "JPG、PNG、GIF" in problems[0].zh
+    assert "不是 JPG、PNG 圖片（依檔案內容判斷" in validate_mms("通知", "內容", HTML)[0].zh
 
 
 def test_gif_refused_when_the_account_allows_only_jpg_and_png() -> None:
@@ -114,10 +115,11 @@ def test_gif_refused_when_the_account_allows_only_jpg_and_png() -> None:
 
 
 def test_image_plus_text_at_most_50_kb_with_sizes_in_the_message() -> None:
+    """2017 terms; a KB is 1000 bytes (the stricter reading: neither document says)."""
     text = "您好"  # 6 bytes in UTF-8
-    image = PNG + b"\x00" * (50 * 1024 - len(PNG) - 6)
-    assert validate_mms("通知", text, image) == []
-    problems = validate_mms("通知", text, image + b"\x00")
+    image = PNG + b"\x00" * (50 * 1000 - len(PNG) - 6)
+    assert validate_mms("通知", text, image, LIMITS_2017) == []
+    problems = validate_mms("通知", text, image + b"\x00", LIMITS_2017)
     assert fields(problems) == ["image"]
     assert "50.1 KB" in problems[0].zh and "上限 50 KB" in problems[0].zh
     assert "50.1 KB" in problems[0].en and "50 KB limit" in problems[0].en
@@ -125,5 +127,50 @@ def test_image_plus_text_at_most_50_kb_with_sizes_in_the_message() -> None:
 
 def test_size_limit_follows_configuration() -> None:
     big = PNG + b"\x00" * (200 * 1024)
-    assert fields(validate_mms("通知", "內容", big)) == ["image"]
+    assert fields(validate_mms("通知", "內容", big, LIMITS_2017)) == ["image"]
     assert validate_mms("通知", "內容", big, Limits(mms_total_max_bytes=300 * 1024)) == []
+
+
+# --- the 2021 terms (the default): 300 KB, jpg/png only, subject 15 with Chinese / 39 in ASCII --------------
+
+
+def test_the_default_terms_are_the_2021_ones_and_the_setting_picks_either() -> None:
+    assert limits_for_mms_terms("2021") == DEFAULT_LIMITS and DEFAULT_LIMITS.mms_terms == "2021"
+    assert limits_for_mms_terms("2017") == LIMITS_2017
+    with pytest.raises(ValueError, match="2017, 2021"):
+        limits_for_mms_terms("2019")
+
+
+def test_2021_ascii_subject_is_limited_to_39_characters() -> None:
+    assert validate_mms("A" * 39, "text", PNG) == []
+    problems = validate_mms("A" * 40, "text", PNG)
+    assert fields(problems) == ["subject"]
+    assert "40" in problems[0].en and "at most 39" in problems[0].en and "最多 39" in problems[0].zh
+
+
+def test_2021_subject_with_chinese_is_still_limited_to_15() -> None:
+    assert validate_mms("週年慶全館八折優惠只到本週日止", "內容", PNG) == []
+    assert fields(validate_mms("週年慶全館八折優惠只到本週日止！", "內容", PNG)) == ["subject"]
+    # One non-ASCII character anywhere makes the 15 limit apply, even to a 16-character mostly-ASCII subject.
+    assert fields(validate_mms("Sale 2026 週年慶 go", "內容", PNG)) == ["subject"]
+
+
+def test_2021_refuses_gif_with_a_clear_word_and_2017_accepts_it() -> None:
+    problems = validate_mms("通知", "內容", GIF)
+    assert fields(problems) == ["image"]
+    assert "這是 GIF 圖片" in problems[0].zh and "只接受 JPG、PNG" in problems[0].zh and "2021" in problems[0].zh
+    assert "This is a GIF image" in problems[0].en and "accept only JPG, PNG" in problems[0].en
+    assert validate_mms("通知", "內容", GIF, LIMITS_2017) == []
+    assert validate_mms("通知", "內容", JPEG) == []
+
+
+def test_2021_image_plus_text_at_most_300_kb_of_1000_bytes() -> None:
+    text = "您好"  # 6 bytes in UTF-8: the text counts as its UTF-8 bytes
+    image = JPEG + b"\x00" * (300_000 - len(JPEG) - 6)
+    assert validate_mms("通知", text, image) == []
+    problems = validate_mms("通知", text, image + b"\x00")
+    assert fields(problems) == ["image"]
+    assert "300.1 KB" in problems[0].zh and "上限 300 KB" in problems[0].zh
+    assert "300 KB limit" in problems[0].en
+    # The same MMS is far over the 2017 limit.
+    assert "上限 50 KB" in validate_mms("通知", text, image, LIMITS_2017)[0].zh

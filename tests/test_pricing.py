@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from every8d.limits import Limits
+from every8d.limits import LIMITS_2017, Limits, limits_for_mms_terms
 from every8d.phones import parse_recipients
 from every8d.pricing import Quote, count_chars, quote_mms, quote_sms, sms_parts_and_points
 
@@ -90,9 +90,9 @@ def test_credit_after_and_shortfall() -> None:
     assert quote.short_of(4.5) == 1.5
 
 
-def test_mms_costs_four_points_each() -> None:
+def test_mms_costs_four_points_each_under_the_2017_terms() -> None:
     recipients = parse_recipients("0912345678, 0922333444", allow_international=False)
-    quote = quote_mms(recipients, message="週年慶優惠")
+    quote = quote_mms(recipients, LIMITS_2017, message="週年慶優惠")
     assert (quote.kind, quote.points, quote.points_per_taiwan, quote.chars, quote.estimate) == (
         "mms",
         8.0,
@@ -100,6 +100,31 @@ def test_mms_costs_four_points_each() -> None:
         5,
         False,
     )
+
+
+def test_2017_mms_price_is_flat_whatever_the_size() -> None:
+    one = parse_recipients("0912345678", allow_international=False)
+    assert quote_mms(one, LIMITS_2017, message="hi", image=b"x" * 49_000).points == 4.0
+    assert quote_mms(one, LIMITS_2017, message="hi", image=b"x" * 200_000).points == 4.0
+
+
+@pytest.mark.parametrize(
+    ("image_bytes", "points"),
+    [(1_000, 3.0), (50_000 - 6, 3.0), (50_000 - 5, 5.0), (120_000, 5.0), (300_000 - 6, 5.0)],
+    ids=["small", "exactly-50KB", "one-byte-over-50KB", "120KB", "exactly-300KB"],
+)
+def test_2021_mms_costs_3_points_up_to_50_kb_inclusive_and_5_above(image_bytes: int, points: float) -> None:
+    recipients = parse_recipients("0912345678, 0922333444", allow_international=False)
+    quote = quote_mms(recipients, message="您好", image=b"\xff" * image_bytes)  # text: 6 bytes of UTF-8
+    assert quote.size_bytes == image_bytes + 6
+    assert (quote.points_per_taiwan, quote.points) == (points, 2 * points)
+
+
+def test_mms_price_bands_follow_the_setting() -> None:
+    assert limits_for_mms_terms("2021").mms_points(50_000) == 3.0
+    assert limits_for_mms_terms("2021").mms_points(50_001) == 5.0
+    assert limits_for_mms_terms("2017").mms_points(50_001) == 4.0
+    assert not limits_for_mms_terms("2021").mms_flat_price and limits_for_mms_terms("2017").mms_flat_price
 
 
 def test_mms_refuses_international_recipients() -> None:

@@ -8,6 +8,7 @@ about the background threads, so nothing sleeps.
 
 from __future__ import annotations
 
+import base64
 import re
 import signal
 import socket
@@ -272,7 +273,10 @@ def test_failure_rates_draw_the_configured_codes(make_sandbox: Callable[..., San
     assert 140 < codes.count("100") < 260 and 80 < codes.count("101") < 160
 
 
-def test_mms_costs_four_goes_700_then_final_and_stays_on_mms_endpoints(sb: Sandbox, clock: FakeClock) -> None:
+def test_mms_costs_four_goes_700_then_final_and_stays_on_mms_endpoints(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    sb = make_sandbox(mms_terms="2017")
     credit, sent, cost, unsent, batch_id = send(
         sb, "0912345678,0922333444", endpoint="MMS/sendMMS.ashx", ATTACHMENT="aGVsbG8=", TYPE="jpg"
     )
@@ -282,6 +286,59 @@ def test_mms_costs_four_goes_700_then_final_and_stays_on_mms_endpoints(sb: Sandb
     clock.advance(2)
     assert statuses(sb, batch_id, mms=True) == ["100", "100"]
     assert (sb.batches[batch_id].kind, sb.batches[batch_id].attachment_type) == ("mms", "jpg")
+
+
+def mms_call(sb: Sandbox, image_bytes: int, msg: str = "好", **fields: str) -> requests.Response:
+    """One sendMMS whose raw image is `image_bytes` bytes (base64 on the wire, as EVERY8D takes it)."""
+    attachment = base64.b64encode(b"\xff" * image_bytes).decode()
+    params = {"SB": "新品", "MSG": msg, "DEST": "0912345678", "ATTACHMENT": attachment, "TYPE": "jpg", **fields}
+    return call(sb, "MMS/sendMMS.ashx", **params)
+
+
+@pytest.mark.parametrize(
+    ("image_bytes", "points"), [(50_000 - 3, "3.0"), (50_000 - 2, "5.0"), (300_000 - 3, "5.0")],
+    ids=["exactly-50KB", "one-byte-over-50KB", "exactly-300KB"],
+)
+def test_2021_mms_is_charged_3_points_up_to_50_kb_and_5_above(sb: Sandbox, image_bytes: int, points: str) -> None:
+    body = mms_call(sb, image_bytes).text  # "好" is 3 bytes of UTF-8: image plus text lands on the bound
+    assert body.split(",")[2] == points, body
+    assert sb.credit == 1000.0 - float(points)
+
+
+@pytest.mark.parametrize(("terms", "over"), [("2021", 300_000 - 2), ("2017", 50_000 - 2)])
+def test_an_mms_over_the_terms_limit_is_refused_with_minus_314(
+    make_sandbox: Callable[..., Sandbox], terms: str, over: int
+) -> None:
+    sb = make_sandbox(mms_terms=terms)
+    assert mms_call(sb, over).text == "-314, 多媒體簡訊大小超過上限。"
+    assert sb.batches == {} and sb.credit == 1000.0
+    assert mms_call(sb, over - 1).text.split(",")[1] == "1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "body"),
+    [
+        ({"SB": " "}, "-303, 多媒體簡訊主旨不得為空。"),
+        ({"ATTACHMENT": ""}, "-304, 未上傳圖檔。"),
+        ({"ATTACHMENT": "not base64!"}, "-304, 未上傳圖檔。"),
+        ({"TYPE": ""}, "-305, 圖檔類型不得為空。"),
+    ],
+    ids=["empty-subject", "no-image", "not-base64", "empty-type"],
+)
+def test_an_incomplete_mms_is_refused_as_a_whole(sb: Sandbox, fields: dict[str, str], body: str) -> None:
+    assert mms_call(sb, 1_000, **fields).text == body
+    assert sb.batches == {} and sb.credit == 1000.0
+
+
+def test_2017_terms_accept_up_to_50_kb_at_4_points_flat(make_sandbox: Callable[..., Sandbox]) -> None:
+    sb = make_sandbox(mms_terms="2017")
+    assert mms_call(sb, 50_000 - 3).text.split(",")[2] == "4.0"
+    assert mms_call(sb, 100).text.split(",")[2] == "4.0"
+
+
+def test_unknown_mms_terms_are_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="mms_terms"):
+        Sandbox(mms_terms="2019")
 
 
 # --- paging and size ---------------------------------------------------------------------------------------

@@ -12,8 +12,12 @@ Rules this sandbox applies (EVERY8D documents some of them only loosely; ours ar
 - International SMS (any other E.164 number) has no long SMS: it is split into 70-character parts, 1 point
   each, and the total is multiplied by 3. Without `international_enabled` such records end in STATUS 500 and
   cost nothing. MMS to an international number is refused per record with STATUS -3 (MMS is Taiwan-only).
-- MMS costs 4 points per recipient. Its subject, size and image-type limits are not enforced here (the
-  client checks them before calling); the attachment and its TYPE are stored on the batch as received.
+- MMS follows the account's terms (`mms_terms`, as EVERY8D_MMS_TERMS): "2021" costs 3 points per recipient
+  when the raw image bytes plus the UTF-8 text are at most 50,000 bytes and 5 points up to 300,000; "2017"
+  costs 4 points, up to 50,000 bytes. A call is refused as a whole with -303 (empty subject), -304 (no image,
+  or an ATTACHMENT that is not base64), -305 (empty TYPE) or -314 (image plus text over the limit), in that
+  order. Subject length and image type are not enforced (EVERY8D documents no code for them; the client
+  checks them); the attachment and its TYPE are stored on the batch as received.
 - DEST entries are accepted as `+886912345678`, `886912345678` or `0912345678` (spaces and dashes ignored)
   or `+<country><number>`. Empty entries are skipped; a malformed entry becomes a STATUS -3 record costing 0
   while the rest of the batch goes; if no entry is valid the whole call is refused with -306.
@@ -28,6 +32,8 @@ Rules this sandbox applies (EVERY8D documents some of them only loosely; ours ar
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
 import heapq
@@ -50,7 +56,26 @@ SMS_TIERS: tuple[tuple[int, int], ...] = ((70, 1), (134, 2), (201, 3), (268, 4),
 LONG_SMS_CHARS = 333
 INTERNATIONAL_PART_CHARS = 70
 INTERNATIONAL_FACTOR = 3
-MMS_POINTS = 4
+MMS_POINTS = 4  # the 2017 terms' flat price
+
+
+@dataclass(frozen=True, slots=True)
+class MmsTerms:
+    """One version of EVERY8D's MMS terms as the sandbox charges them (our own table, kept apart from
+    every8d/limits.py on purpose: the sandbox is the reference the client's pricing is tested against)."""
+
+    max_bytes: int
+    #: (up to N bytes of image plus text, points per recipient), smallest first; bounds are inclusive.
+    bands: tuple[tuple[int, int], ...]
+
+    def points(self, size: int) -> int:
+        return next((points for up_to, points in self.bands if size <= up_to), self.bands[-1][1])
+
+
+MMS_TERMS: dict[str, MmsTerms] = {
+    "2017": MmsTerms(max_bytes=50_000, bands=((50_000, MMS_POINTS),)),
+    "2021": MmsTerms(max_bytes=300_000, bands=((50_000, 3), (300_000, 5))),
+}
 DEFAULT_VALIDITY_MINUTES = 1440
 PAGE_SIZE = 1000
 
@@ -101,6 +126,10 @@ EMPTY_MESSAGE = (-24, "簡訊內容不得為空。")
 BAD_SEND_TIME = (-4, "預約時間格式錯誤。")
 UNKNOWN_BATCH = (-25, "查無此批次代碼。")
 HOST_ERROR = (-99, "主機端發生不明錯誤，請與廠商窗口聯繫。")
+MMS_NO_SUBJECT = (-303, "多媒體簡訊主旨不得為空。")
+MMS_NO_IMAGE = (-304, "未上傳圖檔。")
+MMS_NO_TYPE = (-305, "圖檔類型不得為空。")
+MMS_TOO_LARGE = (-314, "多媒體簡訊大小超過上限。")
 
 
 @dataclass(slots=True, eq=False)
@@ -180,6 +209,19 @@ def sms_points(chars: int, taiwan: bool) -> int:
 
 def _tier_points(chars: int) -> int:
     return next(points for limit, points in SMS_TIERS if chars <= limit)
+
+
+def mms_size(image: bytes, message: str) -> int:
+    """What the MMS limit and price measure here: raw image bytes plus the text's UTF-8 bytes."""
+    return len(image) + len(message.encode("utf-8"))
+
+
+def _image_bytes(attachment: str) -> bytes:
+    """The image of a base64 ATTACHMENT; empty when there is none or it is not base64 (refused as -304)."""
+    try:
+        return base64.b64decode(attachment.strip(), validate=False)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def normalize_mobile(entry: str) -> str | None:
@@ -270,11 +312,15 @@ class Engine:
         reply_rate: float = 0.0,
         contacts: Mapping[str, str] | None = None,
         emit: Callable[[CallbackEvent], None] | None = None,
+        mms_terms: str = "2021",
     ) -> None:
         if credit < 0:
             raise ValueError("credit cannot be negative")
         if not 0.0 <= reply_rate <= 1.0:
             raise ValueError("reply_rate must be between 0 and 1")
+        if mms_terms not in MMS_TERMS:
+            raise ValueError(f"mms_terms must be one of {sorted(MMS_TERMS)}")
+        self._mms_terms = MMS_TERMS[mms_terms]
         self._uid = uid.encode()
         self._pwd = pwd.encode()
         self._credit = round(float(credit), 2)
@@ -348,6 +394,8 @@ class Engine:
                 raise Refusal(*BAD_DESTINATION)
             if not message.strip() and not (kind == "mms" and attachment):
                 raise Refusal(*EMPTY_MESSAGE)
+            if kind == "mms":
+                self._check_mms(subject, message, attachment, attachment_type)
             send_at = parse_send_time(send_time, now)
             batch = SandboxBatch(
                 batch_id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
@@ -369,10 +417,23 @@ class Engine:
                 self._schedule(now + self._delivery_seconds, _FINALIZE, batch.batch_id)
             return SendOutcome(self._credit, sent, cost, unsent, batch.batch_id)
 
+    def _check_mms(self, subject: str, message: str, attachment: str, attachment_type: str) -> None:
+        """Refuse an MMS call as a whole, as EVERY8D does, before anything is charged."""
+        if not subject.strip():
+            raise Refusal(*MMS_NO_SUBJECT)
+        image = _image_bytes(attachment)
+        if not image:
+            raise Refusal(*MMS_NO_IMAGE)
+        if not attachment_type.strip():
+            raise Refusal(*MMS_NO_TYPE)
+        if mms_size(image, message) > self._mms_terms.max_bytes:
+            raise Refusal(*MMS_TOO_LARGE)
+
     def _prices(self, batch: SandboxBatch) -> dict[bool, float]:
         """Points per recipient, keyed by "is a Taiwan number"; one float object shared by all records."""
         if batch.kind == "mms":
-            return {True: float(MMS_POINTS), False: float(MMS_POINTS)}
+            points = float(self._mms_terms.points(mms_size(_image_bytes(batch.attachment), batch.message)))
+            return {True: points, False: points}
         chars = count_chars(batch.message)
         return {True: float(sms_points(chars, True)), False: float(sms_points(chars, False))}
 

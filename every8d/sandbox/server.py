@@ -220,6 +220,7 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         contacts: Mapping[str, str] | None = None,
+        mms_terms: str = "2021",
     ) -> None:
         self.uid = uid
         self.pwd = pwd
@@ -239,6 +240,7 @@ class Sandbox:
             reply_rate=reply_rate,
             contacts=contacts,
             emit=self._pusher.enqueue if self._pusher else None,
+            mms_terms=mms_terms,
         )
         self._background = background
         self._address = (host, port)
