@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -621,6 +622,8 @@ def _database(path: str) -> list[Check]:
     name, shown = "BOT_DB_PATH", _shown_path(path)
     fix = (f"讓 {shown} 所在目錄可由執行機器人的使用者寫入，或改設 BOT_DB_PATH / make the directory of {shown} "
            "writable by the bot's user, or set BOT_DB_PATH to a file in a writable directory")
+    if path != ":memory:" and not os.path.lexists(path):
+        return [_would_create(name, shown, path, fix)]
     try:
         store = Store(path)
     except (StorageError, OSError) as exc:
@@ -631,6 +634,20 @@ def _database(path: str) -> list[Check]:
         return [_migrations(name, shown, store), _write_probe(name, shown, store, fix)]
     finally:
         store.close()
+
+
+def _would_create(name: str, shown: str, path: str, fix: str) -> Check:
+    """No database yet: `run` will create it. The doctor only proves it could (a file made and removed in
+    its directory), so a check never leaves a database behind where none was asked for."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".every8d-doctor-"):
+            pass
+    except OSError as exc:
+        return _failed(name, f"無法在 {directory} 建立資料庫 {shown}", f"cannot create the database {shown} in "
+                       f"{directory}: {exc.strerror or exc}", fix)
+    return _passed(name, f"{shown} 尚不存在，啟動時會建立（目錄可寫入）",
+                   f"{shown} does not exist yet; `run` creates it (its directory is writable)")
 
 
 def _shown_path(path: str) -> str:

@@ -566,3 +566,11 @@ def test_the_mms_terms_in_force_are_stated(env, terms, words):
 
     assert code == 0, text
     assert line(text, "EVERY8D_MMS_TERMS").startswith("✅") and words in line(text, "EVERY8D_MMS_TERMS")
+
+
+def test_the_doctor_leaves_no_new_database_file_behind(env, tmp_path):
+    path = tmp_path / "not-yet" / "bot.db"
+    path.parent.mkdir()
+    code, text = doctor({**env, "BOT_DB_PATH": str(path)})
+    assert line(text, "BOT_DB_PATH").startswith("✅") and "does not exist yet" in line(text, "BOT_DB_PATH")
+    assert list(path.parent.iterdir()) == []  # nothing created, not even the probe's file
