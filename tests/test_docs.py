@@ -4,6 +4,7 @@ READMEs do not mention fails here (sqlite-utils' habit: a test that fails when s
 from __future__ import annotations
 
 import re
+from itertools import zip_longest
 from pathlib import Path
 
 from bot.config import VARIABLES
@@ -62,3 +63,122 @@ def test_the_readmes_benchmark_block_holds_the_table_only():
     assert block and block[0].startswith("name ") and set(block[1]) <= set("-+ ")
     noise = [line for line in block[2:] if line.count(" | ") < 5]
     assert not noise, f"not table rows (installer or progress output?): {noise[:3]}"
+
+
+# -- the two READMEs stay parallel -------------------------------------------------------------------
+# README.zh-TW.md is a full translation, not a summary: a reader of either language gets every section and
+# every name they must type. When one README gains a section or an interface the other lacks, these fail
+# and say exactly what to add, so whoever merges two branches closes the gap before it ships.
+
+def _prose(markdown: str) -> str:
+    """The text outside fenced code blocks (a fence's contents are examples, not inline spans)."""
+    return "".join(part for i, part in enumerate(re.split(r"^```.*$", markdown, flags=re.MULTILINE)) if i % 2 == 0)
+
+
+def _sections(markdown: str) -> list[str]:
+    return re.findall(r"^## (.+)$", _prose(markdown), flags=re.MULTILINE)
+
+
+def _inline_spans(markdown: str) -> list[tuple[str, bool]]:
+    """Every `code span` outside fences, with whether it sits in a table row."""
+    spans = []
+    for line in _prose(markdown).splitlines():
+        in_table = line.lstrip().startswith("|")
+        spans += [(span, in_table) for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", line)]
+    return spans
+
+
+_COMMAND = re.compile(r"(every8d-bot|\.venv/bin/|/sms|make |pip |git |--)")
+_ENV_VARIABLE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?:=\S*)?")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")  # audit actions, states: `quiet_hours_override`
+_NUMBER = re.compile(r"[-+]?\d[\d,.]*")  # status codes and defaults
+_FILE_NAME = re.compile(r"[\w.…<>*-]*\.[a-z]{2,8}")  # `manifest.yml`, `sms-audit-<from>-<to>.csv`
+
+
+def _is_interface(span: str, in_table: bool) -> bool:
+    """Whether a README span names something a reader types, sets, opens or sees as a code: a command,
+    an environment variable, a file, an endpoint or URL, an identifier, a number, or any value of a table
+    (the configuration, scopes, status codes and troubleshooting tables are looked up by their values)."""
+    if in_table or _COMMAND.match(span) or span.startswith(("/", "./", ".", "http://", "https://")):
+        return True
+    if re.match(r"(GET|POST|PUT|DELETE|HEAD) /", span):
+        return True
+    if " " not in span and ("/" in span or _FILE_NAME.fullmatch(span)):
+        return True
+    return any(pattern.fullmatch(span) for pattern in (_ENV_VARIABLE, _IDENTIFIER, _NUMBER))
+
+
+_PLACEHOLDER = re.compile(r"<[^<>]*>|\[[^\[\]]*\]")
+
+
+def _placeholder_pattern(span: str) -> re.Pattern[str]:
+    """The span, with each `<placeholder>` or `[optional]` free to be translated (`<batch id or #request>` →
+    `<批次代碼或 #申請編號>`, `[tags]` → `[標籤]`); everything else must be spelled the same."""
+    pattern = ""
+    for i, part in enumerate(_PLACEHOLDER.split(span)):
+        pattern += ("" if i == 0 else f"(?:{_PLACEHOLDER.pattern})") + re.escape(part)
+    return re.compile(pattern)
+
+
+def test_the_chinese_readme_has_a_section_for_every_english_section_in_the_same_order():
+    english, chinese = _sections(README), _sections(README_ZH)
+    if len(english) != len(chinese):
+        rows = "\n".join(
+            f"  {i:2}. {en!r:50} ↔ {zh!r}" for i, (en, zh) in enumerate(zip_longest(english, chinese, fillvalue=""), 1)
+        )
+        raise AssertionError(
+            f"README.md has {len(english)} '## ' sections, README.zh-TW.md {len(chinese)}; translate the missing "
+            f"ones into README.zh-TW.md at the same place (pairs below are by position, the first "
+            f"mismatch is where they part):\n{rows}"
+        )
+    # each README's contents list names its sections in order, with links that work on GitHub
+    for readme, name in ((README, "README.md"), (README_ZH, "README.zh-TW.md")):
+        contents = _split_sections(readme)[1][1]
+        listed = re.findall(r"^- \[([^\]]+)\]\(#([^)]+)\)", contents, flags=re.MULTILINE)
+        assert [title for title, _ in listed] == _sections(readme)[1:], (
+            f"{name}: its contents list {[title for title, _ in listed]} does not name its sections "
+            f"{_sections(readme)[1:]} in order"
+        )
+        broken = [f"[{title}](#{anchor})" for title, anchor in listed if anchor != _github_anchor(title)]
+        assert not broken, f"{name}: contents links that GitHub would not resolve: {broken}"
+
+
+def _github_anchor(heading: str) -> str:
+    """GitHub's id for a heading: lower case, punctuation (full-width too) dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def _split_sections(markdown: str) -> list[tuple[str, str]]:
+    """(heading, body) per `## ` section, the text before the first one as heading ''."""
+    parts = re.split(r"^## (.+)$", _prose(markdown), flags=re.MULTILINE)
+    return [("", parts[0])] + list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _missing_interfaces(english: str, chinese: str) -> list[str]:
+    chinese_spans = {span for span, _ in _inline_spans(chinese)}
+    missing = []
+    for span, in_table in _inline_spans(english):
+        if not _is_interface(span, in_table) or span in chinese_spans:
+            continue
+        pattern = _placeholder_pattern(span)
+        if not any(pattern.fullmatch(zh) for zh in chinese_spans):
+            missing.append(span)
+    return list(dict.fromkeys(missing))
+
+
+def test_every_interface_the_english_readme_names_is_in_the_chinese_readme():
+    """Section by section when both have the same sections (so a paragraph left untranslated is caught even if
+    its variables appear elsewhere), else over the whole file."""
+    english, chinese = _split_sections(README), _split_sections(README_ZH)
+    if len(english) != len(chinese):
+        english, chinese = [("(whole file)", README)], [("(whole file)", README_ZH)]
+    missing = [
+        f"  ## {heading or '(top of the file)'}  ↔  ## {zh_heading or '(top of the file)'}:  `{span}`"
+        for (heading, body), (zh_heading, zh_body) in zip(english, chinese, strict=True)
+        for span in _missing_interfaces(body, zh_body)
+    ]
+    assert not missing, (
+        f"README.zh-TW.md lacks {len(missing)} code span(s) that README.md names (commands, variables, files, "
+        f"endpoints, table values); add each to the matching section of README.zh-TW.md, spelled exactly as in "
+        f"README.md (only <placeholders> and [optional] parts may be translated):\n" + "\n".join(missing)
+    )
