@@ -72,7 +72,7 @@ def test_the_readmes_benchmark_block_holds_the_table_only():
 
 def _prose(markdown: str) -> str:
     """The text outside fenced code blocks (a fence's contents are examples, not inline spans)."""
-    return "".join(part for i, part in enumerate(re.split(r"^```.*$", markdown, flags=re.MULTILINE)) if i % 2 == 0)
+    return "".join(part for i, part in enumerate(re.split(r"^[ \t]*```.*$", markdown, flags=re.MULTILINE)) if i % 2 == 0)
 
 
 def _sections(markdown: str) -> list[str]:
