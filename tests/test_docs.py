@@ -131,6 +131,14 @@ def test_the_chinese_readme_has_a_section_for_every_english_section_in_the_same_
             f"ones into README.zh-TW.md at the same place (pairs below are by position, the first "
             f"mismatch is where they part):\n{rows}"
         )
+    # within each pair of sections, the same number of `### ` subsections (HTTP mode, Scopes, Benchmarks …)
+    uneven = [
+        f"  ## {en_heading} {_subsections(en_body)}  ↔  ## {zh_heading} {_subsections(zh_body)}"
+        for (en_heading, en_body), (zh_heading, zh_body) in zip(_split_sections(README), _split_sections(README_ZH),
+                                                                strict=True)
+        if len(_subsections(en_body)) != len(_subsections(zh_body))
+    ]
+    assert not uneven, "'### ' subsections differ; translate the missing ones:\n" + "\n".join(uneven)
     # each README's contents list names its sections in order, with links that work on GitHub
     for readme, name in ((README, "README.md"), (README_ZH, "README.zh-TW.md")):
         contents = _split_sections(readme)[1][1]
@@ -146,6 +154,10 @@ def test_the_chinese_readme_has_a_section_for_every_english_section_in_the_same_
 def _github_anchor(heading: str) -> str:
     """GitHub's id for a heading: lower case, punctuation (full-width too) dropped, spaces as hyphens."""
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def _subsections(body: str) -> list[str]:
+    return re.findall(r"^### (.+)$", body, flags=re.MULTILINE)
 
 
 def _split_sections(markdown: str) -> list[tuple[str, str]]:
