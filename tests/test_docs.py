@@ -79,12 +79,18 @@ def _sections(markdown: str) -> list[str]:
     return re.findall(r"^## (.+)$", _prose(markdown), flags=re.MULTILINE)
 
 
+# a run of backticks, then anything up to the same run (CommonMark: a span may wrap a line, not a paragraph)
+_SPAN = re.compile(r"(?<!`)(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", flags=re.DOTALL)
+
+
 def _inline_spans(markdown: str) -> list[tuple[str, bool]]:
-    """Every `code span` outside fences, with whether it sits in a table row."""
+    """Every `code span` outside fences (a line break inside one read as a space), with whether it sits in a
+    table row."""
+    prose = _prose(markdown)
     spans = []
-    for line in _prose(markdown).splitlines():
-        in_table = line.lstrip().startswith("|")
-        spans += [(span, in_table) for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", line)]
+    for match in _SPAN.finditer(prose):
+        line = prose[prose.rfind("\n", 0, match.start()) + 1:match.start()]
+        spans.append((" ".join(match.group(2).split()), line.lstrip().startswith("|")))
     return spans
 
 
@@ -143,9 +149,11 @@ def test_the_chinese_readme_has_a_section_for_every_english_section_in_the_same_
     for readme, name in ((README, "README.md"), (README_ZH, "README.zh-TW.md")):
         contents = _split_sections(readme)[1][1]
         listed = re.findall(r"^- \[([^\]]+)\]\(#([^)]+)\)", contents, flags=re.MULTILINE)
-        assert [title for title, _ in listed] == _sections(readme)[1:], (
-            f"{name}: its contents list {[title for title, _ in listed]} does not name its sections "
-            f"{_sections(readme)[1:]} in order"
+        titles = [title for title, _ in listed]
+        assert titles == _sections(readme)[1:], (
+            f"{name}: its contents list does not name its sections in order; not listed: "
+            f"{[s for s in _sections(readme)[1:] if s not in titles]}, listed but no such section: "
+            f"{[s for s in titles if s not in _sections(readme)]}; sections: {_sections(readme)[1:]}"
         )
         broken = [f"[{title}](#{anchor})" for title, anchor in listed if anchor != _github_anchor(title)]
         assert not broken, f"{name}: contents links that GitHub would not resolve: {broken}"
@@ -167,13 +175,17 @@ def _split_sections(markdown: str) -> list[tuple[str, str]]:
 
 
 def _missing_interfaces(english: str, chinese: str) -> list[str]:
+    """The English interfaces no Chinese span matches. A span of 8 characters or more may also stand inside a
+    longer one (`every8d-bot backup` in `every8d-bot backup PATH`, `BOT_DB_PATH` in `BOT_DB_PATH=/data/…`);
+    a short one (`ok`, `200`, `-4`) must be a span of its own."""
     chinese_spans = {span for span, _ in _inline_spans(chinese)}
     missing = []
     for span, in_table in _inline_spans(english):
         if not _is_interface(span, in_table) or span in chinese_spans:
             continue
         pattern = _placeholder_pattern(span)
-        if not any(pattern.fullmatch(zh) for zh in chinese_spans):
+        inside = re.compile(rf"(?<![\w-]){pattern.pattern}(?![\w-])")
+        if not any(pattern.fullmatch(zh) or (len(span) >= 8 and inside.search(zh)) for zh in chinese_spans):
             missing.append(span)
     return list(dict.fromkeys(missing))
 
