@@ -153,7 +153,8 @@ def test_the_chinese_readme_has_a_section_for_every_english_section_in_the_same_
         assert titles == _sections(readme)[1:], (
             f"{name}: its contents list does not name its sections in order; not listed: "
             f"{[s for s in _sections(readme)[1:] if s not in titles]}, listed but no such section: "
-            f"{[s for s in titles if s not in _sections(readme)]}; sections: {_sections(readme)[1:]}"
+            f"{[s for s in titles if s not in _sections(readme)]}. The list it needs:\n"
+            + "\n".join(f"- [{s}](#{_github_anchor(s)})" for s in _sections(readme)[1:])
         )
         broken = [f"[{title}](#{anchor})" for title, anchor in listed if anchor != _github_anchor(title)]
         assert not broken, f"{name}: contents links that GitHub would not resolve: {broken}"
