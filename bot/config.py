@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from every8d.hosts import OFFICIAL_2021_BASE_URL
 from every8d.limits import DEFAULT_LIMITS, DEFAULT_MMS_TERMS, MMS_TERMS, Limits, limits_for_mms_terms
-from services.quiet_hours import QuietHours
+from services.quiet_hours import TAIWAN_DEFAULT, QuietHours
 
 #: The host of the newest official document (HTTP API v2.1.5, 2021); README "EVERY8D hosts" lists the others.
 DEFAULT_EVERY8D_BASE_URL = OFFICIAL_2021_BASE_URL
@@ -51,9 +51,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_ANSWERS_NEED_APPROVAL", "false",
              "Whether a one-to-one answer typed under a reply waits for an approver; false: it is sent at once."),
     Variable("BOT_TIMEZONE", "Asia/Taipei", "Time zone for times shown and typed (scheduled sends)."),
-    Variable("BOT_QUIET_HOURS", "21:00-08:00",
-             "Quiet hours `HH:MM-HH:MM` in BOT_TIMEZONE: a send inside them asks to be scheduled or confirmed; "
-             "empty: off."),
+    Variable("BOT_QUIET_HOURS", TAIWAN_DEFAULT,
+             "Quiet hours, one or more `HH:MM-HH:MM` windows separated by commas, in BOT_TIMEZONE: a send inside "
+             "them asks to be scheduled or confirmed; empty: off."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
     Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
     Variable("BOT_STATUS_POLL_SECONDS", "60", "How often open batches are polled for delivery status."),
@@ -108,7 +108,7 @@ class Config:
     auto_approve_under: float | None = None
     answers_need_approval: bool = False
     timezone: str = "Asia/Taipei"
-    quiet_hours: str = "21:00-08:00"
+    quiet_hours: str = TAIWAN_DEFAULT
     language: str = "both"
     mask_numbers: bool = True
     status_poll_seconds: float = 60.0
@@ -262,9 +262,10 @@ def _parse(raw: dict[str, str]) -> Config:
         problems.append(f"BOT_TIMEZONE={raw['BOT_TIMEZONE']!r} 不是時區 / is not a time zone, e.g. Asia/Taipei.")
     try:
         QuietHours.parse(raw["BOT_QUIET_HOURS"])
-    except ValueError:
-        problems.append(f"BOT_QUIET_HOURS={raw['BOT_QUIET_HOURS']!r}: 請填 HH:MM-HH:MM，如 21:00-08:00，留空為關閉 / "
-                        "use HH:MM-HH:MM, e.g. 21:00-08:00, or leave it empty to turn quiet hours off.")
+    except ValueError as exc:
+        problems.append(f"BOT_QUIET_HOURS={raw['BOT_QUIET_HOURS']!r} ({exc}): 請填一或多個 HH:MM-HH:MM，以逗號分隔，"
+                        "如 12:30-13:30,21:00-08:00，留空為關閉 / use one or more HH:MM-HH:MM windows separated by "
+                        "commas, e.g. 12:30-13:30,21:00-08:00, or leave it empty to turn quiet hours off.")
     language = raw["BOT_LANGUAGE"]
     if language not in ("both", "zh-TW", "en"):
         problems.append(f"BOT_LANGUAGE={language!r}: 請填 zh-TW、en 或 both / use zh-TW, en or both.")

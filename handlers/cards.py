@@ -152,7 +152,7 @@ def _recipients_line(voice: Voice, request: SendRequest, shown: Sequence[str]) -
     if request.optout_skipped:
         lines.append(optout_line(voice, request.optout_skipped))
     if request.quiet_override:
-        lines.append(voice.t("⚠️ 於夜間時段發送（已確認）", "⚠️ sent in quiet hours (confirmed)"))
+        lines.append(voice.t("⚠️ 於勿擾時段發送（已確認）", "⚠️ sent in quiet hours (confirmed)"))
     return "\n".join(lines)
 
 

@@ -226,7 +226,7 @@ def quiet_hours_question(voice: Voice, preview: Preview, until: datetime, draft_
     count = len(preview.recipients.recipients)
     text, blocks = cards.ephemeral(
         voice,
-        f"🌙 現在是夜間時段，這則簡訊（{count} 位收件人）要預約在 {when} 發送，還是仍要立即發送？",
+        f"🌙 現在是勿擾時段，這則簡訊（{count} 位收件人）要預約在 {when} 發送，還是仍要立即發送？",
         f"🌙 This is inside quiet hours. Schedule this SMS ({plural(count, 'recipient')}) for {when}, or send it now anyway?",
     )
     blocks.insert(1, ActionsBlock(block_id=f"quiet:{draft_id}", elements=[

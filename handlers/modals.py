@@ -350,11 +350,11 @@ def quiet_hours_blocks(voice: Voice, until: datetime) -> list[dict]:
     override = Option(value=QUIET_OVERRIDE, text=voice.t("仍要立即發送", "Send now anyway"))
     return [
         SectionBlock(text=MarkdownTextObject(text=voice.t(
-            f"🌙 *這次發送落在夜間時段*，夜間時段於 {when} 結束。",
+            f"🌙 *這次發送落在勿擾時段*，此時段於 {when} 結束。",
             f"🌙 *This send falls in quiet hours*, which end at {when}."))).to_dict(),
         InputBlock(
             block_id=QUIET_BLOCK,
-            label=_plain(voice.t("夜間時段", "Quiet hours")),
+            label=_plain(voice.t("勿擾時段", "Quiet hours")),
             element=RadioButtonsElement(action_id=VALUE, options=[schedule, override], initial_option=schedule),
         ).to_dict(),
     ]

@@ -1,9 +1,11 @@
-"""Quiet hours: the part of the day (default 21:00 to 08:00 Asia/Taipei) when no SMS should arrive.
+"""Quiet hours: the parts of the day when no marketing SMS should arrive (default, as common Taiwanese
+practice has it: the lunch break 12:30-13:30 and the night 21:00-08:00, Asia/Taipei).
 
-A text at 23:00 wakes people and reads as spam, so a send that would go out inside the window is not
+A text at 23:00 wakes people and reads as spam; one in the middle of the lunch break is the other moment
+Taiwanese recipients most often complain about. So a send that would go out inside a window is not
 submitted silently: the person chooses to schedule it for the next allowed time, or to send anyway,
-which is recorded in the audit and shown on the approval card. The window is read in BOT_TIMEZONE and
-may cross midnight.
+which is recorded in the audit and shown on the approval card. Windows are read in BOT_TIMEZONE, may
+cross midnight, and are written `12:30-13:30,21:00-08:00`.
 """
 
 from __future__ import annotations
@@ -15,53 +17,74 @@ from zoneinfo import ZoneInfo
 
 _WINDOW = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)$")
 
+#: The default: Taiwan's common practice for marketing texts (lunch break and night).
+TAIWAN_DEFAULT = "12:30-13:30,21:00-08:00"
+
 
 @dataclass(frozen=True)
 class QuietHours:
-    """A daily window [start, end) in `timezone`; `start > end` means it crosses midnight."""
+    """Daily windows [start, end) in `timezone`; a window with `start > end` crosses midnight. `start` and
+    `end` are the first window's (kept for callers that show one window)."""
 
     start: time
     end: time
     timezone: str = "Asia/Taipei"
+    more: tuple[tuple[time, time], ...] = ()
+
+    @property
+    def windows(self) -> tuple[tuple[time, time], ...]:
+        return ((self.start, self.end), *self.more)
 
     @classmethod
     def parse(cls, text: str, timezone: str = "Asia/Taipei") -> QuietHours | None:
-        """`"21:00-08:00"` -> QuietHours; empty -> None (quiet hours off). Raises ValueError on anything
-        else, or on a window that starts where it ends (it would be all day or never)."""
-        text = text.strip()
-        if not text:
+        """`"21:00-08:00"` or `"12:30-13:30,21:00-08:00"` -> QuietHours; empty -> None (quiet hours off).
+        Raises ValueError naming the part that is not HH:MM-HH:MM, or a window that starts where it ends
+        (it would be all day or never)."""
+        parts = [part.strip() for part in re.split(r"[,，;；]", text) if part.strip()]
+        if not parts:
             return None
-        match = _WINDOW.match(text)
-        if not match:
-            raise ValueError(f"not HH:MM-HH:MM: {text!r}")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        if (h1, m1) == (h2, m2):
-            raise ValueError(f"the window starts where it ends: {text!r}")
-        return cls(time(h1, m1), time(h2, m2), timezone)
+        windows = []
+        for part in parts:
+            match = _WINDOW.match(part)
+            if not match:
+                raise ValueError(f"not HH:MM-HH:MM: {part!r}")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if (h1, m1) == (h2, m2):
+                raise ValueError(f"the window starts where it ends: {part!r}")
+            windows.append((time(h1, m1), time(h2, m2)))
+        (start, end), *more = windows
+        return cls(start, end, timezone, tuple(more))
 
     @property
     def label(self) -> str:
-        """`21:00-08:00`, for messages."""
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+        """`12:30-13:30, 21:00-08:00`, for messages."""
+        return ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in self.windows)
 
     def contains(self, moment: datetime) -> bool:
-        """Whether this aware moment falls inside the window (its start included, its end not)."""
+        """Whether this aware moment falls inside a window (its start included, its end not)."""
         local = moment.astimezone(ZoneInfo(self.timezone)).time()
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
+        return any(_inside(local, a, b) for a, b in self.windows)
 
     def next_allowed(self, moment: datetime) -> datetime:
-        """The first allowed moment at or after `moment`: itself when outside, else the window's end
-        (today's or tomorrow's, whichever comes next), in the window's time zone."""
+        """The first allowed moment at or after `moment`: itself when outside every window; else the end of
+        the window it is in, and again if that end falls inside another window (overlapping windows)."""
         local = moment.astimezone(ZoneInfo(self.timezone))
-        if not self.contains(local):
-            return local
-        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
-        if end <= local:
-            end = (local + timedelta(days=1)).replace(hour=self.end.hour, minute=self.end.minute, second=0,
-                                                      microsecond=0)
-        return end
+        for _ in range(len(self.windows) + 1):
+            window = next(((a, b) for a, b in self.windows if _inside(local.time(), a, b)), None)
+            if window is None:
+                return local
+            end = local.replace(hour=window[1].hour, minute=window[1].minute, second=0, microsecond=0)
+            if end <= local:
+                end = (local + timedelta(days=1)).replace(hour=window[1].hour, minute=window[1].minute, second=0,
+                                                          microsecond=0)
+            local = end
+        return local
+
+
+def _inside(local: time, start: time, end: time) -> bool:
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
 
 
 def quiet_until(quiet: QuietHours | None, send_at: datetime | None, now: float) -> datetime | None:

@@ -216,7 +216,7 @@ def test_unfilled_inputs_submit_their_initial_values():
 def test_the_prompt_keeps_runs_quiet_hours_and_says_them():
     out = io.StringIO()
     assert run_console(env={}, out=out, stdin=io.StringIO("/users\n")) == 0
-    assert "quiet hours 21:00-08:00 (Asia/Taipei)" in out.getvalue()
+    assert "quiet hours 12:30-13:30,21:00-08:00 (Asia/Taipei)" in out.getvalue()
 
 
 def test_a_script_plays_without_quiet_hours_unless_set_and_says_so(tmp_path):

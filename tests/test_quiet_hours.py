@@ -87,8 +87,32 @@ def test_a_bad_setting_is_refused_naming_the_variable(value):
 
 
 def test_quiet_hours_are_on_by_default_and_can_be_turned_off():
-    assert Config.from_env({}, dotenv=None).quiet_window == QUIET
+    default = Config.from_env({}, dotenv=None).quiet_window
+    assert default is not None and default.label == "12:30-13:30, 21:00-08:00"  # lunch break and night
+    assert Config.from_env({"BOT_QUIET_HOURS": "21:00-08:00"}, dotenv=None).quiet_window == QUIET
     assert Config.from_env({"BOT_QUIET_HOURS": ""}, dotenv=None).quiet_window is None
+
+
+@pytest.mark.parametrize(("local", "inside", "allowed"), [
+    ("12:29", False, "12:29"), ("12:30", True, "13:30"), ("13:29", True, "13:30"), ("13:30", False, "13:30"),
+    ("20:59", False, "20:59"), ("23:00", True, "08:00"), ("07:59", True, "08:00"), ("08:00", False, "08:00"),
+])
+def test_the_taiwan_default_has_a_lunch_window_and_a_night_window(local, inside, allowed):
+    quiet = QuietHours.parse("12:30-13:30,21:00-08:00")
+    hour, minute = (int(x) for x in local.split(":"))
+    moment = datetime(2026, 12, 3, hour, minute, tzinfo=TAIPEI)
+    assert quiet.contains(moment) is inside
+    assert f"{quiet.next_allowed(moment):%H:%M}" == allowed
+
+
+def test_overlapping_windows_end_at_the_last_end_and_bad_parts_are_named():
+    quiet = QuietHours.parse("21:00-23:00, 22:30-08:00")
+    after = quiet.next_allowed(datetime(2026, 12, 3, 21, 30, tzinfo=TAIPEI))
+    assert (after.day, f"{after:%H:%M}") == (4, "08:00")
+    with pytest.raises(ValueError, match="25:00-26:00"):
+        QuietHours.parse("12:30-13:30,25:00-26:00")
+    with pytest.raises(ConfigError, match="'lunch'"):
+        Config.from_env({"BOT_QUIET_HOURS": "12:30-13:30,lunch"}, dotenv=None)
 
 
 # -- the one-line send -----------------------------------------------------------------------------------------
@@ -98,7 +122,7 @@ def test_a_send_at_night_asks_first_and_scheduling_it_sends_at_eight(night):
     product = night()
     requester = SlackUser(product, "U_REQUESTER")
     question = requester.command("send 0912345678 明早開會").json()
-    assert "夜間時段" in all_text(question) and "#1" not in all_text(question)
+    assert "勿擾時段" in all_text(question) and "#1" not in all_text(question)
     schedule = button(question, "quiet_hours_schedule")
     assert schedule is not None and "08:00" in all_text(question)
     product.settle()
@@ -138,7 +162,7 @@ def test_send_now_anyway_is_audited_and_shown_on_the_card(night):
     assert request.quiet_override and request.send_at is None
     assert [a["actor"] for a in product.store.audit.actions("quiet_hours_override")] == ["U_REQUESTER"]
     [card] = product.standin.messages("C_APPROVALS")
-    assert "於夜間時段發送（已確認）" in all_text(card)
+    assert "於勿擾時段發送（已確認）" in all_text(card)
     SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
     assert wait_until(lambda: product.store.requests.get(1).state == "sent")
     assert not sends(product)[0].params.get("ST")
@@ -177,7 +201,7 @@ def test_a_time_chosen_inside_quiet_hours_is_moved_to_eight_by_default(night):
     product = night()
     user = SlackUser(product, "U_REQUESTER")
     preview = preview_of(product, user, send_at=at(23, 0, day=1))
-    assert "夜間時段" in all_text(preview) and "quiet" in {b.get("block_id") for b in preview["blocks"]}
+    assert "勿擾時段" in all_text(preview) and "quiet" in {b.get("block_id") for b in preview["blocks"]}
     user.submit(preview, {"quiet": p.radio_buttons("value", "schedule")})
     product.settle()
     request = product.store.requests.get(1)
