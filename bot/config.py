@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from every8d.hosts import OFFICIAL_2021_BASE_URL
 from every8d.limits import DEFAULT_LIMITS, DEFAULT_MMS_TERMS, MMS_TERMS, Limits, limits_for_mms_terms
+from services.links import RegisteredLinks
 from services.quiet_hours import TAIWAN_DEFAULT, QuietHours
 
 #: The host of the newest official document (HTTP API v2.1.5, 2021); README "EVERY8D hosts" lists the others.
@@ -54,6 +55,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_QUIET_HOURS", TAIWAN_DEFAULT,
              "Quiet hours, one or more `HH:MM-HH:MM` windows separated by commas, in BOT_TIMEZONE: a send inside "
              "them asks to be scheduled or confirmed; empty: off."),
+    Variable("BOT_REGISTERED_LINKS", "",
+             "Domains, URLs and phone numbers registered with the carriers, comma-separated: a message with any "
+             "other link or number is flagged in the preview (Taiwan blocks unregistered ones); empty: no check."),
+    Variable("BOT_UNREGISTERED_LINKS", "warn",
+             "`warn` (the preview names unregistered links and numbers) or `refuse` (they stop the draft)."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
     Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
     Variable("BOT_STATUS_POLL_SECONDS", "60", "How often open batches are polled for delivery status."),
@@ -109,6 +115,8 @@ class Config:
     answers_need_approval: bool = False
     timezone: str = "Asia/Taipei"
     quiet_hours: str = TAIWAN_DEFAULT
+    registered_links: str = ""
+    refuse_unregistered_links: bool = False
     language: str = "both"
     mask_numbers: bool = True
     status_poll_seconds: float = 60.0
@@ -143,6 +151,11 @@ class Config:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def link_rules(self) -> RegisteredLinks | None:
+        """BOT_REGISTERED_LINKS with BOT_UNREGISTERED_LINKS; None when no list is set (no check)."""
+        return RegisteredLinks.parse(self.registered_links, refuse=self.refuse_unregistered_links)
 
     @property
     def quiet_window(self) -> QuietHours | None:
@@ -266,6 +279,8 @@ def _parse(raw: dict[str, str]) -> Config:
         problems.append(f"BOT_QUIET_HOURS={raw['BOT_QUIET_HOURS']!r} ({exc}): 請填一或多個 HH:MM-HH:MM，以逗號分隔，"
                         "如 12:30-13:30,21:00-08:00，留空為關閉 / use one or more HH:MM-HH:MM windows separated by "
                         "commas, e.g. 12:30-13:30,21:00-08:00, or leave it empty to turn quiet hours off.")
+    if raw["BOT_UNREGISTERED_LINKS"].lower() not in ("warn", "refuse"):
+        problems.append(f"BOT_UNREGISTERED_LINKS={raw['BOT_UNREGISTERED_LINKS']!r}: 請填 warn 或 refuse / use warn or refuse.")
     language = raw["BOT_LANGUAGE"]
     if language not in ("both", "zh-TW", "en"):
         problems.append(f"BOT_LANGUAGE={language!r}: 請填 zh-TW、en 或 both / use zh-TW, en or both.")
@@ -306,6 +321,8 @@ def _parse(raw: dict[str, str]) -> Config:
         answers_need_approval=flag("BOT_ANSWERS_NEED_APPROVAL"),
         timezone=raw["BOT_TIMEZONE"],
         quiet_hours=raw["BOT_QUIET_HOURS"],
+        registered_links=raw["BOT_REGISTERED_LINKS"],
+        refuse_unregistered_links=raw["BOT_UNREGISTERED_LINKS"].lower() == "refuse",
         language=language,
         mask_numbers=flag("BOT_MASK_NUMBERS"),
         status_poll_seconds=number("BOT_STATUS_POLL_SECONDS", minimum=1),

@@ -138,6 +138,7 @@ class Runtime:
             answers_need_approval=config.answers_need_approval,
             mask_numbers=config.mask_numbers,
             quiet_hours=config.quiet_window,
+            registered_links=config.link_rules,
             group_members=self._group_members,
         )
         self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)

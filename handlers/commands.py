@@ -32,7 +32,7 @@ from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
 from handlers.texts import count as plural
-from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json
+from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, unregistered_texts
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
 from services.resend import resend_draft
@@ -207,6 +207,10 @@ def submitted_answer(voice: Voice, preview: Preview, submitted: Submitted) -> di
         zh += "等待核准。"
         en += "is waiting for approval."
     extra = [cards.optout_line(voice, len(preview.opted_out))] if preview.opted_out else []
+    if preview.unregistered:
+        found_zh, found_en = unregistered_texts(preview.unregistered)
+        extra.append(voice.t(f"⚠️ 內容含未登記的網址或電話：{escape(found_zh)}，台灣電信業者可能攔截。",
+                             f"⚠️ Not registered with the carriers: {escape(found_en)}; Taiwan may block this SMS."))
     return _answer(voice, zh, en, extra=extra)
 
 

@@ -47,4 +47,4 @@ class HandlerContext:
         credit, the opt-out list, the address book, the bot's time zone, numbers masked in problems."""
         return prepare(compose, clock=self.clock, last_credit=self.store.credit.latest(), limits=self.limits,
                        opted_out=self.store.optouts.among, resolve=resolver(self.store), tz=self.voice.tz,
-                       show=self.voice.number)
+                       show=self.voice.number, links=self.policy.registered_links)

@@ -31,7 +31,7 @@ from every8d.limits import DEFAULT_LIMITS, KB, Limits
 from every8d.pricing import Quote
 from handlers import cards
 from handlers.texts import Voice, escape, points
-from services.compose import Preview, skipped_rows_text
+from services.compose import Preview, skipped_rows_text, unregistered_texts
 
 COMPOSE_CALLBACK = "sms_compose"
 PREVIEW_CALLBACK = "sms_preview"
@@ -308,6 +308,11 @@ def preview_view(
                      + "; ".join(escape(voice.t(r.zh, r.en)) for r in recipients.rejected[:5]))
     if preview.opted_out:
         lines.append(cards.optout_line(voice, len(preview.opted_out)))
+    if preview.unregistered:
+        found_zh, found_en = unregistered_texts(preview.unregistered)
+        lines.append(voice.t(f"⚠️ 內容含未登記的網址或電話：{escape(found_zh)}。台灣電信業者可能攔截，請確認已登記。",
+                             f"⚠️ Links or numbers not registered with the carriers: {escape(found_en)}. Taiwan may "
+                             "block this SMS; check they are registered."))
     if c.audience is not None and c.audience.skipped:
         rows_zh, rows_en = skipped_rows_text(c.audience.skipped)
         count = len(c.audience.skipped)

@@ -15,6 +15,7 @@ from every8d.mms import sniff_image_type, validate_mms, validate_sms
 from every8d.phones import Recipient, RecipientList, parse_recipients
 from every8d.pricing import Quote, count_chars, quote_mms, quote_sms, quote_sms_each
 from every8d.problems import Problem
+from services.links import RegisteredLinks
 from services.personalise import Audience, SkippedRow, personalise
 from services.ports import Clock
 
@@ -62,6 +63,9 @@ class Preview:
     #: {e164: that recipient's own text} when the message is personalised; empty: one text for all.
     messages: dict[str, str] = field(default_factory=dict)
     limits: Limits = DEFAULT_LIMITS
+    #: Links and phone numbers in the text that are not registered with the carriers (BOT_REGISTERED_LINKS):
+    #: a warning, or a problem when the organisation refuses them.
+    unregistered: list[str] = field(default_factory=list)
 
     def price_part(self, text: str, numbers: Sequence[str]) -> float:
         """Points of `text` sent to these recipients (one part of the send, see services/parts.py)."""
@@ -125,6 +129,7 @@ def prepare(
     resolve: Resolve | None = None,
     tz: ZoneInfo = TAIPEI,
     show: Callable[[str], str] = str,
+    links: RegisteredLinks | None = None,
 ) -> Preview:
     """Check everything and price it. Every problem is reported at once, each with its field. Numbers that
     `opted_out` names are left out (and not priced); if nobody is left, that is a problem on recipients.
@@ -172,6 +177,9 @@ def prepare(
         problems.extend(validate_mms(compose.subject, checked, compose.image, limits))
     else:
         problems.extend(validate_sms(checked, compose.subject, limits))
+    unregistered = _unregistered(links, compose.message, messages)
+    if unregistered and links is not None and links.refuse:
+        problems.append(unregistered_problem(unregistered))
     problems.extend(_check_time(compose.send_at, clock))
     problems.extend(_check_validity(compose.validity_minutes, limits))
     quote: Quote | None = None
@@ -186,7 +194,34 @@ def prepare(
     image_type = sniff_image_type(compose.image) if compose.image else None
     kept = {r.e164: names[r.e164] for r in recipients.recipients if r.e164 in names}
     return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped, kept, messages,
-                   limits)
+                   limits, unregistered)
+
+
+def _unregistered(links: RegisteredLinks | None, message: str, messages: dict[str, str]) -> list[str]:
+    """Unregistered links and numbers of the text (of every personalised text: a CSV column can carry one)."""
+    if links is None:
+        return []
+    found: list[str] = []
+    for text in [message, *dict.fromkeys(messages.values())][:1001]:
+        found.extend(x for x in links.unregistered(text) if x not in found)
+    return found
+
+
+def unregistered_texts(found: Sequence[str]) -> tuple[str, str]:
+    """`「bit.ly/3x」、「0800-123-456」` and its English, the first few named."""
+    shown = found[:5]
+    more = len(found) - len(shown)
+    zh = "、".join(f"「{x}」" for x in shown) + (f" 等 {len(found)} 個" if more else "")
+    en = ", ".join(f'"{x}"' for x in shown) + (f" and {more} more" if more else "")
+    return zh, en
+
+
+def unregistered_problem(found: Sequence[str]) -> Problem:
+    zh, en = unregistered_texts(found)
+    return Problem("message", f"內容含未向電信業者登記的網址或電話：{zh}。台灣會攔截這類商業簡訊；請改用已登記的網址或電話"
+                   "（BOT_REGISTERED_LINKS）。",
+                   f"The text has links or numbers not registered with the carriers: {en}. Taiwan blocks such "
+                   "commercial SMS; use registered ones (BOT_REGISTERED_LINKS).")
 
 
 #: How many skipped CSV rows a problem or the preview names (the count always covers them all).

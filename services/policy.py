@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from services.links import RegisteredLinks
 from services.quiet_hours import QuietHours
 
 
@@ -36,6 +37,8 @@ class Policy:
     mask_numbers: bool = True
     #: When sends should not go out (BOT_QUIET_HOURS); None: no quiet hours.
     quiet_hours: QuietHours | None = None
+    #: Links and numbers registered with the carriers (BOT_REGISTERED_LINKS); None: no check.
+    registered_links: RegisteredLinks | None = None
     #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.
     group_members: Callable[[str], frozenset[str]] | None = field(default=None, compare=False)
 
