@@ -352,9 +352,12 @@ def batch_summary(
     now: float,
     *,
     batch_count: int = 1,
+    replied: int = 0,
+    opted_out: int = 0,
 ) -> Rendered:
     """`batch` is the lead batch (its state the whole request's); `counts` and `failures` cover all
-    `batch_count` batches of the request."""
+    `batch_count` batches of the request; `replied` and `opted_out` count the numbers that answered them
+    and that opted out by answering (the rates beside the delivery rate)."""
     total = sum(counts.values())
     by_outcome: dict[Outcome, int] = {}
     for code, n in counts.items():
@@ -379,6 +382,12 @@ def batch_summary(
     if test_mode:
         parts.append(voice.t(f"測試模式 {test_mode}", f"test mode {test_mode}"))
     lines = [f"*{head}*", f"`{progress_bar(finished, total)}`", " · ".join(parts)]
+    sent = total - scheduled - cancelled
+    if sent > 0 and (delivered or replied or opted_out):
+        lines.append(voice.t(
+            f"送達率 {_rate(delivered, sent)} · 回覆率 {_rate(replied, sent)}（{replied} 位）· 退訂率 {_rate(opted_out, sent)}（{opted_out} 位）",
+            f"delivery rate {_rate(delivered, sent)} · reply rate {_rate(replied, sent)} ({replied}) · "
+            f"opt-out rate {_rate(opted_out, sent)} ({opted_out})"))
     if scheduled and request.send_at:
         lines.append(voice.t(f"🕒 預約於 {voice.time(request.send_at)} 發送", f"scheduled for {voice.time(request.send_at)}"))
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
@@ -397,6 +406,10 @@ def batch_summary(
     text = voice.t(f"發送狀態：已送達 {delivered} · 等待回報 {pending} · 未送達 {failed}",
                    f"Delivery: {delivered} delivered · {pending} pending · {failed} failed")
     return text, _done(blocks)
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "—"
 
 
 def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[Delivery], failed: int) -> str:

@@ -325,7 +325,9 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
     failed = [c for c in counts if cards.status_for(c).outcome is cards.Outcome.FAILED]
     failures = ctx.store.batches.deliveries(seen.batch_ids, codes=failed, limit=cards.FAILURES_LISTED)
     text, blocks = cards.batch_summary(voice, request, replace(seen.lead, state=seen.state), counts, failures,
-                                       ctx.clock(), batch_count=len(seen.batch_ids))
+                                       ctx.clock(), batch_count=len(seen.batch_ids),
+                                       replied=ctx.store.replies.repliers(seen.batch_ids),
+                                       opted_out=ctx.store.optouts.from_batches(seen.batch_ids))
     return {"text": text, "blocks": blocks}
 
 

@@ -89,7 +89,9 @@ class NotificationRenderer:
         failures = self.store.batches.deliveries(seen.batch_ids, codes=failed_codes, limit=cards.FAILURES_LISTED)
         shown = replace(seen.lead, state=seen.state)
         text, blocks = cards.batch_summary(self.voice, request, shown, counts, failures, self.clock(),
-                                           batch_count=len(seen.batch_ids))
+                                           batch_count=len(seen.batch_ids),
+                                           replied=self.store.replies.repliers(seen.batch_ids),
+                                           opted_out=self.store.optouts.from_batches(seen.batch_ids))
         plan = self._thread_plan(request.id, text, blocks)
         plan.update_ts = seen.lead.summary_ts
 

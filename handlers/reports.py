@@ -206,6 +206,10 @@ def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool, cust
                            f"等待回報 {report.pending:,}）",
                            f"delivery rate {rate} ({report.delivered:,} delivered · {report.failed:,} failed · "
                            f"{report.pending:,} pending)"),
+            "• " + voice.t(f"回覆率 {100 * (report.reply_rate or 0):.1f}%（{report.repliers:,} 位）· "
+                           f"退訂率 {100 * (report.optout_rate or 0):.1f}%（{report.optouts:,} 位）",
+                           f"reply rate {100 * (report.reply_rate or 0):.1f}% ({report.repliers:,}) · "
+                           f"opt-out rate {100 * (report.optout_rate or 0):.1f}% ({report.optouts:,})"),
         ]
     if report.failures:
         lines.append(voice.t("*未送達原因*", "*Failures by reason*"))

@@ -90,11 +90,24 @@ class WeeklyReport:
     replies: int
     top_replies: tuple[TopReply, ...]
     days: tuple[DayCount, ...]
+    #: Different numbers that replied, and numbers that opted out, in the week (the rates beside delivery).
+    repliers: int = 0
+    optouts: int = 0
 
     @property
     def delivery_rate(self) -> float | None:
         """Delivered / sent (cancelled messages are not sent); None for a week without messages."""
         return self.delivered / self.messages if self.messages else None
+
+    @property
+    def reply_rate(self) -> float | None:
+        """Numbers that replied / messages sent: how many people answered."""
+        return self.repliers / self.messages if self.messages else None
+
+    @property
+    def optout_rate(self) -> float | None:
+        """Numbers that opted out / messages sent: the cost of a campaign in lost recipients."""
+        return self.optouts / self.messages if self.messages else None
 
 
 def previous_week(now: float, timezone: str) -> tuple[float, float, str]:
@@ -131,6 +144,7 @@ def weekly_summary(store: Store, start: float, end: float, *, timezone: str, lab
         failures=tuple(_reason(code, n) for code, n in failures.most_common()),
         replies=replies, top_replies=top,
         days=tuple(DayCount(d, c["delivered"], c["failed"], c["pending"]) for d, c in sorted(per_day.items())),
+        repliers=store.replies.repliers_between(start, end), optouts=store.optouts.count_between(start, end),
     )
 
 

@@ -231,6 +231,9 @@ class TrackingService:
             )
             optout.handle_reply(self.store, self.policy, e164=mobile, text=text, batch_id=batch_id,
                                 request=request, now=self.clock())
+            if request is not None and request.state not in _STILL_SENDING and request.batch_id:
+                # the summary's reply and opt-out rates move with each new reply
+                notices.summary(self.store, request.batch_id, request.approval_channel)
         return True
 
     def _absorb_kept_reports(self, batch_id: str) -> int:

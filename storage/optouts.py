@@ -51,5 +51,19 @@ class OptOuts:
                 "SELECT e164, at, source, keyword, actor FROM optouts ORDER BY at DESC LIMIT ?", [limit])
         ]
 
+    def from_batches(self, batch_ids: Iterable[str]) -> int:
+        """How many numbers opted out by answering these batches (the summary's opt-out rate)."""
+        ids = list(batch_ids)
+        if not ids:
+            return 0
+        marks = ", ".join("?" for _ in ids)
+        return int(self._store.db.conn.execute(
+            f"SELECT COUNT(*) FROM optouts WHERE batch_id IN ({marks})", ids).fetchone()[0])
+
+    def count_between(self, start: float, end: float) -> int:
+        """How many numbers were put on the list in [start, end) (the weekly report's opt-out rate)."""
+        return int(self._store.db.conn.execute(
+            "SELECT COUNT(*) FROM optouts WHERE at >= ? AND at < ?", [start, end]).fetchone()[0])
+
     def count(self) -> int:
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM optouts")))["n"])

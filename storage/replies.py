@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from storage.models import Reply, row_to
@@ -130,6 +130,21 @@ class Replies:
                 "UPDATE unmatched_reports SET resolved_at = ? WHERE id = ?",
                 [(now or time.time(), i) for i in report_ids],
             )
+
+    def repliers(self, batch_ids: Sequence[str]) -> int:
+        """How many different numbers answered these batches (the summary's reply rate)."""
+        if not batch_ids:
+            return 0
+        marks = ", ".join("?" for _ in batch_ids)
+        return int(self._store.db.conn.execute(
+            f"SELECT COUNT(DISTINCT mobile) FROM replies WHERE matched = 1 AND batch_id IN ({marks})",
+            list(batch_ids)).fetchone()[0])
+
+    def repliers_between(self, start: float, end: float) -> int:
+        """How many different numbers replied in [start, end) (the weekly report's reply rate)."""
+        return int(self._store.db.conn.execute(
+            "SELECT COUNT(DISTINCT mobile) FROM replies WHERE created_at >= ? AND created_at < ?",
+            [start, end]).fetchone()[0])
 
     def texts_between(self, start: float, end: float) -> Iterator[str]:
         """The text of each reply stored in [start, end), oldest first (the weekly report's top replies)."""

@@ -181,6 +181,7 @@ def test_weekly_report_without_matplotlib_is_posted_once_with_the_right_figures(
     assert "簡訊週報" in text and "發送 3 則" in text and "使用 3.0 點" in text
     assert "送達率 33.3%（已送達 1 · 未送達 1 · 等待回報 1）" in text
     assert "103 無此手機號碼：1 / no such number: 1" in text and "「好」 × 1" in text
+    assert "回覆率 33.3%（1 位）· 退訂率 0.0%（0 位）" in text and "reply rate 33.3% (1)" in text
     assert "未安裝 matplotlib" in text
     assert product.standin.uploads == []
 

@@ -378,3 +378,20 @@ def test_batches_past_their_reply_window_are_not_polled(make_product):
                          first_poll_at=0, recipients=["+886912345678"], initial_status=100)
     store.batches.complete("old-batch", time.time() - 10 * 86400, reply_poll_until=time.time() - 7 * 86400)
     assert store.batches.due(time.time() + 3600) == []
+
+
+def test_the_summary_shows_reply_and_opt_out_rates_and_moves_with_each_reply(make_product, external_sandbox):
+    now = [time.time()]
+    sandbox = external_sandbox(clock=lambda: now[0], background=False)
+    product = make_product(**against(sandbox))
+    card = send_approved(product, "send 0912345678,0922333444,0933444555,0955666777 週年慶")
+    now[0] += 10
+    product.poll()
+    assert "回覆率 0.0%（0 位）" in all_text(only_summary(product, card))
+    batch_id = batch_id_of(product)
+    sandbox.simulate_reply(batch_id, "0912345678", "好，我要")
+    sandbox.simulate_reply(batch_id, "0922333444", "退訂")
+    product.poll()
+    text = all_text(only_summary(product, card))
+    assert "送達率 100.0%" in text and "回覆率 50.0%（2 位）" in text and "退訂率 25.0%（1 位）" in text
+    assert "reply rate 50.0% (2) · opt-out rate 25.0% (1)" in text
