@@ -15,7 +15,19 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 
 from bot.identity import BotIdentity
-from handlers import actions, audiences, cards, commands, conversations, home, ignored, optout, reports, views
+from handlers import (
+    actions,
+    audiences,
+    cards,
+    commands,
+    conversations,
+    home,
+    ignored,
+    optout,
+    reports,
+    shortcuts,
+    views,
+)
 from handlers.context import HandlerContext
 
 log = logging.getLogger("every8d_bot.app")
@@ -56,7 +68,7 @@ def create_app(
     views.register(app, ctx)
     home.register(app, ctx)
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
-    for feature in (conversations, audiences, optout, reports):
+    for feature in (conversations, audiences, optout, reports, shortcuts):
         feature.register(app, ctx)
     ignored.register(app, ctx)  # last: it matches whatever no surface above took
 

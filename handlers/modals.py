@@ -43,6 +43,9 @@ TEMPLATE_ACTION = "compose_template"
 MAX_TEMPLATE_OPTIONS = 100
 VALUE = "value"  # action_id of every input element
 
+#: The message field's limit (Slack's for a plain-text input).
+MESSAGE_MAX_CHARS = 3000
+
 FIELDS = ("kind", "recipients", "audience", "message", "subject", "image", "send_at", "validity")
 
 #: The preview's quiet-hours choice: block id and option values.
@@ -67,6 +70,13 @@ class ComposeValues:
 
 def _plain(text: str) -> PlainTextObject:
     return PlainTextObject(text=text[:150], emoji=True)
+
+
+def notice_view(voice: Voice, text: str) -> dict:
+    """A small window that only says something (where a form cannot help)."""
+    title = voice.t("EVERY8D 簡訊", "EVERY8D SMS")
+    return View(type="modal", title=_plain(title[:24]), close=_plain(voice.t("關閉", "Close")),
+                blocks=[SectionBlock(text=MarkdownTextObject(text=text[:2900]))]).to_dict()
 
 
 def compose_view(
@@ -115,7 +125,8 @@ def compose_view(
             block_id="message",
             label=_plain(voice.t("內容", "Message")),
             element=PlainTextInputElement(
-                action_id=message_action, multiline=True, max_length=3000, initial_value=initial.get("message") or None
+                action_id=message_action, multiline=True, max_length=MESSAGE_MAX_CHARS,
+                initial_value=initial.get("message") or None
             ),
         ).to_dict(),
         InputBlock(

@@ -4,6 +4,7 @@ untrusted text made inert."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -108,3 +109,26 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
         return "░" * width + " 0%"
     filled = round(width * done / total)
     return "▓" * filled + "░" * (width - filled) + f" {round(100 * done / total)}%"
+
+
+_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def sms_text_from_slack(text: str) -> str:
+    """What a Slack message says, as plain text for a phone: a link `<https://x.tw|our sale>` becomes
+    `our sale https://x.tw` (the phone shows no hidden targets), `<https://x.tw>` the URL, mentions and
+    channel links their label or nothing (`<@U123>` means nothing on a phone), and `&lt;` `&gt;` `&amp;`
+    the characters they stand for."""
+
+    def plain(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "#", "!")):
+            return label or ""
+        if target.startswith("mailto:"):
+            target = target.removeprefix("mailto:")
+        if label and label != target:
+            return f"{label} {target}"
+        return target
+
+    converted = _LINK.sub(plain, text)
+    return converted.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()

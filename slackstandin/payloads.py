@@ -100,6 +100,23 @@ def block_actions(
     return _interaction(payload)
 
 
+def message_shortcut(callback_id: str, *, user_id: str, channel_id: str, message: dict[str, Any],
+                     response_url: str, team_id: str = TEAM_ID) -> str:
+    """A message shortcut ("⋯ → Send as SMS" on a message): the message as Slack sends it."""
+    payload = _common("message_action", user_id, team_id)
+    payload |= {"callback_id": callback_id, "trigger_id": new_trigger_id(user_id), "action_ts": f"{time.time():.6f}",
+                "channel": {"id": channel_id, "name": channel_id.lower()}, "message_ts": message.get("ts", ""),
+                "message": {"type": "message", **message}, "response_url": response_url}
+    return _interaction(payload)
+
+
+def global_shortcut(callback_id: str, *, user_id: str, team_id: str = TEAM_ID) -> str:
+    """A global shortcut (the ⚡ menu or search): no channel, no message."""
+    payload = _common("shortcut", user_id, team_id)
+    payload |= {"callback_id": callback_id, "trigger_id": new_trigger_id(user_id), "action_ts": f"{time.time():.6f}"}
+    return _interaction(payload)
+
+
 def view_submission(*, user_id: str, view: dict[str, Any], values: dict[str, dict[str, Any]],
                     team_id: str = TEAM_ID) -> str:
     """Submitting a modal: `values` is view.state.values, {block_id: helper(...)} built with the helpers below."""
