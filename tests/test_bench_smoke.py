@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_reply_burst_traces_every_reply_back_from_slack(tmp_path):
     name = "20-reply burst, 1 Slack call in 5 answered 429"
     assert figures[f"{name}: replies dropped"].value == 0
     assert figures[f"{name}: posts out of order"].value == 0
-    assert "0 answers were 429" not in figures[f"{name}: time to deliver all"].note  # the fault was on
+    limited = re.search(r"(\d+) answers were 429", figures[f"{name}: time to deliver all"].note)
+    assert limited and int(limited.group(1)) > 0  # the fault was on ("10 answers" once read as "0 answers")
 
 
 def test_run_all_collects_client_overhead_into_the_one_table(tmp_path, capsys):
