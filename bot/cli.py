@@ -96,7 +96,10 @@ def _run(args: argparse.Namespace) -> int:
 
     def on_sigterm(*_: object) -> None:
         """`docker stop`/systemd: stop like Ctrl-C. In HTTP mode waitress blocks the main thread, so the
-        signal must interrupt it (an Event alone was never seen and every stop ended in SIGKILL)."""
+        signal must interrupt it (an Event alone was never seen and every stop ended in SIGKILL). Once:
+        a second SIGTERM must not interrupt the graceful shutdown it started."""
+        if stop.is_set():
+            return
         stop.set()
         if args.http:
             raise KeyboardInterrupt
@@ -107,17 +110,20 @@ def _run(args: argparse.Namespace) -> int:
             from waitress import serve
 
             log.info("HTTP mode: Slack requests at http://%s:%d/slack/events", args.host, args.port)
-            serve(build_wsgi_app(runtime.app, runtime.receiver), host=args.host, port=args.port,
+            serve(build_wsgi_app(runtime.app, runtime.receiver, runtime.endpoints), host=args.host, port=args.port,
                   threads=config.http_threads, ident="every8d-bot")
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            if config.callback_token:
-                from bot.wsgi import serve_in_thread
+            from bot.wsgi import serve_in_thread
 
-                serve_in_thread(build_wsgi_app(runtime.app, runtime.receiver), host="0.0.0.0",
-                                port=config.callback_port, threads=4)
-                log.info("EVERY8D callbacks on port %d", config.callback_port)
+            # The callback port also serves /healthz, /readyz and /metrics (orchestrators need a port
+            # even when EVERY8D's callbacks are off).
+            receiver = runtime.receiver if config.callback_token else None
+            serve_in_thread(build_wsgi_app(None, receiver, runtime.endpoints), host="0.0.0.0",
+                            port=config.callback_port, threads=4)
+            log.info("health, readiness and metrics%s on port %d",
+                     " and EVERY8D callbacks" if receiver else "", config.callback_port)
             handler = SocketModeHandler(runtime.app, config.slack_app_token)
             handler.connect()
             log.info("Socket Mode: connected; press Ctrl-C to stop")
@@ -126,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        runtime.stop()
+        runtime.shutdown()
     return 0
 
 
