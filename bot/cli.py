@@ -85,7 +85,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = Config.from_env()
     config.require_for_run(http=args.http)
-    setup_logging(config.log_level, [config.every8d_pwd, config.slack_signing_secret, config.callback_token])
+    setup_logging(config.log_level, [config.every8d_pwd, config.slack_signing_secret, config.callback_token],
+                  config.log_format)
     callback_url = None
     if config.callback_token:
         port = args.port if args.http else config.callback_port
