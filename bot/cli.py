@@ -4,6 +4,8 @@
     every8d-bot sandbox [--port N]      the built-in EVERY8D sandbox, for people and scripts
     every8d-bot console [--script F]    the real app with Slack stood in locally (no workspace needed)
     every8d-bot doctor                  check a deployment's configuration end to end
+    every8d-bot backup PATH             a consistent copy of the database, while the bot runs
+    every8d-bot restore PATH            put a backup back (bot stopped; the current file is kept aside)
 
 A configuration problem is one clear message naming what to set, and exit code 2; never a stack trace.
 """
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     console = sub.add_parser("console", help="try the bot locally: a terminal stands in for Slack")
     console.add_argument("--script", help="run the lines of FILE instead of a prompt; exit non-zero on a failed step")
     sub.add_parser("doctor", help="check the configuration, tokens, scopes, channels and EVERY8D account")
+    backup = sub.add_parser("backup", help="write a consistent copy of the database (safe while the bot runs)")
+    backup.add_argument("path", help="the backup file to write (or a folder: a dated file is made in it)")
+    restore = sub.add_parser("restore", help="put a backup back in place of the database (stop the bot first)")
+    restore.add_argument("path", help="the backup file to restore")
     args = parser.parse_args(argv)
 
     try:
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             from bot.doctor import run_doctor
 
             return run_doctor()
+        if args.command in ("backup", "restore"):
+            return _backup_or_restore(args.command, args.path)
     except ConfigError as exc:
         _say_config_problems(exc.problems)
         return EXIT_CONFIG
@@ -68,6 +76,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _backup_or_restore(command: str, path: str) -> int:
+    """`backup PATH` / `restore PATH` against BOT_DB_PATH; exit 1 with one clear message when refused."""
+    from bot.backup import BackupError, backup, restore
+
+    config = Config.from_env()
+    try:
+        if command == "backup":
+            done = backup(config.db_path, path)
+            print(f"已備份 / backed up {config.db_path} → {done.path} ({done.requests} requests, "
+                  f"schema {done.migrations[-1]})")
+        else:
+            done = restore(path, config.db_path)
+            aside = f"; the previous file is kept as {done.kept_aside}" if done.kept_aside else ""
+            print(f"已還原 / restored {path} → {done.path} ({done.requests} requests, "
+                  f"schema {done.migrations[-1]}){aside}")
+    except BackupError as exc:
+        print(f"every8d-bot {command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

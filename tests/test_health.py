@@ -182,3 +182,21 @@ def _all_due_now(product: Product) -> None:
     with product.store.immediate():
         db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE state = 'pending'")
     assert wait_until(lambda: product.store.outbox.due(), timeout=1)
+
+
+def test_the_socket_mode_callback_port_serves_the_service_paths(product: Product) -> None:
+    """In Socket Mode the callback port has no Slack path; it serves health, readiness, metrics and
+    (with a token) EVERY8D's callbacks."""
+    runtime = product.runtime
+    server, port = serve_in_thread(build_wsgi_app(None, runtime.receiver, runtime.endpoints),
+                                   host="127.0.0.1", port=0, threads=2)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        make_ready(product)
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+        assert ready(url)[0] == 200
+        assert "every8d_bot_requests" in requests.get(f"{url}/metrics", timeout=5).text
+        assert requests.post(f"{url}/slack/events", data="x", timeout=5).status_code == 404
+        assert requests.get(f"{url}/every8d/callback/{CALLBACK_TOKEN}?x=1", timeout=5).status_code == 400
+    finally:
+        stop_server(server)
