@@ -40,11 +40,14 @@ class Outcome:
 def backup(db_path: str | Path, target: str | Path) -> Outcome:
     """Copy the live database to `target` (a file path; an existing file is replaced only once the new
     copy is complete and checked)."""
+    folder = str(target).endswith(("/", os.sep))  # "backups/": a folder, made if missing
     source, target = Path(db_path), Path(target)
     if not source.is_file():
         raise BackupError(f"找不到資料庫 / no database at {source}: check BOT_DB_PATH.")
     if target.exists() and target.resolve() == source.resolve():
         raise BackupError("備份路徑不能是資料庫本身 / the backup path must not be the database itself.")
+    if folder:
+        target.mkdir(parents=True, exist_ok=True)
     if target.is_dir():
         target = target / f"{source.stem}-{_stamp()}.db"
     partial = target.with_name(target.name + ".partial")

@@ -76,8 +76,7 @@ def test_a_backup_of_the_running_product_holds_its_requests(product: Product, tm
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BOT_DB_PATH", product.runtime.config.db_path)
     folder = tmp_path / "backups"
-    folder.mkdir()
-    assert main(["backup", str(folder)]) == 0
+    assert main(["backup", f"{folder}/"]) == 0  # a trailing slash: a folder, made if missing
     [copy] = folder.glob("*.db")
     copied = Store(copy)
     try:
