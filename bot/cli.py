@@ -125,45 +125,53 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def on_sigterm(*_: object) -> None:
-        """`docker stop`/systemd: stop like Ctrl-C. In HTTP mode waitress blocks the main thread, so the
-        signal must interrupt it (an Event alone was never seen and every stop ended in SIGKILL). Once:
-        a second SIGTERM must not interrupt the graceful shutdown it started."""
-        if stop.is_set():
-            return
+        """`docker stop`/systemd: stop like Ctrl-C. The main thread only waits for this event (the servers
+        run in threads), so the handler just sets it; a second SIGTERM changes nothing."""
         stop.set()
-        if args.http:
-            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    servers: list = []
+    socket_handler = None
     try:
-        if args.http:
-            from waitress import serve
+        from bot.wsgi import serve_in_thread
 
+        if args.http:
+            server, _ = serve_in_thread(build_wsgi_app(runtime.app, runtime.receiver, runtime.endpoints),
+                                        host=args.host, port=args.port, threads=config.http_threads)
+            servers.append(server)
             log.info("HTTP mode: Slack requests at http://%s:%d/slack/events", args.host, args.port)
-            serve(build_wsgi_app(runtime.app, runtime.receiver, runtime.endpoints), host=args.host, port=args.port,
-                  threads=config.http_threads, ident="every8d-bot")
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            from bot.wsgi import serve_in_thread
 
             # The callback port also serves /healthz, /readyz and /metrics (orchestrators need a port
             # even when EVERY8D's callbacks are off).
             receiver = runtime.receiver if config.callback_token else None
-            serve_in_thread(build_wsgi_app(None, receiver, runtime.endpoints), host="0.0.0.0",
-                            port=config.callback_port, threads=4)
+            server, _ = serve_in_thread(build_wsgi_app(None, receiver, runtime.endpoints), host="0.0.0.0",
+                                        port=config.callback_port, threads=4)
+            servers.append(server)
             log.info("health, readiness and metrics%s on port %d",
                      " and EVERY8D callbacks" if receiver else "", config.callback_port)
-            handler = SocketModeHandler(runtime.app, config.slack_app_token)
-            handler.connect()
+            socket_handler = SocketModeHandler(runtime.app, config.slack_app_token)
+            socket_handler.connect()
             log.info("Socket Mode: connected; press Ctrl-C to stop")
-            stop.wait()
-            handler.close()
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        runtime.shutdown()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        runtime.shutdown(stop_serving=lambda: _stop_serving(servers, socket_handler))
     return 0
+
+
+def _stop_serving(servers: list, socket_handler: object | None) -> None:
+    """Stop taking requests, once the work in flight is done and before the database closes. Until then
+    the ports keep answering: `/readyz` says "shutting down", callbacks are still stored."""
+    from bot.wsgi import stop_server
+
+    if socket_handler is not None:
+        socket_handler.close()  # type: ignore[attr-defined]
+    for server in servers:
+        stop_server(server)
 
 
 if __name__ == "__main__":

@@ -302,17 +302,23 @@ class Runtime:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
-    def shutdown(self, grace: float | None = None) -> None:
+    def shutdown(self, grace: float | None = None, *, stop_serving: Callable[[], None] = lambda: None) -> None:
         """SIGTERM: take no new work, let the EVERY8D call in flight finish and be recorded (a send stops
         between parts; the rest stays approved for the next start), deliver what is queued for Slack for
         what is left of `grace` seconds (BOT_SHUTDOWN_SECONDS), then stop. What does not fit in the time
-        stays in the database, as after any stop."""
+        stays in the database, as after any stop. `stop_serving` closes the HTTP servers: called after the
+        work is done (they answer meanwhile: `/readyz` says so, callbacks are stored) and before the
+        database closes."""
         deadline = time.monotonic() + (self.config.shutdown_seconds if grace is None else grace)
         log.info("shutting down: finishing work in flight (at most %.0f s)", deadline - time.monotonic())
         self.begin_shutdown()
         self._stop_scheduler()
         self._finish_work(deadline)
         self._flush_outbox(deadline)
+        try:
+            stop_serving()
+        except Exception:  # noqa: BLE001 - stopping must go on
+            log.exception("shutdown: stopping the servers failed")
         self.stop(jobs_timeout=max(1.0, deadline - time.monotonic()))
         log.info("stopped")
 

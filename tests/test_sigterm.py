@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from every8d.codes import CREDIT
 from every8d.sandbox import Sandbox
@@ -70,12 +71,15 @@ def test_sigterm_mid_send_finishes_the_call_in_flight_and_the_restart_sends_the_
     bot.start()
     SlackUser(bot, "U_REQUESTER").command(f"send {','.join(NUMBERS)} 明早九點停水通知")
     card = card_in(bot.standin)
-    sandbox.faults.latency = 1.5  # EVERY8D is slow: part 1's call is in flight when SIGTERM comes
+    sandbox.faults.latency = 2.5  # EVERY8D is slow: part 1's call is in flight when SIGTERM comes
     SlackUser(bot, "U_APPROVER").click("approve_request", "1", message=card)
     wait_for(lambda: send_calls(sandbox), timeout=10, what="the first part to reach EVERY8D")
     assert bot.proc is not None
     started = time.monotonic()
     bot.proc.send_signal(signal.SIGTERM)
+    # While the call finishes the bot still answers, and says it is going away.
+    draining = wait_for(lambda: _readyz(bot), timeout=2, interval=0.05, what="/readyz while shutting down")
+    assert "shutting down" in draining["checks"]["accepting"]["detail"], draining
     assert bot.wait_exit(timeout=20) == 0, bot.log_tail()
     took = time.monotonic() - started
     sandbox.faults.latency = 0.0
@@ -107,6 +111,16 @@ def test_sigterm_mid_send_finishes_the_call_in_flight_and_the_restart_sends_the_
     assert all({"time", "level", "logger", "message"} <= set(e) for e in events)
     for secret in (SIGNING_SECRET, CALLBACK_TOKEN, bot.standin.bot_token):
         assert secret not in logs
+
+
+def _readyz(bot: BotProcess) -> dict | None:
+    """/readyz's body once it says "not accepting" (None before, or when the port does not answer)."""
+    try:
+        response = requests.get(f"{bot.url}/readyz", timeout=1)
+    except requests.RequestException:
+        return None
+    body = response.json()
+    return body if response.status_code == 503 and "accepting" in body["failed"] else None
 
 
 def test_sigterm_when_idle_exits_at_once_with_zero(bot: BotProcess) -> None:
