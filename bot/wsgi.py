@@ -59,7 +59,8 @@ def serve_in_thread(application, *, host: str, port: int, threads: int = 8):
 
     server = create_server(application, host=host, port=port, threads=threads, ident="every8d-bot",
                            channel_timeout=30)
-    thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
+    # Named by the port it got (port 0 picks one): `stop_server` finds the thread by that name.
+    thread = threading.Thread(target=server.run, name=f"http-{server.effective_port}", daemon=True)
     thread.start()
     return server, server.effective_port
 
