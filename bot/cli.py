@@ -4,6 +4,8 @@
     every8d-bot sandbox [--port N]      the built-in EVERY8D sandbox, for people and scripts
     every8d-bot console [--script F]    the real app with Slack stood in locally (no workspace needed)
     every8d-bot doctor                  check a deployment's configuration end to end
+    every8d-bot backup PATH             a consistent copy of the database, while the bot runs
+    every8d-bot restore PATH            put a backup back (bot stopped; the current file is kept aside)
 
 A configuration problem is one clear message naming what to set, and exit code 2; never a stack trace.
 """
@@ -41,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     console = sub.add_parser("console", help="try the bot locally: a terminal stands in for Slack")
     console.add_argument("--script", help="run the lines of FILE instead of a prompt; exit non-zero on a failed step")
     sub.add_parser("doctor", help="check the configuration, tokens, scopes, channels and EVERY8D account")
+    backup = sub.add_parser("backup", help="write a consistent copy of the database (safe while the bot runs)")
+    backup.add_argument("path", help="the backup file to write (or a folder: a dated file is made in it)")
+    restore = sub.add_parser("restore", help="put a backup back in place of the database (stop the bot first)")
+    restore.add_argument("path", help="the backup file to restore")
     args = parser.parse_args(argv)
 
     try:
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             from bot.doctor import run_doctor
 
             return run_doctor()
+        if args.command in ("backup", "restore"):
+            return _backup_or_restore(args.command, args.path)
     except ConfigError as exc:
         _say_config_problems(exc.problems)
         return EXIT_CONFIG
@@ -68,6 +76,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _backup_or_restore(command: str, path: str) -> int:
+    """`backup PATH` / `restore PATH` against BOT_DB_PATH; exit 1 with one clear message when refused."""
+    from bot.backup import BackupError, backup, restore
+
+    config = Config.from_env()
+    try:
+        if command == "backup":
+            done = backup(config.db_path, path)
+            print(f"已備份 / backed up {config.db_path} → {done.path} ({done.requests} requests, "
+                  f"schema {done.migrations[-1]})")
+        else:
+            done = restore(path, config.db_path)
+            aside = f"; the previous file is kept as {done.kept_aside}" if done.kept_aside else ""
+            print(f"已還原 / restored {path} → {done.path} ({done.requests} requests, "
+                  f"schema {done.migrations[-1]}){aside}")
+    except BackupError as exc:
+        print(f"every8d-bot {command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -85,7 +114,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = Config.from_env()
     config.require_for_run(http=args.http)
-    setup_logging(config.log_level, [config.every8d_pwd, config.slack_signing_secret, config.callback_token])
+    setup_logging(config.log_level, [config.every8d_pwd, config.slack_signing_secret, config.callback_token],
+                  config.log_format)
     callback_url = None
     if config.callback_token:
         port = args.port if args.http else config.callback_port
@@ -95,39 +125,53 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def on_sigterm(*_: object) -> None:
-        """`docker stop`/systemd: stop like Ctrl-C. In HTTP mode waitress blocks the main thread, so the
-        signal must interrupt it (an Event alone was never seen and every stop ended in SIGKILL)."""
+        """`docker stop`/systemd: stop like Ctrl-C. The main thread only waits for this event (the servers
+        run in threads), so the handler just sets it; a second SIGTERM changes nothing."""
         stop.set()
-        if args.http:
-            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    servers: list = []
+    socket_handler = None
     try:
-        if args.http:
-            from waitress import serve
+        from bot.wsgi import serve_in_thread
 
+        if args.http:
+            server, _ = serve_in_thread(build_wsgi_app(runtime.app, runtime.receiver, runtime.endpoints),
+                                        host=args.host, port=args.port, threads=config.http_threads)
+            servers.append(server)
             log.info("HTTP mode: Slack requests at http://%s:%d/slack/events", args.host, args.port)
-            serve(build_wsgi_app(runtime.app, runtime.receiver), host=args.host, port=args.port,
-                  threads=config.http_threads, ident="every8d-bot")
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            if config.callback_token:
-                from bot.wsgi import serve_in_thread
-
-                serve_in_thread(build_wsgi_app(runtime.app, runtime.receiver), host="0.0.0.0",
-                                port=config.callback_port, threads=4)
-                log.info("EVERY8D callbacks on port %d", config.callback_port)
-            handler = SocketModeHandler(runtime.app, config.slack_app_token)
-            handler.connect()
+            # The callback port also serves /healthz, /readyz and /metrics (orchestrators need a port
+            # even when EVERY8D's callbacks are off).
+            receiver = runtime.receiver if config.callback_token else None
+            server, _ = serve_in_thread(build_wsgi_app(None, receiver, runtime.endpoints), host="0.0.0.0",
+                                        port=config.callback_port, threads=4)
+            servers.append(server)
+            log.info("health, readiness and metrics%s on port %d",
+                     " and EVERY8D callbacks" if receiver else "", config.callback_port)
+            socket_handler = SocketModeHandler(runtime.app, config.slack_app_token)
+            socket_handler.connect()
             log.info("Socket Mode: connected; press Ctrl-C to stop")
-            stop.wait()
-            handler.close()
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        runtime.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        runtime.shutdown(stop_serving=lambda: _stop_serving(servers, socket_handler))
     return 0
+
+
+def _stop_serving(servers: list, socket_handler: object | None) -> None:
+    """Stop taking requests, once the work in flight is done and before the database closes. Until then
+    the ports keep answering: `/readyz` says "shutting down", callbacks are still stored."""
+    from bot.wsgi import stop_server
+
+    if socket_handler is not None:
+        socket_handler.close()  # type: ignore[attr-defined]
+    for server in servers:
+        stop_server(server)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_WEEKLY_REPORT_TIME", "MON 09:00", "When the weekly report is posted, in BOT_TIMEZONE: a weekday and HH:MM."),
     Variable("BOT_HTTP_THREADS", "8", "Worker threads of the HTTP server (waitress) in HTTP mode."),
     Variable("BOT_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    Variable("BOT_LOG_FORMAT", "text", "Log format: `text` (one readable line) or `json` (one JSON object per line)."),
+    Variable("BOT_READY_EVERY8D_SECONDS", "1800",
+             "`/readyz` fails when no EVERY8D call has succeeded for this long (the credit check calls regularly)."),
+    Variable("BOT_READY_SLACK_SECONDS", "300", "`/readyz` fails when Slack calls keep failing for this long."),
+    Variable("BOT_READY_OUTBOX_SECONDS", "600", "`/readyz` fails when a post has waited for Slack this long."),
+    Variable("BOT_SHUTDOWN_SECONDS", "20",
+             "On SIGTERM: how long to let sends in flight finish and posts reach Slack before exiting."),
     Variable("SANDBOX_CREDIT", "1000", "Starting points of the built-in sandbox account."),
     Variable("SANDBOX_SEED", "0", "Seed of the sandbox (batch ids, outcomes, replies)."),
     Variable("SANDBOX_DELIVERY_SECONDS", "3", "Seconds until a sandbox message reaches its final status."),
@@ -133,6 +140,11 @@ class Config:
     weekly_report_time: str = "MON 09:00"
     http_threads: int = 8
     log_level: str = "INFO"
+    log_format: str = "text"
+    ready_every8d_seconds: float = 1800.0
+    ready_slack_seconds: float = 300.0
+    ready_outbox_seconds: float = 600.0
+    shutdown_seconds: float = 20.0
     sandbox_credit: float = 1000.0
     sandbox_seed: int = 0
     sandbox_delivery_seconds: float = 3.0
@@ -300,6 +312,9 @@ def _parse(raw: dict[str, str]) -> Config:
     log_level = raw["BOT_LOG_LEVEL"].upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"BOT_LOG_LEVEL={raw['BOT_LOG_LEVEL']!r}: use DEBUG, INFO, WARNING or ERROR.")
+    log_format = raw["BOT_LOG_FORMAT"].lower() or "text"
+    if log_format not in ("text", "json"):
+        problems.append(f"BOT_LOG_FORMAT={raw['BOT_LOG_FORMAT']!r}: use text or json.")
 
     config = Config(
         slack_bot_token=raw["SLACK_BOT_TOKEN"],
@@ -339,6 +354,11 @@ def _parse(raw: dict[str, str]) -> Config:
         weekly_report_time=raw["BOT_WEEKLY_REPORT_TIME"],
         http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),
         log_level=log_level,
+        log_format=log_format,
+        ready_every8d_seconds=number("BOT_READY_EVERY8D_SECONDS", minimum=1),
+        ready_slack_seconds=number("BOT_READY_SLACK_SECONDS", minimum=1),
+        ready_outbox_seconds=number("BOT_READY_OUTBOX_SECONDS", minimum=1),
+        shutdown_seconds=number("BOT_SHUTDOWN_SECONDS", minimum=0),
         sandbox_credit=number("SANDBOX_CREDIT"),
         sandbox_seed=int(number("SANDBOX_SEED", integer=True)),
         sandbox_delivery_seconds=number("SANDBOX_DELIVERY_SECONDS"),

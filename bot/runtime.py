@@ -19,10 +19,11 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.app import create_app
 from bot.callback_receiver import CallbackReceiver
 from bot.config import Config
+from bot.health import Health, Limits, ServiceEndpoints
 from bot.identity import BotIdentity
+from bot.metrics import MeteredEvery8dClient, MeteredWebClient, Metrics
 from bot.scheduler import build_scheduler
 from bot.slack_poster import SlackPoster
-from every8d.client import Every8dClient
 from handlers.context import HandlerContext
 from handlers.notifications import NotificationRenderer
 from handlers.reports import WeeklyReporter
@@ -37,6 +38,7 @@ from services.requests import RequestService
 from services.sending import SendService
 from services.tracking import TrackingService
 from storage import Store
+from storage.ops import OpsReads
 
 log = logging.getLogger("every8d_bot")
 
@@ -65,14 +67,16 @@ class ExactRetryAfterHandler(RateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-def slack_client(config: Config) -> WebClient:
-    """A WebClient that honours Slack's rate limits (429 + Retry-After) and retries connection errors."""
-    return WebClient(
+def slack_client(config: Config, metrics: Metrics | None = None) -> WebClient:
+    """A WebClient that honours Slack's rate limits (429 + Retry-After) and retries connection errors;
+    with `metrics`, each call is counted and timed (`/metrics`, `/readyz`)."""
+    settings = dict(
         token=config.slack_bot_token or None,
         base_url=config.slack_api_url,
         timeout=15,
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), ExactRetryAfterHandler(max_retry_count=8)],
     )
+    return MeteredWebClient(metrics=metrics, **settings) if metrics is not None else WebClient(**settings)
 
 
 class _TrackedExecutor(ThreadPoolExecutor):
@@ -88,6 +92,33 @@ class _TrackedExecutor(ThreadPoolExecutor):
         return future
 
 
+class _InFlight:
+    """Counts runs of the scheduler's jobs in progress, so stopping can wait for them before it closes
+    the database (APScheduler's `shutdown(wait=False)` returns while a run goes on)."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def wrap(self, job: Callable[..., object]) -> Callable[..., object]:
+        def run(*args: object) -> object:
+            with self._idle:
+                self._running += 1
+            try:
+                return job(*args)
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+
+        return run
+
+    def wait(self, timeout: float) -> bool:
+        """True once no run is in progress; False if one still is after `timeout` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout=timeout)
+
+
 class Runtime:
     def __init__(
         self,
@@ -101,6 +132,8 @@ class Runtime:
         self.config = config
         self.clock = clock
         self.store = Store(config.db_path)
+        self.metrics = Metrics(self.store)
+        self._stopping = threading.Event()
         self.sandbox = None
         if config.sandbox:
             from every8d.sandbox import Sandbox
@@ -113,11 +146,12 @@ class Runtime:
             ).start()
             log.warning("🧪 沙盒模式 sandbox mode: EVERY8D_UID is not set, so the built-in sandbox at %s stands in "
                         "for EVERY8D and nothing is delivered.", self.sandbox.base_url)
-            self.gateway = Every8dClient(self.sandbox.base_url, SANDBOX_UID, SANDBOX_PWD, timeout=config.every8d_timeout)
+            self.gateway = MeteredEvery8dClient(self.sandbox.base_url, SANDBOX_UID, SANDBOX_PWD,
+                                                timeout=config.every8d_timeout, metrics=self.metrics)
         else:
-            self.gateway = Every8dClient(config.every8d_base_url, config.every8d_uid, config.every8d_pwd,
-                                         timeout=config.every8d_timeout)
-        self.client = client or slack_client(config)
+            self.gateway = MeteredEvery8dClient(config.every8d_base_url, config.every8d_uid, config.every8d_pwd,
+                                                timeout=config.every8d_timeout, metrics=self.metrics)
+        self.client = client or slack_client(config, self.metrics)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self.policy = Policy(
             approver_users=config.approver_users,
@@ -149,7 +183,8 @@ class Runtime:
         self.credit = CreditService(self.store, self.gateway, self.policy, clock)
         self.tracking = TrackingService(self.store, self.gateway, self.policy, clock, resume=self.start_send)
         self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
-                                   adopt=partial(self.tracking.adopt_batch, actor="reconcile"))
+                                   adopt=partial(self.tracking.adopt_batch, actor="reconcile"),
+                                   keep_going=lambda: not self._stopping.is_set())
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
         self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
@@ -168,16 +203,24 @@ class Runtime:
                               listener_executor=self._listeners, identity=self.identity)
         self.receiver = CallbackReceiver(config.callback_token, self.tracking, self.poster.wake)
         self.weekly_report = WeeklyReporter(self.store, self.policy, self.voice, self.client, clock)
+        self._jobs = _InFlight()
         self.scheduler = build_scheduler(
-            poll=self.poll_once,
-            check_credit=self.credit.check,
+            poll=self._jobs.wrap(self.poll_once),
+            check_credit=self._jobs.wrap(self.credit.check),
             poll_tick_seconds=max(1.0, min(5.0, config.status_poll_seconds)),
             credit_seconds=config.credit_poll_seconds,
-            weekly_report=self.weekly_report.run if config.weekly_report else None,
-            weekly_catch_up=(lambda due: self.weekly_report.run(now=due)) if config.weekly_report else None,
+            weekly_report=self._jobs.wrap(self.weekly_report.run) if config.weekly_report else None,
+            weekly_catch_up=(self._jobs.wrap(lambda due: self.weekly_report.run(now=due))
+                             if config.weekly_report else None),
             weekly_report_at=config.weekly_report_at,
             timezone=config.timezone,
         )
+        self.health = Health(
+            OpsReads(self.store), self.metrics, scheduler_running=lambda: bool(self.scheduler.running),
+            stopping=self._stopping.is_set,
+            limits=Limits(config.ready_every8d_seconds, config.ready_slack_seconds, config.ready_outbox_seconds),
+        )
+        self.endpoints = ServiceEndpoints(self.health, self.metrics)
         self._started = False
 
     # -- background work ---------------------------------------------------------------------------
@@ -204,7 +247,9 @@ class Runtime:
         """Send an approved request in the background (Slack's ack never waits for EVERY8D)."""
 
         def work() -> None:
-            self.sending.send(request_id)
+            if self._stopping.is_set():
+                return  # shutting down: the request stays approved and the next start sends it
+            self.metrics.send_finished(self.sending.send(request_id))
             self.poster.wake()
 
         self.run_in_background(work)
@@ -249,13 +294,74 @@ class Runtime:
             self.scheduler.start()
         self._started = True
 
-    def stop(self) -> None:
+    def begin_shutdown(self) -> None:
+        """SIGTERM: take no new work from now on (`/readyz` says so; sends not yet started stay approved
+        and the next start sends them)."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def shutdown(self, grace: float | None = None, *, stop_serving: Callable[[], None] = lambda: None) -> None:
+        """SIGTERM: take no new work, let the EVERY8D call in flight finish and be recorded (a send stops
+        between parts; the rest stays approved for the next start), deliver what is queued for Slack for
+        what is left of `grace` seconds (BOT_SHUTDOWN_SECONDS), then stop. What does not fit in the time
+        stays in the database, as after any stop. `stop_serving` closes the HTTP servers: called after the
+        work is done (they answer meanwhile: `/readyz` says so, callbacks are stored) and before the
+        database closes."""
+        deadline = time.monotonic() + (self.config.shutdown_seconds if grace is None else grace)
+        log.info("shutting down: finishing work in flight (at most %.0f s)", deadline - time.monotonic())
+        self.begin_shutdown()
+        self._stop_scheduler()
+        self._finish_work(deadline)
+        self._flush_outbox(deadline)
+        try:
+            stop_serving()
+        except Exception:  # noqa: BLE001 - stopping must go on
+            log.exception("shutdown: stopping the servers failed")
+        self.stop(jobs_timeout=max(1.0, deadline - time.monotonic()))
+        log.info("stopped")
+
+    def _stop_scheduler(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    def _finish_work(self, deadline: float) -> None:
+        """Wait for sends and other background work in flight (queued sends return at once when stopping)."""
+        self.wait_idle(timeout=max(0.0, deadline - time.monotonic()))
+        with self._futures_lock:
+            unfinished = sum(1 for f in self._futures if not f.done())
+        if unfinished:
+            log.warning("shutdown: %d background tasks still running at the deadline", unfinished)
+
+    def _flush_outbox(self, deadline: float) -> None:
+        """Deliver queued posts until none is due or time is up; between posts, never in the middle of one."""
+        self.poster.stop()
+        delivered = 0
+        while time.monotonic() < deadline:
+            try:
+                batch = self.poster.drain(limit=10)
+            except Exception:  # noqa: BLE001 - what is not delivered stays queued for the next start
+                log.exception("shutdown: delivering posts failed")
+                break
+            delivered += batch
+            if batch == 0:
+                break
+        left = self.store.outbox.pending_count()
+        log.info("shutdown: %d posts delivered, %d left for the next start", delivered, left)
+
+    def stop(self, jobs_timeout: float = 30.0) -> None:
+        self._stop_scheduler()
         self.poster.stop()
         self._listeners.shutdown(wait=True, cancel_futures=False)
         self._executor.shutdown(wait=True, cancel_futures=False)
+        # A scheduled job still running uses its connection: closing the store under it crashes SQLite.
+        jobs_done = self._jobs.wait(jobs_timeout)
         self.gateway.close()
         if self.sandbox is not None:
             self.sandbox.stop()
-        self.store.close()
+        if jobs_done:
+            self.store.close()
+        else:
+            log.warning("a scheduled job is still running; the database is left to close at exit")

@@ -1,4 +1,5 @@
-"""One WSGI app for HTTP mode: Slack's requests at /slack/events, EVERY8D's callbacks, and /healthz.
+"""One WSGI app for HTTP mode: Slack's requests at /slack/events, EVERY8D's callbacks, and the service paths
+(/healthz, /readyz, /metrics: bot/health.py). In Socket Mode the same app serves the callback port.
 
 Served by waitress (threads in one process): Bolt's built-in server is single-threaded with a tiny
 backlog, and worker *processes* would each run a scheduler and sender.
@@ -7,32 +8,47 @@ backlog, and worker *processes* would each run a scheduler and sender.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.callback_receiver import CallbackReceiver, StartResponse
 
+if TYPE_CHECKING:
+    from bot.health import ServiceEndpoints
+
 SLACK_PATH = "/slack/events"
 
 
-def build_wsgi_app(app: App, receiver: CallbackReceiver | None):
-    slack = SlackRequestHandler(app)
+def build_wsgi_app(app: App | None, receiver: CallbackReceiver | None, service: ServiceEndpoints | None = None):
+    """`app` None: no Slack path (the callback port in Socket Mode). `service`: /healthz, /readyz and
+    /metrics, and callbacks counted by answer; without it (older tests) /healthz alone answers."""
+    slack = SlackRequestHandler(app) if app is not None else None
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == SLACK_PATH and environ.get("REQUEST_METHOD") == "POST":
+        if slack is not None and path == SLACK_PATH and environ.get("REQUEST_METHOD") == "POST":
             return slack(environ, start_response)
         if receiver is not None and CallbackReceiver.handles(path):
+            if service is not None:
+                return service.count_callback(receiver, environ, start_response)
             return receiver(environ, start_response)
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
+        return _service_route(service, path, environ, start_response)
 
     return application
+
+
+def _service_route(service: ServiceEndpoints | None, path: str, environ: dict[str, Any],
+                   start_response: StartResponse) -> Iterable[bytes]:
+    """The service paths (health, readiness, metrics), else 404."""
+    if service is not None and service.handles(path):
+        return service(environ, start_response)
+    if path == "/healthz":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"status": "alive"}']
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"not found"]
 
 
 def serve_in_thread(application, *, host: str, port: int, threads: int = 8):
@@ -43,7 +59,8 @@ def serve_in_thread(application, *, host: str, port: int, threads: int = 8):
 
     server = create_server(application, host=host, port=port, threads=threads, ident="every8d-bot",
                            channel_timeout=30)
-    thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
+    # Named by the port it got (port 0 picks one): `stop_server` finds the thread by that name.
+    thread = threading.Thread(target=server.run, name=f"http-{server.effective_port}", daemon=True)
     thread.start()
     return server, server.effective_port
 

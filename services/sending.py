@@ -95,15 +95,19 @@ class SendService:
         clock: Clock,
         on_credit: Callable[[float], None] | None = None,
         adopt: Adopt | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> None:
         """`adopt(request_id, batch_id, part)` settles an unknown part from a report EVERY8D already pushed;
-        without it (benchmarks, unit tests) an unknown send waits for the next report or an approver."""
+        without it (benchmarks, unit tests) an unknown send waits for the next report or an approver.
+        `keep_going()` false (the bot is shutting down) stops a send between two parts: the request goes
+        back to approved and the next start sends the parts still pending."""
         self.store = store
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
         self.on_credit = on_credit
         self.adopt = adopt
+        self.keep_going = keep_going
         self.deployment = deployment_tag(store)
 
     def send(self, request_id: int) -> RequestState | None:
@@ -121,12 +125,15 @@ class SendService:
         for part in self.store.parts.of_request(request_id):
             if part.state is not PartState.PENDING:
                 continue
+            if not self.keep_going():
+                break
             outcome, error = self._send_part(request, part)
             if outcome not in (PartState.SENT, PartState.SKIPPED):
                 break
         state = self._settle(request, attempt, error)
         if state is RequestState.APPROVED:
-            return self.send(request_id)  # nothing is in doubt after all: send the parts still pending
+            # Nothing in doubt and parts left: go on, unless stopping (the next start resumes).
+            return self.send(request_id) if self.keep_going() else state  # nothing is in doubt after all: send the parts still pending
         crash_point("after_send_recorded")
         if state is RequestState.UNKNOWN:
             return self._reconcile_now(request)
