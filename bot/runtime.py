@@ -33,6 +33,7 @@ from services.conversations import AnswerService
 from services.credit import CreditService
 from services.policy import Policy
 from services.ports import Clock
+from services.reply_lookup import ReplyLookupService
 from services.requests import RequestService
 from services.sending import SendService
 from services.tracking import TrackingService
@@ -149,6 +150,8 @@ class Runtime:
         self.tracking = TrackingService(self.store, self.gateway, self.policy, clock, resume=self.start_send)
         self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
                                    adopt=partial(self.tracking.adopt_batch, actor="reconcile"))
+        self.reply_lookup = ReplyLookupService(self.store, self.gateway, self.tracking, clock,
+                                               enabled=config.reply_lookup)
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
         self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
@@ -176,6 +179,8 @@ class Runtime:
             weekly_catch_up=(lambda due: self.weekly_report.run(now=due)) if config.weekly_report else None,
             weekly_report_at=config.weekly_report_at,
             timezone=config.timezone,
+            reply_lookup=self.lookup_replies_once if config.reply_lookup else None,
+            reply_lookup_seconds=config.reply_poll_seconds,
         )
         self._started = False
 
@@ -210,6 +215,11 @@ class Runtime:
 
     def poll_once(self) -> None:
         self.tracking.poll_due()
+        self.poster.wake()
+
+    def lookup_replies_once(self) -> None:
+        """The reply-lookup job: replies read with getReplyMessage go to their threads like pushed ones."""
+        self.reply_lookup.run()
         self.poster.wake()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
