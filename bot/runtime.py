@@ -133,6 +133,7 @@ class Runtime:
             reply_window_seconds=config.reply_window_hours * 3600,
             reply_poll_seconds=config.reply_poll_seconds,
             send_chunk_size=config.send_chunk_size,
+            param_sms=config.param_sms,
             low_credit_threshold=config.low_credit_threshold,
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
