@@ -135,7 +135,8 @@ def test_a_one_line_send_names_a_template_with_at(make_product):
     assert product.store.requests.get(2) is None
 
 
-def test_bad_csv_rows_are_skipped_by_row_number_and_the_send_goes_on_with_the_good_ones(product):
+def test_bad_csv_rows_are_skipped_by_row_number_and_the_send_goes_on_with_the_good_ones(make_product):
+    product = make_product(param_sms=False)  # one sendSMS per text (SendParamSMS: tests/test_param_sms.py)
     user = SlackUser(product, "U_REQUESTER")
     view = open_compose(product, user)
     rows = "姓名,手機,訂單\n王小明,0912345678,A1\n\n陳小華,abc,A2\n林小美,0912,A3\n李大同,0922333444,A4\n"
