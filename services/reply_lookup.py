@@ -63,6 +63,8 @@ class ReplyLookupService:
         self.clock = clock
         self.enabled = enabled
         self._failing: set[str] = set()
+        #: Suspect rows last seen per batch: a broken row stays in EVERY8D's list, so only new ones are logged.
+        self._suspect: dict[str, int] = {}
 
     def run(self) -> LookupRun:
         """Ask EVERY8D for the replies of every SMS batch in its reply window, once each."""
@@ -93,11 +95,13 @@ class ReplyLookupService:
             self._works(batch_id)
             new += self._ingest(batch_id, page)
             suspect += page.suspect
+            if page.suspect > self._suspect.get(batch_id, 0):
+                log.warning("reply lookup: batch %s has %d reply rows with an unexpected field count (a TAB or line "
+                            "break in a reply); skipped, push or polling still delivers them", batch_id, page.suspect)
+            if page.suspect:
+                self._suspect[batch_id] = page.suspect
         if batches and not failed:
             capabilities.mark_supported(self.store, REPLIES)
-        if suspect:
-            log.warning("reply lookup: %d reply rows had an unexpected field count (a TAB or line break in a "
-                        "reply) and were skipped; push or polling still delivers them", suspect)
         if new:
             log.info("reply lookup: %d new replies from %d batches", new, batches)
         return LookupRun(batches, new, suspect, failed)

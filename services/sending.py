@@ -105,6 +105,10 @@ def _sms_points(text: str, numbers: list[str]) -> float:
     return quote_sms(text, people).points
 
 
+#: Longest recipient name sent with SendParamSMS (the Web Services API limits NAME to 50; the HTTP one is silent).
+PARAM_NAME_LIMIT = 50
+
+
 class _UseTextParts(Exception):
     """A param part cannot go out as SendParamSMS (off, or missing on the platform); nothing was sent."""
 
@@ -276,8 +280,8 @@ class SendService:
             raise _UseTextParts(UnsupportedEndpointError(
                 "此帳號不使用 SendParamSMS，改為每種內容各發送一次", "SendParamSMS is not in use for this account; "
                 "sending one call per text instead", endpoint=SEND_PARAM))
-        entries = [ParamRecipient(e164, message if message is not None else request.message, name=name,
-                                  mr=str(position + 1))
+        entries = [ParamRecipient(e164, message if message is not None else request.message,
+                                  name=name[:PARAM_NAME_LIMIT], mr=str(position + 1))
                    for position, e164, name, message in people]
         subject = f"{request_tag(request.id, part.part, self.deployment)} {request.subject}".strip()
         log.info("sending request %s part %s: personalised SMS to %d recipients in one SendParamSMS call",

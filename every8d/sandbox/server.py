@@ -204,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "hang":
             sandbox._pause(sandbox.faults.hang_seconds)
             self._answer(200, _HOST_ERROR_BODY, _PLAIN)
+        elif fault == "-99" and endpoint[1] == "param":  # the JSON endpoint refuses in its own shape
+            self._answer(200, _param_answer(False, str(HOST_ERROR[0]), HOST_ERROR[1]), _JSON)
         elif fault in _CANNED:
             self._answer(*_CANNED[fault])
         elif endpoint[1] == "param":
