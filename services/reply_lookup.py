@@ -30,6 +30,9 @@ from storage import Store
 
 log = logging.getLogger("every8d_bot.reply_lookup")
 
+#: After a wrong-login answer the job waits this long (EVERY8D locks an account after repeated failed logins;
+#: polling backs off the same way).
+CREDENTIAL_PAUSE_SECONDS = 1800.0
 #: Batches read per run (the oldest tracked first are not favoured: the list is small in practice).
 MAX_BATCHES_PER_RUN = 500
 
@@ -65,12 +68,15 @@ class ReplyLookupService:
         self._failing: set[str] = set()
         #: Suspect rows last seen per batch: a broken row stays in EVERY8D's list, so only new ones are logged.
         self._suspect: dict[str, int] = {}
+        self._paused_until = 0.0
 
     def run(self) -> LookupRun:
         """Ask EVERY8D for the replies of every SMS batch in its reply window, once each."""
         now = self.clock()
         if not self.enabled or capabilities.is_unsupported(self.store, REPLIES, now):
             return LookupRun(unsupported=self.enabled)
+        if now < self._paused_until:
+            return LookupRun()
         lookup = getattr(self.gateway, "get_replies", None)
         if lookup is None:
             return LookupRun(unsupported=True)
@@ -85,8 +91,9 @@ class ReplyLookupService:
             except UnsupportedEndpointError as exc:
                 capabilities.mark_unsupported(self.store, REPLIES, exc, self.clock())
                 return LookupRun(batches, new, suspect, failed, unsupported=True)
-            except CredentialError as exc:
-                log.warning("reply lookup stopped: %s", exc.describe("en"))  # never hammer a wrong login
+            except CredentialError as exc:  # never hammer a wrong login: pause the job
+                self._paused_until = self.clock() + CREDENTIAL_PAUSE_SECONDS
+                log.warning("reply lookup paused for %.0f min: %s", CREDENTIAL_PAUSE_SECONDS / 60, exc.describe("en"))
                 return LookupRun(batches, new, suspect, failed + 1)
             except Every8dError as exc:
                 failed += 1

@@ -11,7 +11,7 @@ import math
 from every8d.codes import SEND_PARAM
 from every8d.sandbox import Sandbox
 from services import capabilities
-from services.parts import PARAM, TEXT, plan_parts
+from services.parts import PARAM, TEXT, plan_parts, replan_text_parts
 from storage import PartState, RequestState
 from tests.harness import SlackUser, all_text, button
 from tests.test_compose_modal import open_compose, values
@@ -183,3 +183,16 @@ def test_the_param_body_never_logs_the_password(make_product):
     approve(product, submit_csv(product, 3))
     [document] = param_calls(product.sandbox)
     assert document["PWD"] == "***" and "sandbox" not in json.dumps(document["PWD"])
+
+
+def test_mixed_parts_keep_the_text_order_and_a_replan_covers_the_same_positions():
+    numbers = ["+886912000001", "+886912000002", "+886912000003", "+886912000004", "+886912000005"]
+    texts = dict(zip(numbers, ["A", "B", "A", "C", "B"], strict=True))
+    ordered, plans = plan_parts(numbers, chunk_size=3, messages=texts, per_recipient=True,
+                                price=lambda text, chunk: float(len(chunk)))
+    assert [texts[n] for n in ordered] == ["A", "A", "B", "B", "C"]
+    assert [(p.first_position, p.last_position, p.mode) for p in plans] == [(0, 2, PARAM), (3, 4, PARAM)]
+    replanned = replan_text_parts(3, [(n, texts[n]) for n in ordered[3:]], chunk_size=3,
+                                  price=lambda text, chunk: float(len(chunk)))
+    assert [(p.first_position, p.last_position, p.message, p.mode, p.points) for p in replanned] == [
+        (3, 3, "B", TEXT, 1.0), (4, 4, "C", TEXT, 1.0)]

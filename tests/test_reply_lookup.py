@@ -136,3 +136,14 @@ def test_reply_lookup_can_be_turned_off(make_product):
     product.runtime.lookup_replies_once()
     assert lookups(product.sandbox) == 0
     assert "reply-lookup" not in {job.id for job in product.runtime.scheduler.get_jobs()}
+
+
+def test_a_wrong_login_pauses_the_lookup_instead_of_asking_again_every_run(make_product, external_sandbox):  # noqa: F811
+    sandbox = external_sandbox(delivery_seconds=3600)
+    product = make_product(**against(sandbox))
+    send_approved(product, "send 0912345678 請回覆")
+    sandbox._engine._pwd = b"changed-on-the-portal"  # the account's password changed under the bot
+    for _ in range(3):
+        product.runtime.reply_lookup.run()
+    assert lookups(sandbox) == 1
+    assert capabilities.unsupported_endpoints(product.store) == {}  # a wrong login is not a missing endpoint
