@@ -252,10 +252,11 @@ def bare_wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -
 
 def new_request(
     store: Store, recipients: Sequence[str], *, approved: bool = True, now: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = DEFAULT_CHUNK_SIZE, messages: dict[str, str] | None = None, per_recipient: bool = True,
 ) -> int:
     """A one-line SMS request for `recipients` (E.164), stored as the request workflow would store it (in
-    parts of `chunk_size`); approved unless told otherwise. Setting up through storage keeps the set-up
+    parts of `chunk_size`); approved unless told otherwise. `messages` ({e164: text}) makes it personalised
+    (SendParamSMS parts unless `per_recipient` is False). Setting up through storage keeps the set-up
     out of the timings."""
     now = now or time.time()
     fields = {
@@ -276,8 +277,9 @@ def new_request(
         "sandbox": 1,
     }
     ordered, parts = plan_parts(recipients, chunk_size=chunk_size, message=str(fields["message"]),
-                                price=lambda _text, numbers: float(len(numbers)))
-    request_id = store.requests.create(fields, ordered, parts=parts)
+                                price=lambda _text, numbers: float(len(numbers)), messages=messages,
+                                per_recipient=per_recipient)
+    request_id = store.requests.create(fields, ordered, parts=parts, messages=messages)
     if approved:
         store.requests.transition(
             request_id,

@@ -46,6 +46,7 @@ BENCHMARKS = (
     Benchmark("callback_rate"),
     Benchmark("poll_cycle"),
     Benchmark("big_send"),
+    Benchmark("personalised_send"),
     Benchmark("reply_burst"),
 )
 

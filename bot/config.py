@@ -42,6 +42,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("EVERY8D_MMS_TERMS", DEFAULT_MMS_TERMS,
              "The account's MMS terms: `2021` (300 KB, jpg/png, subject 15/39, 3 or 5 points) or `2017` "
              "(50 KB, gif too, subject 15/95, 4 points)."),
+    Variable("EVERY8D_REPLY_LOOKUP", "true",
+             "Read each batch's replies with getReplyMessage (2021 API) every BOT_REPLY_POLL_SECONDS while it is in "
+             "its reply window: replies arrive without callbacks. A platform without it is reported once, then skipped."),
+    Variable("EVERY8D_PARAM_SMS", "true",
+             "Send personalised texts with SendParamSMS (2021 API): up to BOT_SEND_CHUNK_SIZE recipients per call "
+             "whatever their texts. false (or a platform without it): one call per distinct text."),
     Variable("EVERY8D_CALLBACK_TOKEN", "", "Secret in the push-callback path `/every8d/callback/<token>`; empty: callbacks off."),
     Variable("BOT_CALLBACK_PORT", "8090", "Port of the callback receiver in Socket Mode (HTTP mode uses `--port`)."),
     Variable("BOT_DB_PATH", "every8d-bot.db", "SQLite database file (created and migrated at start)."),
@@ -112,6 +118,8 @@ class Config:
     every8d_base_url: str = DEFAULT_EVERY8D_BASE_URL
     every8d_timeout: float = 15.0
     mms_terms: str = DEFAULT_MMS_TERMS
+    reply_lookup: bool = True
+    param_sms: bool = True
     callback_token: str = field(default="", repr=False)
     callback_port: int = 8090
     db_path: str = "every8d-bot.db"
@@ -326,6 +334,8 @@ def _parse(raw: dict[str, str]) -> Config:
         every8d_base_url=base,
         every8d_timeout=number("EVERY8D_TIMEOUT_SECONDS", minimum=1),
         mms_terms=mms_terms,
+        reply_lookup=flag("EVERY8D_REPLY_LOOKUP"),
+        param_sms=flag("EVERY8D_PARAM_SMS"),
         callback_token=token,
         callback_port=int(number("BOT_CALLBACK_PORT", minimum=1, integer=True)),
         db_path=raw["BOT_DB_PATH"] or "every8d-bot.db",

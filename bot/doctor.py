@@ -31,6 +31,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.config import Config, ConfigError
 from every8d.client import Every8dClient
+from every8d.codes import REPLIES
 from every8d.errors import CredentialError, Every8dError, UnavailableError
 from every8d.hosts import (
     KNOWN_HOSTS,
@@ -41,6 +42,7 @@ from every8d.hosts import (
     probe_host,
 )
 from every8d.limits import KB
+from services import capabilities
 from storage import StorageError, Store
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CONFIG = 0, 1, 2
@@ -631,7 +633,7 @@ def _database(path: str) -> list[Check]:
         return [_failed(name, f"無法開啟或建立資料庫 {shown}", f"cannot open or create the database {shown}: "
                         f"{reason}", fix)]
     try:
-        return [_migrations(name, shown, store), _write_probe(name, shown, store, fix)]
+        return [_migrations(name, shown, store), _write_probe(name, shown, store, fix), *_platform(store)]
     finally:
         store.close()
 
@@ -675,6 +677,22 @@ def _write_probe(name: str, shown: str, store: Store, fix: str) -> Check:
         return _passed(f"{name} write", f"{shown} 可寫入", f"{shown} is writable")
     except (sqlite3.Error, StorageError, OSError) as exc:
         return _failed(f"{name} write", f"{shown} 無法寫入", f"cannot write {shown}: {exc}", fix)
+
+
+def _platform(store: Store) -> list[Check]:
+    """Optional 2021 endpoints the running bot found missing on this account's platform (it stopped using
+    them): said plainly, with what still works instead."""
+    checks = []
+    for endpoint, seen in sorted(capabilities.unsupported_endpoints(store).items()):
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seen)) if seen else "?"
+        instead_zh, instead_en = (("回覆改由回報網址或狀態查詢取得", "replies still come by callback or polling")
+                                  if endpoint == REPLIES else
+                                  ("個人化簡訊改為每種內容各呼叫一次", "personalised sends use one call per text"))
+        checks.append(_warned(
+            f"EVERY8D {endpoint}", f"此帳號的 EVERY8D 平台不支援（{when} 發現）；{instead_zh}",
+            f"not supported by this account's platform (found {when}); {instead_en}",
+            "向 EVERY8D 詢問升級至 2021 年版 API（v2.1.5）的主機 / ask EVERY8D for a host with the 2021 API (v2.1.5)"))
+    return checks
 
 
 def _callbacks(config: Config) -> Check:

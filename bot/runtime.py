@@ -34,6 +34,7 @@ from services.conversations import AnswerService
 from services.credit import CreditService
 from services.policy import Policy
 from services.ports import Clock
+from services.reply_lookup import ReplyLookupService
 from services.requests import RequestService
 from services.sending import SendService
 from services.tracking import TrackingService
@@ -166,6 +167,7 @@ class Runtime:
             reply_window_seconds=config.reply_window_hours * 3600,
             reply_poll_seconds=config.reply_poll_seconds,
             send_chunk_size=config.send_chunk_size,
+            param_sms=config.param_sms,
             low_credit_threshold=config.low_credit_threshold,
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
@@ -185,6 +187,8 @@ class Runtime:
         self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
                                    adopt=partial(self.tracking.adopt_batch, actor="reconcile"),
                                    keep_going=lambda: not self._stopping.is_set())
+        self.reply_lookup = ReplyLookupService(self.store, self.gateway, self.tracking, clock,
+                                               enabled=config.reply_lookup)
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
         self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
@@ -214,6 +218,8 @@ class Runtime:
                              if config.weekly_report else None),
             weekly_report_at=config.weekly_report_at,
             timezone=config.timezone,
+            reply_lookup=self._jobs.wrap(self.lookup_replies_once) if config.reply_lookup else None,
+            reply_lookup_seconds=config.reply_poll_seconds,
         )
         self.health = Health(
             OpsReads(self.store), self.metrics, scheduler_running=lambda: bool(self.scheduler.running),
@@ -256,6 +262,11 @@ class Runtime:
 
     def poll_once(self) -> None:
         self.tracking.poll_due()
+        self.poster.wake()
+
+    def lookup_replies_once(self) -> None:
+        """The reply-lookup job: replies read with getReplyMessage go to their threads like pushed ones."""
+        self.reply_lookup.run()
         self.poster.wake()
 
     def wait_idle(self, timeout: float = 10.0) -> None:

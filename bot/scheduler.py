@@ -1,4 +1,5 @@
-"""The recurring jobs: poll open batches, check the credit, post the weekly report. APScheduler 3.11 in
+"""The recurring jobs: poll open batches, read replies (getReplyMessage), check the credit, post the weekly
+report. APScheduler 3.11 in
 the bot's process.
 
 The truth (which batch to poll when) lives in SQLite, so the jobs are a few fixed ones with stable ids
@@ -23,6 +24,7 @@ log = logging.getLogger("every8d_bot.scheduler")
 
 POLL_JOB = "poll-delivery-status"
 CREDIT_JOB = "check-credit"
+REPLY_LOOKUP_JOB = "reply-lookup"
 WEEKLY_REPORT_JOB = "weekly-report"
 WEEKLY_CATCH_UP_JOB = "weekly-report-catch-up"
 #: The catch-up waits this long after start, so the first poll and credit check go first.
@@ -75,13 +77,21 @@ def build_scheduler(
     weekly_report_at: tuple[str, int, int] = ("mon", 9, 0),
     timezone: str = "UTC",
     weekly_catch_up: Callable[[float], object] | None = None,
+    reply_lookup: Callable[[], object] | None = None,
+    reply_lookup_seconds: float = 300.0,
 ) -> BackgroundScheduler:
     """Two interval jobs with stable ids, both run once right at start (resume open batches at once), and
     the weekly report when given: a cron job at `weekly_report_at` (weekday, hour, minute) in `timezone`.
     `weekly_catch_up(due)` runs once at start with the last report time that has passed: a bot that was
-    down for the whole report day still posts that week's report (at most once, as always)."""
+    down for the whole report day still posts that week's report (at most once, as always).
+    `reply_lookup` (when given) reads every batch's replies each `reply_lookup_seconds`, from the start: a
+    bot without callbacks gets replies that way."""
     scheduler = BackgroundScheduler(timezone=UTC, logger=_SCHEDULER_LOG)
-    for job_id, job, seconds in ((POLL_JOB, poll, poll_tick_seconds), (CREDIT_JOB, check_credit, credit_seconds)):
+    jobs: list[tuple[str, Callable[[], object], float]] = [
+        (POLL_JOB, poll, poll_tick_seconds), (CREDIT_JOB, check_credit, credit_seconds)]
+    if reply_lookup is not None:
+        jobs.append((REPLY_LOOKUP_JOB, reply_lookup, reply_lookup_seconds))
+    for job_id, job, seconds in jobs:
         scheduler.add_job(_guard(job, job_id), "interval", seconds=seconds, id=job_id, name=job_id,
                           replace_existing=True, next_run_time=datetime.now(UTC), **JOB_SETTINGS)
     if weekly_report is not None:

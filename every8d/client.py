@@ -9,12 +9,16 @@ Why it is shaped this way:
   retried with exponential backoff through an injected `sleep`, so tests never wait.
 - Wrong credentials are never retried on any endpoint: EVERY8D locks accounts after failed logins.
 - MMS is HTTPS-only at EVERY8D; a plain-http MMS call to a public host is refused before it is made.
+- SendParamSMS and getReplyMessage (2021 revision) are optional on an account's platform: a 404 (or, for
+  replies, a body that is not the endpoint's format) is `UnsupportedEndpointError`, never a retry, so the
+  caller can say "not supported by this account's platform" and stop using it.
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import logging
 import re
 import ssl
@@ -33,8 +37,11 @@ from every8d.codes import (
     CANCEL_SMS,
     CREDIT,
     MMS_ENDPOINTS,
+    OPTIONAL_ENDPOINTS,
+    REPLIES,
     SEND_ENDPOINTS,
     SEND_MMS,
+    SEND_PARAM,
     SEND_SMS,
     STATUS_MMS,
     STATUS_SMS,
@@ -47,16 +54,37 @@ from every8d.errors import (
     OutcomeUnknownError,
     ProviderError,
     UnavailableError,
+    UnsupportedEndpointError,
     ValidationError,
 )
-from every8d.parsing import TAIPEI, parse_cancel, parse_credit, parse_send_response, parse_status_page
-from every8d.results import CancelResult, DeliveryRecord, NothingToCancel, SendResult
+from every8d.parsing import (
+    TAIPEI,
+    parse_cancel,
+    parse_credit,
+    parse_param_send_response,
+    parse_reply_page,
+    parse_send_response,
+    parse_status_page,
+)
+from every8d.results import (
+    CancelResult,
+    DeliveryRecord,
+    NothingToCancel,
+    ParamRecipient,
+    ReplyMessage,
+    ReplyPage,
+    SendResult,
+)
 
 logger = logging.getLogger("every8d")
 
 T = TypeVar("T")
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+#: getReplyMessage pages hold 10 rows (§4.7); reading stops after this many pages whatever the count says.
+REPLY_PAGE_SIZE = 10
+MAX_REPLY_PAGES = 1000
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 # Transport failures worth another attempt on calls that are safe to repeat.
 _TRANSIENT_TRANSPORT = (
@@ -159,6 +187,54 @@ class Every8dClient:
         fields["TYPE"] = kind
         return self._call(SEND_MMS, fields, lambda body: parse_send_response(body, SEND_MMS))
 
+    def send_param_sms(
+        self,
+        *,
+        recipients: Sequence[ParamRecipient],
+        subject: str = "",
+        template: str = "",
+        send_at: datetime | None = None,
+        validity_minutes: int | None = None,
+    ) -> SendResult:
+        """SendParamSMS (JSON body): each recipient's own text in one call. Personalised mode (the default,
+        `template` empty): each `ParamRecipient.param` is that recipient's full text. Template mode:
+        `template` holds `%field1%`..`%field5%` and each param five `|`-separated values.
+
+        Never retried once it may have arrived; a 404 is `UnsupportedEndpointError` (nothing was sent,
+        so the caller may fall back to sendSMS)."""
+        entries = _param_entries(recipients, _send_time(send_at), template)
+        document: dict[str, object] = {"UID": self._uid, "PWD": self._pwd, "SB": subject, "MSG": template}
+        if validity_minutes is not None:
+            document["RETRYTIME"] = _validity(validity_minutes)
+        document["RecipientDataList"] = entries
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self._exchange(SEND_PARAM, body, JSON_CONTENT_TYPE, lambda text: parse_param_send_response(text))
+
+    # --- replies -------------------------------------------------------------------------------------
+
+    def reply_page(self, batch_id: str, page: int) -> ReplyPage:
+        """One page (1-based, 10 rows) of a batch's replies (getReplyMessage), with the batch's reply count."""
+        if page < 1:
+            raise ValidationError("頁碼須從 1 開始", "Page numbers start at 1", endpoint=REPLIES)
+        fields = {"BID": _batch_id(batch_id, REPLIES), "PNO": str(page)}
+        return self._call(REPLIES, fields, lambda body: parse_reply_page(body, REPLIES))
+
+    def get_replies(self, batch_id: str) -> ReplyPage:
+        """Every reply of a batch, page by page: as many pages as REPLY_COUNT needs (recomputed from each
+        page, since replies keep coming), stopping at an empty page. Suspect rows are summed, not kept."""
+        replies: list[ReplyMessage] = []
+        suspect = total = 0
+        page = 1
+        while page <= MAX_REPLY_PAGES:
+            answer = self.reply_page(batch_id, page)
+            total = answer.total
+            replies.extend(answer.replies)
+            suspect += answer.suspect
+            if not (answer.replies or answer.suspect) or page * REPLY_PAGE_SIZE >= total:
+                break
+            page += 1
+        return ReplyPage(total=total, replies=replies, suspect=suspect)
+
     # --- delivery status -----------------------------------------------------------------------------
 
     def delivery_status_page(
@@ -227,14 +303,18 @@ class Every8dClient:
     # --- transport -----------------------------------------------------------------------------------
 
     def _call(self, endpoint: str, fields: Mapping[str, str], parse: Callable[[str], T]) -> T:
-        """POST to one endpoint, parse the answer, and retry what is safe and worth retrying."""
-        self._check_transport(endpoint)
+        """POST a form to one endpoint, parse the answer, and retry what is safe and worth retrying."""
         body = _form_body({"UID": self._uid, "PWD": self._pwd, **fields})
+        return self._exchange(endpoint, body, FORM_CONTENT_TYPE, parse)
+
+    def _exchange(self, endpoint: str, body: bytes, content_type: str, parse: Callable[[str], T]) -> T:
+        """POST a ready body (form or JSON) and parse the answer, with the retry rules of the module."""
+        self._check_transport(endpoint)
         attempt = 1
         while True:
             started = time.perf_counter()
             try:
-                result = self._attempt(endpoint, body, parse)
+                result = self._attempt(endpoint, body, parse, content_type)
             except _Failed as failed:
                 error = self._scrubbed(failed.error)
                 will_retry = failed.retryable and attempt <= self._retries
@@ -247,19 +327,23 @@ class Every8dClient:
             self._log(endpoint, attempt, started, "ok")
             return result
 
-    def _attempt(self, endpoint: str, body: bytes, parse: Callable[[str], T]) -> T:
+    def _attempt(
+        self, endpoint: str, body: bytes, parse: Callable[[str], T], content_type: str = FORM_CONTENT_TYPE
+    ) -> T:
         """One HTTP exchange; failures come out as `_Failed` saying whether a retry is safe."""
         sending = endpoint in SEND_ENDPOINTS
         try:
             response = self._session.post(
                 self._base_url + endpoint,
                 data=body,
-                headers={"Content-Type": FORM_CONTENT_TYPE},
+                headers={"Content-Type": content_type},
                 timeout=self._timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise self._transport_failure(exc, endpoint, sending) from None
+        if response.status_code == 404 and endpoint in OPTIONAL_ENDPOINTS:
+            raise _Failed(_unsupported(endpoint), retryable=False)
         if response.status_code != 200:
             raise _status_failure(response.status_code, endpoint, sending)
         try:
@@ -271,7 +355,7 @@ class Every8dClient:
                 )
                 raise _Failed(lost, retryable=False) from None
             raise _Failed(err, retryable=True) from None
-        except CredentialError as err:
+        except (CredentialError, UnsupportedEndpointError) as err:
             raise _Failed(err, retryable=False) from None
         except ProviderError as err:
             raise _Failed(err, retryable=not sending and is_transient(endpoint, err.code)) from None
@@ -337,6 +421,46 @@ class Every8dClient:
         logger.debug("every8d %s attempt=%d elapsed_ms=%.1f outcome=%s", endpoint, attempt, elapsed_ms, outcome)
 
 
+def _unsupported(endpoint: str) -> UnsupportedEndpointError:
+    """The platform answered 404 for an optional 2021 endpoint: it does not have it; nothing was processed."""
+    return UnsupportedEndpointError(
+        f"此帳號的 EVERY8D 平台不支援 {endpoint}（2021 年版 API 的功能）",
+        f"{endpoint} is not supported by this account's platform (a 2021 API feature)",
+        server_message="HTTP 404",
+        endpoint=endpoint,
+    )
+
+
+def _param_entries(recipients: Sequence[ParamRecipient], send_time: str, template: str) -> list[dict[str, str]]:
+    """RecipientDataList, keys cased as EVERY8D's example (`Mr`); refuses locally what cannot be sent."""
+    if isinstance(recipients, (str, ParamRecipient)) or not recipients:
+        raise ValidationError("未輸入收訊人號碼", "No recipient number was given", endpoint=SEND_PARAM)
+    entries = []
+    codes: set[str] = set()
+    for recipient in recipients:
+        mobile = recipient.mobile.strip()
+        if not mobile:
+            raise ValidationError("未輸入收訊人號碼", "No recipient number was given", endpoint=SEND_PARAM)
+        if not template and not recipient.param.strip():
+            raise ValidationError("簡訊內容不得為空", "The message text is empty", endpoint=SEND_PARAM)
+        if template and recipient.param.count("|") != 4:
+            raise ValidationError("參數須為五個以 | 分隔的值", "Param must be five values separated by |",
+                                  endpoint=SEND_PARAM)
+        if recipient.mr:
+            if recipient.mr in codes:
+                raise ValidationError("Mr 在同一批中必須唯一", "Mr must be unique within the call", endpoint=SEND_PARAM)
+            codes.add(recipient.mr)
+        entries.append({"Name": recipient.name, "Mobile": mobile, "Email": recipient.email, "SendTime": send_time,
+                        "Param": recipient.param, "Mr": recipient.mr})
+    return entries
+
+
+def _validity(validity_minutes: int) -> int:
+    if isinstance(validity_minutes, bool) or not isinstance(validity_minutes, int) or validity_minutes < 1:
+        raise ValidationError("有效期限須為正整數分鐘", "The validity must be a positive number of minutes")
+    return validity_minutes
+
+
 def _send_fields(
     subject: str,
     message: str,
@@ -354,9 +478,7 @@ def _send_fields(
         "ST": _send_time(send_at),
     }
     if validity_minutes is not None:
-        if isinstance(validity_minutes, bool) or not isinstance(validity_minutes, int) or validity_minutes < 1:
-            raise ValidationError("有效期限須為正整數分鐘", "The validity must be a positive number of minutes")
-        fields["RETRYTIME"] = str(validity_minutes)
+        fields["RETRYTIME"] = str(_validity(validity_minutes))
     return fields
 
 

@@ -19,10 +19,16 @@ STATUS_MMS = "MMS/getDeliveryStatus.ashx"
 CREDIT = "getCredit.ashx"
 CANCEL_SMS = "eraseBooking.ashx"
 CANCEL_MMS = "MMS/eraseBooking.ashx"
+# 2021 revision (v2.1.x): optional on an account's platform; a 404 means "not supported here".
+SEND_PARAM = "SendParamSMS.ashx"
+REPLIES = "getReplyMessage.ashx"
+OPTIONAL_ENDPOINTS = frozenset({SEND_PARAM, REPLIES})
 
-SEND_ENDPOINTS = frozenset({SEND_SMS, SEND_MMS})
+SEND_ENDPOINTS = frozenset({SEND_SMS, SEND_MMS, SEND_PARAM})
 MMS_ENDPOINTS = frozenset({SEND_MMS, STATUS_MMS, CANCEL_MMS})
-ALL_ENDPOINTS = frozenset({SEND_SMS, SEND_MMS, STATUS_SMS, STATUS_MMS, CREDIT, CANCEL_SMS, CANCEL_MMS})
+ALL_ENDPOINTS = frozenset(
+    {SEND_SMS, SEND_MMS, STATUS_SMS, STATUS_MMS, CREDIT, CANCEL_SMS, CANCEL_MMS, SEND_PARAM, REPLIES}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +84,12 @@ _UNKNOWN_BATCH: dict[int, CodeMeaning] = {
 _PER_ENDPOINT: dict[str, dict[int, CodeMeaning]] = {
     SEND_SMS: _SEND,
     SEND_MMS: _SEND,
+    SEND_PARAM: _SEND,
     STATUS_SMS: _UNKNOWN_BATCH,
     STATUS_MMS: _UNKNOWN_BATCH,
     CANCEL_SMS: _UNKNOWN_BATCH,
     CANCEL_MMS: _UNKNOWN_BATCH,
+    REPLIES: _UNKNOWN_BATCH,
     CREDIT: {},
 }
 

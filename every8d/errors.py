@@ -11,6 +11,8 @@ Which one tells the caller what it may do next:
   (for status, credit and cancel calls this is what retries are for).
 - `OutcomeUnknownError`: a send that may have reached EVERY8D but whose answer was lost; the caller
   must reconcile, never send again blindly.
+- `UnsupportedEndpointError`: the account's platform has no such endpoint (an optional 2021 endpoint
+  answered 404 or something that is not its format); nothing was processed, stop calling it.
 - `ValidationError`: the request was refused locally before any call (bad number, MMS limits, ...).
 """
 
@@ -83,3 +85,9 @@ class ValidationError(Every8dError):
 
 class InsecureTransportError(Every8dError):
     """MMS calls are HTTPS-only: refused to send one over plain HTTP to a public host."""
+
+
+class UnsupportedEndpointError(Every8dError):
+    """An optional endpoint of the 2021 revision (SendParamSMS, getReplyMessage) does not exist on this
+    account's platform: it answered HTTP 404, or a body that is not that endpoint's format. Nothing was
+    processed; the caller stops using the endpoint (and, for a send, falls back to sendSMS)."""

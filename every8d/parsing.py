@@ -9,14 +9,23 @@ These functions do no I/O, so every quirk is tested without a server.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from every8d.codes import CANCEL_SMS, CREDIT, SEND_SMS, STATUS_SMS, error_for
-from every8d.errors import UnavailableError
-from every8d.results import CancelResult, DeliveryRecord, NothingToCancel, SendResult, record_status
+from every8d.codes import CANCEL_SMS, CREDIT, REPLIES, SEND_PARAM, SEND_SMS, STATUS_SMS, error_for
+from every8d.errors import UnavailableError, UnsupportedEndpointError
+from every8d.results import (
+    CancelResult,
+    DeliveryRecord,
+    NothingToCancel,
+    ReplyMessage,
+    ReplyPage,
+    SendResult,
+    record_status,
+)
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 
@@ -71,6 +80,65 @@ def parse_status_page(body: str, endpoint: str = STATUS_SMS) -> tuple[int, list[
         raise _unreadable(text)
     records = [_record(line) for line in lines[1:] if line.strip("\r")]
     return int(first), records
+
+
+def parse_param_send_response(body: str, endpoint: str = SEND_PARAM) -> SendResult:
+    """SendParamSMS's JSON answer: `{"Result":true,"Status":"0","Msg":"<the five sendSMS fields>"}`.
+
+    `Result:false` with a non-zero `Status` is a refusal (nothing was sent) and raises the endpoint's
+    mapped error, keeping `Msg` as EVERY8D's text. A plain §2 error body (`-99, ...`) is a refusal too.
+    Anything else unreadable is `UnavailableError`, which the client turns into "outcome unknown" for
+    a send: the call may have been processed, so it is never retried or replaced by another endpoint.
+    """
+    text = _readable(body)
+    _raise_if_refusal(text, endpoint)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        raise _unreadable(text) from None
+    if not isinstance(answer, dict):
+        raise _unreadable(text)
+    fields = {str(key).lower(): value for key, value in answer.items()}
+    result, status, message = fields.get("result"), str(fields.get("status", "")).strip(), fields.get("msg")
+    if result is True and status in ("0", "") and isinstance(message, str):
+        return parse_send_response(message, endpoint)
+    if result is False or (status and status != "0"):
+        code = int(status) if _STATUS_CODE.fullmatch(status) and int(status) != 0 else -99
+        raise error_for(endpoint, code, str(message or "").strip())
+    raise _unreadable(text)
+
+
+def parse_reply_page(body: str, endpoint: str = REPLIES) -> ReplyPage:
+    """One page of getReplyMessage: `REPLY_COUNT`, then `NAME<TAB>MOBILE<TAB>CONTENT<TAB>SEND_TIME` rows.
+
+    A request-level failure is the §2 error body. A body that is neither (no count line) means the
+    platform does not have this endpoint as documented: `UnsupportedEndpointError`. A row without exactly
+    four fields, an empty number or an unreadable time is suspect (a TAB or line break inside a reply
+    splits EVERY8D's rows): skipped and counted, never guessed at.
+    """
+    text = _readable(body)
+    lines = text.split("\n")
+    first = lines[0].strip()
+    _raise_if_refusal(first, endpoint)
+    if not _COUNT.fullmatch(first):
+        raise UnsupportedEndpointError(
+            "此帳號的 EVERY8D 平台不支援回覆查詢（getReplyMessage）",
+            "Reply lookup (getReplyMessage) is not supported by this account's platform",
+            server_message=_snippet(text),
+            endpoint=endpoint,
+        )
+    replies: list[ReplyMessage] = []
+    suspect = 0
+    for line in lines[1:]:
+        row = line.removesuffix("\r")
+        if not row.strip():
+            continue
+        reply = _reply(row)
+        if reply is None:
+            suspect += 1
+        else:
+            replies.append(reply)
+    return ReplyPage(total=int(first), replies=replies, suspect=suspect)
 
 
 def parse_credit(body: str, endpoint: str = CREDIT) -> float:
@@ -130,6 +198,18 @@ def _record(line: str) -> DeliveryRecord:
         status=record_status(status),
         extra=tuple(columns[5:]),
     )
+
+
+def _reply(row: str) -> ReplyMessage | None:
+    """One reply row by position, or None when it is suspect (wrong field count, no number, no time)."""
+    columns = row.split("\t")
+    if len(columns) != 4:
+        return None
+    name, mobile, content, sent_at = columns
+    received_at = parse_taipei_time(sent_at)
+    if not mobile.strip() or received_at is None:
+        return None
+    return ReplyMessage(name=name.strip(), mobile=mobile.strip(), text=content, received_at=received_at)
 
 
 def _readable(body: str) -> str:

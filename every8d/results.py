@@ -79,3 +79,38 @@ class CallbackReport:
 def record_status(code: int | str) -> DeliveryStatus:
     """Shorthand used by parsers and the sandbox."""
     return status_for(code)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRecipient:
+    """One entry of SendParamSMS's RecipientDataList (an input, typed here beside the answers it yields).
+
+    `param` is the recipient's full text in personalised mode (MSG empty), or five `|`-separated values in
+    template mode. `mr` is a per-message code unique within the call, echoed in the status push."""
+
+    mobile: str
+    param: str
+    name: str = ""
+    email: str = ""
+    mr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyMessage:
+    """One row of getReplyMessage: `NAME<TAB>MOBILE<TAB>CONTENT<TAB>SEND_TIME` (SEND_TIME: when the reply came)."""
+
+    name: str
+    mobile: str
+    text: str
+    received_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPage:
+    """One page of getReplyMessage (10 rows a page): the batch's total reply count, this page's readable
+    replies, and how many rows had an unexpected field count (a TAB or line break inside a reply breaks
+    EVERY8D's line format; such rows are suspect, skipped and counted, never guessed at)."""
+
+    total: int
+    replies: list[ReplyMessage]
+    suspect: int = 0

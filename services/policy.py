@@ -27,6 +27,9 @@ class Policy:
     reply_poll_seconds: float = 300.0
     #: Recipients per EVERY8D call: a larger request is sent as several parts (services/parts.py).
     send_chunk_size: int = 1000
+    #: Personalised SMS go out with SendParamSMS (up to send_chunk_size recipients a call whatever their
+    #: texts) unless the platform proved not to have it (EVERY8D_PARAM_SMS; services/parts.py).
+    param_sms: bool = True
     low_credit_threshold: float = 500.0
     low_credit_margin: float = 50.0
     sandbox: bool = False

@@ -13,6 +13,7 @@ from services.compose import Preview
 from services.parts import plan_parts
 from services.policy import Policy
 from services.ports import Clock
+from services.sending import param_sms_usable
 from storage import RequestState, Store
 
 log = logging.getLogger("every8d_bot.requests")
@@ -100,6 +101,7 @@ class RequestService:
             numbers, parts = plan_parts(
                 [r.e164 for r in preview.recipients.recipients], chunk_size=self.policy.send_chunk_size,
                 messages=preview.messages, message=compose.message, price=preview.price_part,
+                per_recipient=param_sms_usable(self.store, self.policy, compose.kind, now),
             )
             request_id = self.store.requests.create(
                 fields, numbers, image=compose.image, names=preview.names, messages=preview.messages, parts=parts

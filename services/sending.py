@@ -16,6 +16,14 @@ not sent. A crash mid-call leaves a part in `sending`; at the next start `recove
 `unknown` (never re-sent blindly) and says so in the thread; reconciliation or an approver settles it.
 A crash between two parts loses nothing: the request is simply resumed with the parts still pending.
 
+A "param" part (personalised texts, services/parts.py) is one SendParamSMS call carrying each recipient's
+own text, read from request_recipients when the part is sent, so recovery, reconciliation and Send again
+send exactly the texts that were approved. It is claimed, recorded and reconciled like any other part
+(the `#R<id>.<part>@<deployment>` tag goes in SB). If the platform answers 404 for SendParamSMS (or it was
+found missing earlier, or EVERY8D_PARAM_SMS is off), nothing was sent, so that part and the ones after it
+are re-planned as one-call-per-text parts over the same recipients and the send goes on. Any other
+failure (a refusal, a lost answer) is handled as for sendSMS: never a fallback after an ambiguous answer.
+
 Reconciliation has a race this module closes: EVERY8D pushes its first report (status 0, subject
 `#R<id>` or `#R<id>.<part>`) the moment it accepts a send, often before its answer reaches us, or while
 the bot is down after a crash. Such a report names a batch nobody knows yet, so it is kept aside. When a
@@ -32,11 +40,15 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from every8d.errors import Every8dError, OutcomeUnknownError, ValidationError
-from every8d.results import SendResult
+from every8d.codes import SEND_PARAM
+from every8d.errors import Every8dError, OutcomeUnknownError, UnsupportedEndpointError, ValidationError
+from every8d.phones import Recipient, parse_phone
+from every8d.pricing import quote_sms
+from every8d.results import ParamRecipient, SendResult
 from every8d.status import SCHEDULED_CODE
-from services import notices
+from services import capabilities, notices
 from services.crashpoints import crash_point
+from services.parts import PARAM, replan_text_parts
 from services.policy import Policy
 from services.ports import Clock, Gateway
 from storage import PartState, RequestPart, RequestState, SendRequest, Store
@@ -81,6 +93,30 @@ def deployment_tag(store: Store) -> str:
     return current or ""
 
 
+def param_sms_usable(store: Store, policy: Policy, kind: str, now: float) -> bool:
+    """Whether personalised SMS should be planned as SendParamSMS parts: SMS only (MMS has no such
+    endpoint), allowed by EVERY8D_PARAM_SMS, and not found missing on this platform."""
+    return kind == "sms" and policy.param_sms and not capabilities.is_unsupported(store, SEND_PARAM, now)
+
+
+def _sms_points(text: str, numbers: list[str]) -> float:
+    """Points of one text to these numbers (a re-plan keeps each part's price as the preview showed it)."""
+    people = [found for found in map(parse_phone, numbers) if isinstance(found, Recipient)]
+    return quote_sms(text, people).points
+
+
+#: Longest recipient name sent with SendParamSMS (the Web Services API limits NAME to 50; the HTTP one is silent).
+PARAM_NAME_LIMIT = 50
+
+
+class _UseTextParts(Exception):
+    """A param part cannot go out as SendParamSMS (off, or missing on the platform); nothing was sent."""
+
+    def __init__(self, error: Every8dError) -> None:
+        super().__init__(error.describe("en"))
+        self.error = error
+
+
 def tag_is_ours(tag: tuple[int, int, str | None], deployment: str) -> bool:
     """A tag without a deployment was written before tags had one (an upgrade mid-send): still ours."""
     return tag[2] is None or tag[2] == deployment
@@ -122,18 +158,25 @@ class SendService:
             return None
         crash_point("after_claim")
         error: Every8dError | None = None
-        for part in self.store.parts.of_request(request_id):
-            if part.state is not PartState.PENDING:
-                continue
-            if not self.keep_going():
-                break
-            outcome, error = self._send_part(request, part)
-            if outcome not in (PartState.SENT, PartState.SKIPPED):
-                break
+        replanned = True
+        while replanned:  # again over the new parts when param parts were re-planned as text parts
+            replanned = False
+            for part in self.store.parts.of_request(request_id):
+                if part.state is not PartState.PENDING:
+                    continue
+                if not self.keep_going():
+                    break
+                outcome, error = self._send_part(request, part)
+                if outcome is PartState.PENDING and error is not None:
+                    replanned = True
+                    error = None
+                    break
+                if outcome not in (PartState.SENT, PartState.SKIPPED):
+                    break
         state = self._settle(request, attempt, error)
         if state is RequestState.APPROVED:
             # Nothing in doubt and parts left: go on, unless stopping (the next start resumes).
-            return self.send(request_id) if self.keep_going() else state  # nothing is in doubt after all: send the parts still pending
+            return self.send(request_id) if self.keep_going() else state
         crash_point("after_send_recorded")
         if state is RequestState.UNKNOWN:
             return self._reconcile_now(request)
@@ -142,14 +185,20 @@ class SendService:
     # -- one part ----------------------------------------------------------------------------------
 
     def _send_part(self, request: SendRequest, part: RequestPart) -> tuple[PartState, Every8dError | None]:
-        """Claim, call and record one part; returns its state and, when it did not go out, why."""
+        """Claim, call and record one part; returns its state and, when it did not go out, why.
+        (PENDING with an error: the part was re-planned as text parts; the caller reads the parts again.)"""
         if not self.store.parts.transition(
             request.id, part.part, [PartState.PENDING], PartState.SENDING, attempts=part.attempts + 1,
             claimed_at=self.clock(), now=self.clock(),
         ):
             return PartState.PENDING, None
         crash_point("after_part_claimed")
-        recipients, dropped = self._deliverable(part)
+        people: list[tuple[int, str, str, str | None]] = []
+        if part.mode == PARAM:
+            people, dropped = self.store.parts.deliverable_texts(part)
+            recipients = [e164 for _, e164, _, _ in people]
+        else:
+            recipients, dropped = self._deliverable(part)
         if not recipients:
             now = self.clock()
             with self.store.immediate():
@@ -159,7 +208,12 @@ class SendService:
                                                      credit=None, dropped=dropped, now=now)
             return PartState.SKIPPED, None
         try:
-            result = self._call(request, part, recipients)
+            result = self._call(request, part, recipients, people)
+        except _UseTextParts as fallback:
+            if self._replan(request, part, fallback.error):
+                return PartState.PENDING, fallback.error
+            self._part_not_sent(request, part, PartState.FAILED, fallback.error)
+            return PartState.FAILED, fallback.error
         except OutcomeUnknownError as exc:
             self._part_not_sent(request, part, PartState.UNKNOWN, exc)
             return PartState.UNKNOWN, exc
@@ -191,8 +245,13 @@ class SendService:
                      part.part, dropped)
         return kept, dropped
 
-    def _call(self, request: SendRequest, part: RequestPart, recipients: list[str]) -> SendResult:
+    def _call(
+        self, request: SendRequest, part: RequestPart, recipients: list[str],
+        people: list[tuple[int, str, str, str | None]],
+    ) -> SendResult:
         send_at = datetime.fromtimestamp(request.send_at, tz=UTC) if request.send_at else None
+        if part.mode == PARAM:
+            return self._call_param(request, part, people, send_at)
         message = part.message if part.message is not None else request.message
         log.info("sending request %s part %s: %s to %d recipients", request.id, part.part, request.kind,
                  len(recipients))
@@ -215,6 +274,49 @@ class SendService:
             send_at=send_at,
             validity_minutes=request.validity_minutes,
         )
+
+    def _call_param(
+        self, request: SendRequest, part: RequestPart, people: list[tuple[int, str, str, str | None]],
+        send_at: datetime | None,
+    ) -> SendResult:
+        """One SendParamSMS call with each recipient's stored text; `Mr` is the recipient's position (1-based),
+        unique within the call, echoed in EVERY8D's pushes."""
+        now = self.clock()
+        send_param = getattr(self.gateway, "send_param_sms", None)
+        if not param_sms_usable(self.store, self.policy, request.kind, now) or send_param is None:
+            raise _UseTextParts(UnsupportedEndpointError(
+                "此帳號不使用 SendParamSMS，改為每種內容各發送一次", "SendParamSMS is not in use for this account; "
+                "sending one call per text instead", endpoint=SEND_PARAM))
+        entries = [ParamRecipient(e164, message if message is not None else request.message,
+                                  name=name[:PARAM_NAME_LIMIT], mr=str(position + 1))
+                   for position, e164, name, message in people]
+        subject = f"{request_tag(request.id, part.part, self.deployment)} {request.subject}".strip()
+        log.info("sending request %s part %s: personalised SMS to %d recipients in one SendParamSMS call",
+                 request.id, part.part, len(entries))
+        try:
+            return send_param(recipients=entries, subject=subject, send_at=send_at,
+                              validity_minutes=request.validity_minutes)
+        except UnsupportedEndpointError as exc:  # a 404: nothing was sent
+            capabilities.mark_unsupported(self.store, SEND_PARAM, exc, self.clock())
+            raise _UseTextParts(exc) from None
+
+    def _replan(self, request: SendRequest, part: RequestPart, why: Every8dError) -> bool:
+        """Turn this part (claimed, not sent) and the ones after it into one-call-per-text parts over the
+        same recipients, with their texts as stored. False if a later part had already gone out."""
+        texts = [(e164, message if message is not None else request.message)
+                 for e164, message in self.store.parts.texts_from(request.id, part.first_position)]
+        plans = replan_text_parts(part.first_position, texts, chunk_size=self.policy.send_chunk_size,
+                                  price=_sms_points)
+        now = self.clock()
+        with self.store.immediate():
+            if not self.store.parts.replan_from(request.id, part.part, plans, now=now):
+                return False
+            self.store.audit.record("bot", "parts_replanned", request_id=request.id, now=now, part=part.part,
+                                    parts=len(plans), error=why.describe("en"))
+            notices.card(self.store, request.id, request.approval_channel)
+        log.warning("request %s: parts from %s re-planned as %d one-text parts (%s)", request.id, part.part,
+                    len(plans), why.describe("en"))
+        return True
 
     def _record_part(self, request: SendRequest, part: RequestPart, result: SendResult, dropped: int) -> None:
         """The part, its batch (one delivery row per recipient), the request's totals, the credit, the audit

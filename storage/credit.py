@@ -45,6 +45,17 @@ class CreditLog:
                 [key, value],
             )
 
+    def delete_setting(self, key: str) -> bool:
+        """Remove a setting; True if it was there."""
+        with self._store.immediate() as db:
+            return db.execute("DELETE FROM settings WHERE key = ?", [key]).rowcount == 1
+
+    def settings_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every setting whose key starts with `prefix` (keys as stored)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._store.db.query("SELECT key, value FROM settings WHERE key LIKE ? ESCAPE '\\'", [escaped + "%"])
+        return {row["key"]: row["value"] for row in rows}
+
     def swap_setting(self, key: str, expected: str | None, value: str) -> bool:
         """Set `key` to `value` only if it currently holds `expected` (None = absent). True if it changed.
 

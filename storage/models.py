@@ -110,6 +110,9 @@ class PartPlan:
     last_position: int
     message: str | None = None
     points: float = 0.0
+    #: "text": one text for the whole part (sendSMS/sendMMS); "param": each recipient's own text in one
+    #: SendParamSMS call (`message` then holds the first recipient's text, for display only).
+    mode: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,8 @@ class RequestPart:
     attempts: int
     claimed_at: float | None
     updated_at: float
+    #: "text" (one call with `message`) or "param" (SendParamSMS, each recipient's text; see PartPlan).
+    mode: str = "text"
 
 
 @dataclass(frozen=True, slots=True)

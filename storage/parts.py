@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from storage.models import PartState, RequestPart, row_to
+from storage.models import PartPlan, PartState, RequestPart, row_to
 
 if TYPE_CHECKING:
     from storage.db import Store
@@ -69,6 +69,53 @@ class Parts:
             else:
                 kept.append(e164)
         return kept, dropped
+
+    def deliverable_texts(self, part: RequestPart) -> tuple[list[tuple[int, str, str, str | None]], int]:
+        """Like `deliverable`, with each recipient's position, address-book name and own text (NULL: the
+        request's message): what a "param" part sends, read right before the call."""
+        cursor = self._store.db.conn.execute(
+            "SELECT rr.position, rr.e164, rr.name, rr.message, o.e164 IS NOT NULL FROM request_recipients rr "
+            "LEFT JOIN optouts o ON o.e164 = rr.e164 "
+            "WHERE rr.request_id = ? AND rr.position BETWEEN ? AND ? ORDER BY rr.position",
+            [part.request_id, part.first_position, part.last_position],
+        )
+        kept: list[tuple[int, str, str, str | None]] = []
+        dropped = 0
+        for position, e164, name, message, opted_out in cursor:
+            if opted_out:
+                dropped += 1
+            else:
+                kept.append((position, e164, name or "", message))
+        return kept, dropped
+
+    def texts_from(self, request_id: int, first_position: int) -> list[tuple[str, str | None]]:
+        """(number, own text or NULL) of every recipient from `first_position` on, in order (a re-plan)."""
+        cursor = self._store.db.conn.execute(
+            "SELECT e164, message FROM request_recipients WHERE request_id = ? AND position >= ? ORDER BY position",
+            [request_id, first_position],
+        )
+        return [(e164, message) for e164, message in cursor]
+
+    def replan_from(self, request_id: int, from_part: int, plans: Iterable[PartPlan], *, now: float) -> bool:
+        """Replace parts `from_part` onwards by `plans` (numbered from `from_part`), only if none of them was
+        ever sent: each is still pending, or `sending` with no answer that could mean it went out (the caller
+        holds it and knows). Used when SendParamSMS proves missing before anything of those parts went out."""
+        with self._store.immediate() as db:
+            states = {row[0] for row in db.conn.execute(
+                "SELECT state FROM request_parts WHERE request_id = ? AND part >= ?", [request_id, from_part])}
+            if not states <= {PartState.PENDING.value, PartState.SENDING.value}:
+                return False
+            db.execute("DELETE FROM request_parts WHERE request_id = ? AND part >= ?", [request_id, from_part])
+            db.conn.executemany(
+                "INSERT INTO request_parts (request_id, part, first_position, last_position, recipient_count, "
+                "message, points, mode, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (request_id, from_part + k, p.first_position, p.last_position,
+                     p.last_position - p.first_position + 1, p.message, p.points, p.mode, now)
+                    for k, p in enumerate(plans)
+                ),
+            )
+        return True
 
     def transition(
         self, request_id: int, part: int, from_states: Iterable[PartState], to_state: PartState, **fields: Any

@@ -65,10 +65,10 @@ class Requests:
             )
             db.conn.executemany(
                 "INSERT INTO request_parts (request_id, part, first_position, last_position, recipient_count, "
-                "message, points, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "message, points, mode, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (request_id, k, p.first_position, p.last_position, p.last_position - p.first_position + 1,
-                     p.message, p.points, now)
+                     p.message, p.points, p.mode, now)
                     for k, p in enumerate(parts)
                 ),
             )

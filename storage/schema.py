@@ -319,3 +319,14 @@ def decision_reason(db: Database) -> None:
     """Why an approver rejected a request (optional, typed in the Reject window; shown on the card and told
     to the requester)."""
     db.execute("ALTER TABLE requests ADD COLUMN decision_reason TEXT")
+
+
+@MIGRATIONS(name="0011_param_parts")
+def param_parts(db: Database) -> None:
+    """A part may be sent with SendParamSMS (2021 API): one call carrying each recipient's own text, so a
+    personalised audience needs one call per BOT_SEND_CHUNK_SIZE recipients instead of one per text.
+
+    - request_parts.mode: "text" (one text, `message` or the request's) or "param" (each recipient's
+      text from request_recipients.message; `message` holds the first one, for display).
+    """
+    db.execute("ALTER TABLE request_parts ADD COLUMN mode TEXT NOT NULL DEFAULT 'text' CHECK (mode IN ('text', 'param'))")

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from bench import ack_time, big_send, callback_rate, poll_cycle, reply_burst, run_all
+from bench import ack_time, big_send, callback_rate, personalised_send, poll_cycle, reply_burst, run_all
 from bench.common import Figure, percentile, render_table
 
 
@@ -57,6 +57,16 @@ def test_big_send_reaches_every8d_and_reports_memory(tmp_path):
     calls = figures["10,000-recipient send: EVERY8D calls"]
     assert calls.value == 10 and calls.note.startswith("10 sendSMS POST(s) with [1000] numbers")  # in parts
     assert figures["send peak memory, 10,000 recipients"].value > 0
+
+
+def test_personalised_send_is_ten_sendparamsms_calls_timed_against_one_shared_text(tmp_path):
+    figures = run_quick(personalised_send, tmp_path)
+    calls = figures["10,000 personal texts: EVERY8D calls"]
+    assert calls.value == 10 and calls.baseline == 10
+    assert calls.note.startswith("10 SendParamSMS call(s) with [1000] recipients")
+    wall = figures["10,000 personal texts: wall time, EVERY8D answering after 100 ms"]
+    assert wall.baseline and wall.baseline >= 1000  # ten calls, each answered after 100 ms
+    assert wall.ratio is not None and wall.ok is not None
 
 
 def test_reply_burst_traces_every_reply_back_from_slack(tmp_path):

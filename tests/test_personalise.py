@@ -71,7 +71,8 @@ def test_a_missing_value_names_who_lacks_it():
 # -- through the compose modal ----------------------------------------------------------------------------
 
 
-def test_a_csv_audience_in_the_modal_prices_each_text_and_sends_one_call_per_text(product):
+def test_a_csv_audience_in_the_modal_prices_each_text_and_sends_one_call_per_text(make_product):
+    product = make_product(param_sms=False)  # EVERY8D_PARAM_SMS=false; SendParamSMS: tests/test_param_sms.py
     user = SlackUser(product, "U_REQUESTER")
     view = open_compose(product, user)
     assert "audience" in {b.get("block_id") for b in view["blocks"]}
@@ -119,8 +120,9 @@ def test_a_variable_missing_for_some_rows_stops_the_draft_under_message(product)
     assert "0922-***-444 沒有 {訂單} 的值" in answer["errors"]["message"]
 
 
-def test_a_one_line_send_names_a_template_with_at(product):
+def test_a_one_line_send_names_a_template_with_at(make_product):
     """`/sms send <group> @<template>`: the template is the message, `{name}` filled per member."""
+    product = make_product(param_sms=False)  # one part per text, as without SendParamSMS
     from tests.test_audiences import add_contacts, answer
 
     add_contacts(product)
@@ -133,7 +135,8 @@ def test_a_one_line_send_names_a_template_with_at(product):
     assert product.store.requests.get(2) is None
 
 
-def test_bad_csv_rows_are_skipped_by_row_number_and_the_send_goes_on_with_the_good_ones(product):
+def test_bad_csv_rows_are_skipped_by_row_number_and_the_send_goes_on_with_the_good_ones(make_product):
+    product = make_product(param_sms=False)  # one sendSMS per text (SendParamSMS: tests/test_param_sms.py)
     user = SlackUser(product, "U_REQUESTER")
     view = open_compose(product, user)
     rows = "姓名,手機,訂單\n王小明,0912345678,A1\n\n陳小華,abc,A2\n林小美,0912,A3\n李大同,0922333444,A4\n"

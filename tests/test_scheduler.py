@@ -9,7 +9,14 @@ import time
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 
-from bot.scheduler import CREDIT_JOB, POLL_JOB, WEEKLY_CATCH_UP_JOB, WEEKLY_REPORT_JOB, build_scheduler
+from bot.scheduler import (
+    CREDIT_JOB,
+    POLL_JOB,
+    REPLY_LOOKUP_JOB,
+    WEEKLY_CATCH_UP_JOB,
+    WEEKLY_REPORT_JOB,
+    build_scheduler,
+)
 from tests.test_tracking import batch_id_of, send_approved
 
 
@@ -20,15 +27,16 @@ def jobs(product) -> dict:
 def test_jobs_have_stable_ids_no_overlap_settings_and_configured_intervals(make_product):
     first = make_product(status_poll_seconds=3.0, credit_poll_seconds=900.0)
     found = jobs(first)
-    assert set(found) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB}
+    assert set(found) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB, REPLY_LOOKUP_JOB}
     for job in found.values():
         assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time == 60
     assert found[POLL_JOB].trigger.interval.total_seconds() == 3.0
     assert found[CREDIT_JOB].trigger.interval.total_seconds() == 900.0
+    assert found[REPLY_LOOKUP_JOB].trigger.interval.total_seconds() == 300.0  # BOT_REPLY_POLL_SECONDS
     first.stop()
 
     restarted = make_product(status_poll_seconds=3.0, credit_poll_seconds=900.0)  # same database
-    assert set(jobs(restarted)) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB}
+    assert set(jobs(restarted)) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB, REPLY_LOOKUP_JOB}
 
 
 class SlowGateway:

@@ -45,7 +45,7 @@ def callback_query(event: CallbackEvent) -> str:
             "RT": taipei_time(event.at, "%Y%m%d%H%M%S"),
             "STATUS": str(event.status),
             "SM": event.text,
-            "MR": str(event.record_no),
+            "MR": event.mr or str(event.record_no),
             "SB": event.subject,
             "NAME": event.name,
         }

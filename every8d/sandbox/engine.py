@@ -25,6 +25,11 @@ Rules this sandbox applies (EVERY8D documents some of them only loosely; ours ar
   STATUS 301 (UNSEND counts them). The credit never goes negative: it keeps whatever the paid records left.
 - ST is `yyyyMMddHHmmss` in Taipei time (UTC+8, no DST since 1979). A time not in the future sends at once.
 - RETRYTIME is stored as given when it is a positive integer, else the default 1440 minutes.
+- SendParamSMS (personalised mode: MSG empty, each recipient's Param is its text; template mode: MSG with
+  `%field1%`..`%field5%` filled from five `|`-separated values) makes one batch whose records each carry
+  their own text, charged like sendSMS per text; a recipient's `Mr` is echoed as MR in its pushes. All
+  recipients of one call share one SendTime here (the bot sends them so); differing ones are refused.
+- getReplyMessage lists a batch's replies (999 records), 10 a page, oldest first.
 - Every status a record takes (including its first) is emitted as a callback event, in order.
 - A record's final outcome is `failing_numbers[mobile]` if set, else drawn from `failure_rates` by a hash of
   seed + batch id + mobile (so two sandboxes with one seed agree), else 100. Replies likewise.
@@ -78,6 +83,7 @@ MMS_TERMS: dict[str, MmsTerms] = {
 }
 DEFAULT_VALIDITY_MINUTES = 1440
 PAGE_SIZE = 1000
+REPLY_PAGE_SIZE = 10
 
 # Codes of every8d.status the engine assigns itself (the meanings live there).
 SENT = 0
@@ -130,6 +136,9 @@ MMS_NO_SUBJECT = (-303, "多媒體簡訊主旨不得為空。")
 MMS_NO_IMAGE = (-304, "未上傳圖檔。")
 MMS_NO_TYPE = (-305, "圖檔類型不得為空。")
 MMS_TOO_LARGE = (-314, "多媒體簡訊大小超過上限。")
+BAD_PARAMETER = (-1, "參數錯誤。")
+BAD_PARAM_SEND_TIME = (-28, "發送時間格式錯誤。")
+_TEMPLATE_FIELD = re.compile(r"%field([1-5])%", re.IGNORECASE)
 
 
 @dataclass(slots=True, eq=False)
@@ -147,6 +156,8 @@ class SandboxRecord:
     sent_at: float
     record_no: int
     text: str = ""
+    #: SendParamSMS's per-recipient `Mr`, echoed as MR in pushes (empty: MR is the record number).
+    mr: str = ""
 
 
 @dataclass(slots=True, eq=False)
@@ -163,6 +174,19 @@ class SandboxBatch:
     validity_minutes: int
     attachment: str = ""
     attachment_type: str = ""
+    #: SendParamSMS: each record's own text, in record order (None: every record got `message`).
+    texts: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParamEntry:
+    """One recipient of a SendParamSMS call, as received."""
+
+    mobile: str
+    param: str
+    name: str = ""
+    mr: str = ""
+    send_time: str = ""
 
 
 class SendOutcome(NamedTuple):
@@ -186,6 +210,8 @@ class CallbackEvent(NamedTuple):
     record_no: int
     subject: str
     name: str
+    #: SendParamSMS's `Mr` for this record ("" for sendSMS/sendMMS).
+    mr: str = ""
 
 
 def taipei_time(epoch: float, pattern: str) -> str:
@@ -253,6 +279,17 @@ def parse_send_time(text: str, now: float) -> float | None:
 def _validity(text: str) -> int:
     text = text.strip()
     return int(text) if text.isdigit() and int(text) > 0 else DEFAULT_VALIDITY_MINUTES
+
+
+def _param_text(template: str, param: str) -> str:
+    """A recipient's text: its Param (personalised mode, MSG empty), or MSG with `%fieldN%` replaced by
+    the N-th of Param's five `|`-separated values (an empty or missing value substitutes as nothing)."""
+    if not template:
+        return param
+    values = param.split("|")
+    return _TEMPLATE_FIELD.sub(
+        lambda match: values[int(match.group(1)) - 1] if int(match.group(1)) <= len(values) else "", template
+    )
 
 
 def _unit(seed: int, *parts: str) -> float:
@@ -429,6 +466,48 @@ class Engine:
         if mms_size(image, message) > self._mms_terms.max_bytes:
             raise Refusal(*MMS_TOO_LARGE)
 
+    def send_param(
+        self, *, subject: str, template: str, entries: list[ParamEntry], validity: str = ""
+    ) -> SendOutcome:
+        """Accept a SendParamSMS call: one batch, each record with its own text (see the module docstring)."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            if not entries:
+                raise Refusal(*NO_RECIPIENT)
+            times = {entry.send_time.strip() for entry in entries}
+            if len(times) > 1:
+                raise Refusal(*BAD_PARAM_SEND_TIME)
+            try:
+                send_at = parse_send_time(times.pop(), now)
+            except Refusal:
+                raise Refusal(*BAD_PARAM_SEND_TIME) from None
+            texts = [_param_text(template, entry.param) for entry in entries]
+            if any(not text.strip() for text in texts):
+                raise Refusal(*EMPTY_MESSAGE)
+            mobiles = [normalize_mobile(entry.mobile) for entry in entries]
+            if all(mobile is None for mobile in mobiles):
+                raise Refusal(*BAD_DESTINATION)
+            batch = SandboxBatch(
+                batch_id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                kind="sms",
+                subject=subject,
+                message=template,
+                records=[],
+                send_at=send_at,
+                created_at=now,
+                validity_minutes=_validity(validity),
+                texts=texts,
+            )
+            self._batches[batch.batch_id] = batch
+            sent, cost, unsent = self._fill(batch, [e.mobile for e in entries], mobiles, now,
+                                            names=[e.name for e in entries], mrs=[e.mr for e in entries])
+            if send_at is not None:
+                self._schedule(send_at, _GO_OUT, batch.batch_id)
+            elif sent:
+                self._schedule(now + self._delivery_seconds, _FINALIZE, batch.batch_id)
+            return SendOutcome(self._credit, sent, cost, unsent, batch.batch_id)
+
     def _prices(self, batch: SandboxBatch) -> dict[bool, float]:
         """Points per recipient, keyed by "is a Taiwan number"; one float object shared by all records."""
         if batch.kind == "mms":
@@ -438,9 +517,11 @@ class Engine:
         return {True: float(sms_points(chars, True)), False: float(sms_points(chars, False))}
 
     def _fill(
-        self, batch: SandboxBatch, entries: list[str], mobiles: list[str | None], now: float
+        self, batch: SandboxBatch, entries: list[str], mobiles: list[str | None], now: float,
+        names: list[str] | None = None, mrs: list[str] | None = None,
     ) -> tuple[int, float, int]:
-        """Create the records in DEST order, charging each; returns (sent, cost, unsent)."""
+        """Create the records in DEST order, charging each; returns (sent, cost, unsent). A SendParamSMS
+        batch (`batch.texts`) is priced per record's own text, `names` and `mrs` given per record."""
         prices = self._prices(batch)
         first_status = SCHEDULED if batch.send_at is not None else self._sent_status(batch)
         sent_at = batch.send_at if batch.send_at is not None else now
@@ -448,6 +529,9 @@ class Engine:
         cost = 0.0
         out_of_credit = False
         for record_no, (entry, mobile) in enumerate(zip(entries, mobiles, strict=True), start=1):
+            if batch.texts is not None:
+                chars = count_chars(batch.texts[record_no - 1])
+                prices = {True: float(sms_points(chars, True)), False: float(sms_points(chars, False))}
             status, price = self._admit(batch, mobile, prices, out_of_credit)
             if status == NO_CREDIT:
                 out_of_credit = True
@@ -457,8 +541,9 @@ class Engine:
                 cost += price
                 self._credit = round(self._credit - price, 2)
                 status = first_status
-            name = self._contacts.get(mobile or "", "")
-            record = SandboxRecord(mobile or entry, name, status, price, sent_at, record_no)
+            name = (names[record_no - 1] if names else "") or self._contacts.get(mobile or "", "")
+            mr = mrs[record_no - 1] if mrs else ""
+            record = SandboxRecord(mobile or entry, name, status, price, sent_at, record_no, mr=mr)
             batch.records.append(record)
             self._notify(batch, record, now)
         return sent, cost, unsent
@@ -495,6 +580,23 @@ class Engine:
             start = (page - 1) * PAGE_SIZE
             rows = [dataclasses.replace(record) for record in batch.records[start : start + PAGE_SIZE]]
             return len(batch.records), rows
+
+    def reply_page(self, batch_id: str, page: int) -> tuple[int, list[SandboxRecord]]:
+        """(the batch's reply count, copies of its replies on 1-based `page`, 10 a page, oldest first)."""
+        with self._lock:
+            self._advance(self._clock())
+            batch = self._batches.get(batch_id.strip())
+            if batch is None:
+                raise Refusal(*UNKNOWN_BATCH)
+            replies = [record for record in batch.records if record.status == REPLY]
+            start = (page - 1) * REPLY_PAGE_SIZE
+            return len(replies), [dataclasses.replace(r) for r in replies[start : start + REPLY_PAGE_SIZE]]
+
+    def text_of(self, batch: SandboxBatch, record: SandboxRecord) -> str:
+        """The text a record was sent (its own for a SendParamSMS batch)."""
+        if batch.texts is not None and 0 < record.record_no <= len(batch.texts):
+            return batch.texts[record.record_no - 1]
+        return batch.message
 
     def erase_booking(self, kind: str, batch_id: str) -> tuple[int, float] | None:
         """Cancel a scheduled batch not yet sent: (records cancelled, points refunded), or None if nothing
@@ -599,7 +701,7 @@ class Engine:
                 self._schedule(at, _REPLY, batch_id, index, text)
 
     def _add_reply(self, batch: SandboxBatch, original: SandboxRecord, text: str, at: float) -> None:
-        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, original.record_no, text)
+        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, original.record_no, text, original.mr)
         batch.records.append(reply)
         self._notify(batch, reply, at)
 
@@ -608,6 +710,6 @@ class Engine:
             self._emit(
                 CallbackEvent(
                     batch.batch_id, record.mobile, at, record.status, record.text,
-                    record.record_no, batch.subject, record.name,
+                    record.record_no, batch.subject, record.name, record.mr,
                 )
             )

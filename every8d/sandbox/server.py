@@ -7,12 +7,15 @@ sandbox serves the bot's console, end-to-end tests and benchmarks; account rules
 
 Requests may be GET or POST (query string and form body are both read, the body winning), parameter names
 are case-insensitive, and any path prefix before `API21/HTTP/` is accepted (enterprise hosts use
-`/prepaid/API21/HTTP/`). The request log never holds a password and nothing is printed per request:
+`/prepaid/API21/HTTP/`). SendParamSMS reads a JSON body and answers JSON (`Result`, `Status`, `Msg`);
+`legacy_platform=True` makes the 2021 endpoints (SendParamSMS, getReplyMessage) answer 404, as a platform
+without them does. The request log never holds a password and nothing is printed per request:
 the standard request line would carry a GET's PWD.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -28,9 +31,11 @@ from urllib.parse import parse_qsl, unquote
 
 from every8d.sandbox.callbacks import CallbackPusher
 from every8d.sandbox.engine import (
+    BAD_PARAMETER,
     HOST_ERROR,
     REPLY,
     Engine,
+    ParamEntry,
     Refusal,
     SandboxBatch,
     SandboxRecord,
@@ -50,9 +55,14 @@ _ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "getcredit.ashx": ("getCredit.ashx", "credit", "sms"),
     "erasebooking.ashx": ("eraseBooking.ashx", "erase", "sms"),
     "mms/erasebooking.ashx": ("MMS/eraseBooking.ashx", "erase", "mms"),
+    "sendparamsms.ashx": ("SendParamSMS.ashx", "param", "sms"),
+    "getreplymessage.ashx": ("getReplyMessage.ashx", "replies", "sms"),
 }
+#: Endpoints of the 2021 revision, absent on a legacy platform.
+_ENDPOINTS_2021 = frozenset({"SendParamSMS.ashx", "getReplyMessage.ashx"})
 
 _PLAIN = "text/plain; charset=utf-8"
+_JSON = "application/json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 _HOST_ERROR_BODY = f"{HOST_ERROR[0]}, {HOST_ERROR[1]}"
 _ERROR_PAGE = (
@@ -77,6 +87,8 @@ class SandboxCall:
     endpoint: str
     method: str
     params: dict[str, str]
+    #: A JSON call's body as received (SendParamSMS), PWD masked; None for form calls.
+    document: dict | None = None
 
 
 def _decode_form(text: str) -> dict[str, str]:
@@ -103,6 +115,24 @@ def _page_number(text: str) -> int:
 
 def _single_line(text: str) -> str:
     return " ".join(text.replace("\t", " ").splitlines())
+
+
+def format_reply_row(record: SandboxRecord) -> str:
+    """`NAME<TAB>MOBILE<TAB>CONTENT<TAB>SEND_TIME` as EVERY8D prints it: the reply text as typed, so a TAB or
+    line break in it breaks the row exactly as it would on the real platform."""
+    return "\t".join([record.name, record.mobile, record.text, taipei_time(record.sent_at, "%Y/%m/%d %H:%M:%S")])
+
+
+def _json_document(raw: str) -> dict | None:
+    try:
+        document = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _param_answer(result: bool, status: str, msg: str) -> str:
+    return json.dumps({"Result": result, "Status": status, "Msg": msg}, ensure_ascii=False)
 
 
 def format_row(record: SandboxRecord) -> str:
@@ -154,13 +184,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         path, _, query = self.path.partition("?")
         params = _decode_form(query)
+        raw = ""
         if method == "POST":
             length = int(self.headers.get("Content-Length") or 0)
-            params.update(_decode_form(self.rfile.read(length).decode("utf-8", errors="replace")))
+            raw = self.rfile.read(length).decode("utf-8", errors="replace")
         sandbox = self.server.sandbox
         endpoint = _endpoint_for(path)
-        sandbox._record_call(endpoint[0] if endpoint else path, method, params)
-        if endpoint is None:
+        document = _json_document(raw) if endpoint and endpoint[1] == "param" else None
+        if document is None:
+            params.update(_decode_form(raw))
+        sandbox._record_call(endpoint[0] if endpoint else path, method, params, document)
+        if endpoint is None or (sandbox.legacy_platform and endpoint[0] in _ENDPOINTS_2021):
             self._answer(404, "Not Found", _PLAIN)
             return
         fault = sandbox.faults.take(endpoint[0])
@@ -170,8 +204,15 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "hang":
             sandbox._pause(sandbox.faults.hang_seconds)
             self._answer(200, _HOST_ERROR_BODY, _PLAIN)
+        elif fault == "-99" and endpoint[1] == "param":  # the JSON endpoint refuses in its own shape
+            self._answer(200, _param_answer(False, str(HOST_ERROR[0]), HOST_ERROR[1]), _JSON)
         elif fault in _CANNED:
             self._answer(*_CANNED[fault])
+        elif endpoint[1] == "param":
+            body = sandbox._dispatch_param(document, raw)
+            if fault == "accept_then_hang":
+                sandbox._pause(sandbox.faults.hang_seconds)
+            self._answer(200, body, _JSON)
         else:
             body = sandbox._dispatch(endpoint[1], endpoint[2], params)
             if fault == "accept_then_hang":
@@ -221,8 +262,11 @@ class Sandbox:
         port: int = 0,
         contacts: Mapping[str, str] | None = None,
         mms_terms: str = "2021",
+        legacy_platform: bool = False,
     ) -> None:
         self.uid = uid
+        #: Answer 404 on the 2021 endpoints (SendParamSMS, getReplyMessage), like a platform without them.
+        self.legacy_platform = legacy_platform
         self.pwd = pwd
         self.faults = Faults()
         self._clock = clock or time.time
@@ -327,9 +371,39 @@ class Sandbox:
 
     # --- request handling (called by the handler threads) --------------------------------------------
 
-    def _record_call(self, endpoint: str, method: str, params: Mapping[str, str]) -> None:
+    def _record_call(
+        self, endpoint: str, method: str, params: Mapping[str, str], document: dict | None = None
+    ) -> None:
+        masked = None if document is None else _masked(document)
         with self._calls_lock:
-            self._calls.append(SandboxCall(endpoint, method, _masked(params)))
+            self._calls.append(SandboxCall(endpoint, method, _masked(params), masked))
+
+    def _dispatch_param(self, document: dict | None, raw: str) -> str:
+        """SendParamSMS: the JSON answer for one call; a refusal is `Result:false` with its code as Status."""
+        try:
+            if document is None:
+                raise Refusal(*BAD_PARAMETER)
+            fields = {str(name).upper(): value for name, value in document.items()}
+            self._engine.authenticate(str(fields.get("UID", "")), str(fields.get("PWD", "")))
+            recipients = fields.get("RECIPIENTDATALIST")
+            if not isinstance(recipients, list) or not all(isinstance(r, dict) for r in recipients):
+                raise Refusal(*BAD_PARAMETER)
+            entries = []
+            for recipient in recipients:
+                values = {str(name).upper(): str(value if value is not None else "") for name, value in recipient.items()}
+                entries.append(ParamEntry(values.get("MOBILE", ""), values.get("PARAM", ""), values.get("NAME", ""),
+                                          values.get("MR", ""), values.get("SENDTIME", "")))
+            outcome = self._engine.send_param(
+                subject=str(fields.get("SB", "") or ""), template=str(fields.get("MSG", "") or ""), entries=entries,
+                validity=str(fields.get("RETRYTIME", "") or ""),
+            )
+        except Refusal as refusal:
+            return _param_answer(False, str(refusal.code), refusal.message)
+        except Exception:
+            _log.exception("sandbox failed on a SendParamSMS call")
+            return _param_answer(False, str(HOST_ERROR[0]), HOST_ERROR[1])
+        msg = f"{outcome.credit:.2f},{outcome.sent},{outcome.cost:.1f},{outcome.unsent},{outcome.batch_id}"
+        return _param_answer(True, "0", msg)
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -363,6 +437,9 @@ class Sandbox:
         if action == "status":
             total, rows = self._engine.status_page(kind, fields.get("BID", ""), _page_number(fields.get("PNO", "")))
             return "".join(f"{line}\n" for line in [str(total), *map(format_row, rows)])
+        if action == "replies":
+            total, rows = self._engine.reply_page(fields.get("BID", ""), _page_number(fields.get("PNO", "")))
+            return "".join(f"{line}\n" for line in [str(total), *map(format_reply_row, rows)])
         if action == "credit":
             return f"{self._engine.credit:.2f}"
         cancelled = self._engine.erase_booking(kind, fields.get("BID", ""))
