@@ -27,6 +27,7 @@ from handlers import (
     reports,
     shortcuts,
     views,
+    workflow_step,
 )
 from handlers.context import HandlerContext
 
@@ -68,7 +69,7 @@ def create_app(
     views.register(app, ctx)
     home.register(app, ctx)
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
-    for feature in (conversations, audiences, optout, reports, shortcuts):
+    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step):
         feature.register(app, ctx)
     ignored.register(app, ctx)  # last: it matches whatever no surface above took
 

@@ -22,7 +22,8 @@ log = logging.getLogger("every8d_bot.slack")
 
 #: Errors that will not go away by retrying: the post is set aside (visible to `doctor`) after a few tries.
 PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive",
-                    "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action"}
+                    "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action",
+                    "execution_not_in_running_state", "function_execution_not_found"}
 MAX_ATTEMPTS_PERMANENT = 3
 MAX_BACKOFF = 300.0
 #: Kinds queued with `collapse=True` (one pending post stands for all changes): see `_follow_up`.
@@ -126,6 +127,9 @@ class SlackPoster:
         self.store.outbox.enqueue(item.kind, item.ref, channel=item.channel, collapse=True)
 
     def _call(self, plan: Plan) -> str | None:
+        if plan.api:  # not a post: e.g. ending a Workflow Builder step
+            self.client.api_call(plan.api, json=plan.params or {})
+            return None
         if plan.update_ts:
             try:
                 self.client.chat_update(channel=plan.channel, ts=plan.update_ts, text=plan.text, blocks=plan.blocks)

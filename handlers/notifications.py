@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from every8d.status import Outcome, status_for
 from handlers import cards
 from handlers.texts import Voice, points
-from services import notices
+from services import notices, workflow_step
 from services.credit import CreditService
 from services.ports import Clock
 from services.tracking import request_batches, summary_digest
@@ -30,6 +30,9 @@ class Plan:
     on_posted: Callable[[str], None] | None = None
     wait: bool = False
     skip: bool = False
+    #: Another Web API method than a post (e.g. `functions.completeSuccess`), called with `params`.
+    api: str = ""
+    params: dict | None = None
 
 
 class NotificationRenderer:
@@ -145,6 +148,30 @@ class NotificationRenderer:
         text, blocks = cards.requester_update(self.voice, request, item.ref["event"])
         return Plan(item.channel or request.requester, text, blocks)
 
+    def _workflow_outcome(self, item: OutboxItem) -> Plan:
+        """End the Workflow Builder step that created the request: complete it with the request id and
+        outcome when it was sent (or is in doubt), fail it with the reason when rejected or failed."""
+        request = self.store.requests.get(item.ref["request_id"])
+        execution = item.ref["execution_id"]
+        event = item.ref["event"]
+        channel = item.channel or f"workflow:{execution}"
+        if request is None:
+            return Plan(channel=channel, api="functions.completeError",
+                        params={"function_execution_id": execution, "error": "request not found"})
+        if event in ("sent", "unknown"):
+            return Plan(channel=channel, api="functions.completeSuccess",
+                        params={"function_execution_id": execution,
+                                "outputs": workflow_step.outputs(request.id, event, request.batch_id)})
+        if event == "rejected":
+            reason = request.decision_reason or ""
+            error = self.voice.t(f"申請 #{request.id} 已被駁回" + (f"：{reason}" if reason else ""),
+                                 f"Request #{request.id} was rejected" + (f": {reason}" if reason else ""))
+        else:
+            error = self.voice.t(f"申請 #{request.id} 發送失敗：{request.error_zh or ''}",
+                                 f"Request #{request.id} failed: {request.error_en or ''}")
+        return Plan(channel=channel, api="functions.completeError",
+                    params={"function_execution_id": execution, "error": error[:1000]})
+
     # -- shared ------------------------------------------------------------------------------------
 
     def trend_line(self) -> str:
@@ -166,5 +193,5 @@ class NotificationRenderer:
 KINDS = (
     notices.APPROVAL_CARD, notices.SEND_RESULT, notices.BATCH_SUMMARY, notices.REPLY_IN_THREAD,
     notices.REPLY_IN_CHANNEL, notices.CREDIT_LOW, notices.CREDIT_RECOVERED, notices.CANCEL_RESULT,
-    notices.THREAD_NOTE, notices.REQUESTER_UPDATE,
+    notices.THREAD_NOTE, notices.REQUESTER_UPDATE, notices.WORKFLOW_OUTCOME,
 )

@@ -89,6 +89,7 @@ class ApprovalService:
                 notices.card(self.store, request_id, request.approval_channel)
                 if user_id != request.requester:
                     notices.requester_update(self.store, request_id, request.requester, target.value)
+                notices.workflow_outcome(self.store, request_id, target.value)
         current = self.store.requests.get(request_id)
         if not won:
             return Decision(Verdict.ALREADY_DECIDED, current)

@@ -15,6 +15,7 @@ CREDIT_LOW = "credit_low"
 CREDIT_RECOVERED = "credit_recovered"
 CANCEL_RESULT = "cancel_result"
 THREAD_NOTE = "thread_note"  # a short line in a request's thread (reconciled, marked sent, resent)
+WORKFLOW_OUTCOME = "workflow_outcome"  # complete (or fail) the Workflow Builder step that created a request
 REQUESTER_UPDATE = "requester_update"  # a direct message to the requester: approved, rejected, sent, failed…
 
 #: What a requester is told about, privately (they are often not in the approval channel).
@@ -68,4 +69,24 @@ def requester_update(store: Store, request_id: int, requester: str, event: str, 
         {"request_id": request_id, "event": event},
         channel=requester,
         dedupe_key=f"requester:{request_id}:{event}:{attempt}",
+    )
+
+
+#: The outcomes that end a Workflow Builder step (approved is not one: the send is still to come).
+WORKFLOW_ENDS = ("rejected", "sent", "failed", "unknown")
+
+
+def workflow_outcome(store: Store, request_id: int, event: str) -> None:
+    """If a Workflow Builder step created this request, end it with this outcome (once: the first final
+    outcome ends the step; a later resend cannot reopen it)."""
+    if event not in WORKFLOW_ENDS:
+        return
+    execution = store.workflow_steps.execution_of(request_id)
+    if execution is None:
+        return
+    store.outbox.enqueue(
+        WORKFLOW_OUTCOME,
+        {"request_id": request_id, "event": event, "execution_id": execution},
+        channel=f"workflow:{execution}",
+        dedupe_key=f"workflow:{execution}",
     )

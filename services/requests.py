@@ -50,6 +50,7 @@ class RequestService:
         source_event: str | None = None,
         approved_by: str | None = None,
         quiet_override: bool = False,
+        workflow_execution: str | None = None,
     ) -> Submitted:
         """Store the request and queue its card. For a one-to-one answer: `thread` (channel, ts) is the
         batch thread it was typed in (its card and posts go there), `reply_to` the reply it answers,
@@ -107,6 +108,8 @@ class RequestService:
                 fields, numbers, image=compose.image, names=preview.names, messages=preview.messages, parts=parts
             )
             self.store.audit.record(requester, "requested", request_id=request_id, now=now, points=quote.points)
+            if workflow_execution:  # linked before anything can settle it, so its outcome always finds the step
+                self.store.workflow_steps.link(workflow_execution, request_id, now=now)
             if quiet_override:
                 self.store.audit.record(requester, "quiet_hours_override", request_id=request_id, now=now)
             notices.card(self.store, request_id, approval_channel)

@@ -399,6 +399,7 @@ class SendService:
             notices.send_result(self.store, request.id, request.approval_channel, attempt)
             if request.reply_to is None:  # an answer's author sees its result in the thread they typed in
                 notices.requester_update(self.store, request.id, request.requester, state.value, attempt)
+            notices.workflow_outcome(self.store, request.id, state.value)
             settled = self.store.requests.get(request.id)
             if settled is not None and settled.batch_id:
                 notices.summary(self.store, settled.batch_id, request.approval_channel)

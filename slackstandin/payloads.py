@@ -196,6 +196,20 @@ def event_callback(event: dict[str, Any], *, team_id: str = TEAM_ID, event_id: s
     }, ensure_ascii=False)
 
 
+def function_executed(callback_id: str, inputs: dict[str, Any], *, execution_id: str, bot_access_token: str,
+                      team_id: str = TEAM_ID) -> str:
+    """A Workflow Builder step reaching the app's custom function (Events API `function_executed`)."""
+    event = {
+        "type": "function_executed", "function_execution_id": execution_id, "inputs": inputs,
+        "workflow_execution_id": f"Wx{secrets.token_hex(5).upper()}", "event_ts": f"{time.time():.6f}",
+        "bot_access_token": bot_access_token,
+        "function": {"id": f"Fn{secrets.token_hex(5).upper()}", "callback_id": callback_id, "title": callback_id,
+                     "description": "", "type": "app", "app_id": APP_ID, "date_created": int(time.time()),
+                     "date_updated": int(time.time()), "input_parameters": [], "output_parameters": []},
+    }
+    return event_callback(event, team_id=team_id)
+
+
 def message_event(channel: str, user: str, text: str, *, ts: str, thread_ts: str | None = None) -> dict[str, Any]:
     """A person's message, e.g. a reply in a thread (pass the ts `standin.add_message` returned)."""
     event = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts,

@@ -343,6 +343,7 @@ class SlackStandIn:
         self._homes: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         self._uploads: list[dict[str, Any]] = []
+        self._function_results: dict[str, dict[str, Any]] = {}
 
     def reset(self) -> None:
         """Forget calls, messages, views, responses and uploads; keep users, channels, files and faults."""
@@ -392,6 +393,11 @@ class SlackStandIn:
     def home(self, user: str) -> dict[str, Any] | None:
         """The App Home view last published for a user."""
         return self._snapshot(self._homes.get(user))
+
+    def function_result(self, execution_id: str) -> dict[str, Any] | None:
+        """How a Workflow Builder step execution was ended: {"ok": True, "outputs": …} or {"ok": False,
+        "error": …}; None while it is still running."""
+        return self._snapshot(self._function_results.get(execution_id))
 
     @property
     def uploads(self) -> list[dict[str, Any]]:
@@ -687,6 +693,27 @@ class SlackStandIn:
         stored = self._store_view({"external_id": old["external_id"], **view}, old["id"], **links)
         self._emit("view_updated", {"view": stored})
         return {"view": stored}
+
+    @_method("functions.completeSuccess")
+    def _functions_complete_success(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._end_function(p, {"ok": True, "outputs": p.get("outputs") or {}})
+
+    @_method("functions.completeError")
+    def _functions_complete_error(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("error"):
+            raise SlackError("invalid_arguments")
+        return self._end_function(p, {"ok": False, "error": p["error"]})
+
+    def _end_function(self, p: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """A step execution ends once, like Slack's (a second end is `execution_not_in_running_state`)."""
+        execution = str(p.get("function_execution_id") or "")
+        if not execution:
+            raise SlackError("function_execution_not_found")
+        if execution in self._function_results:
+            raise SlackError("execution_not_in_running_state")
+        self._function_results[execution] = result
+        self._emit("function_ended", {"execution_id": execution, **result})
+        return {}
 
     @_method("views.publish")
     def _views_publish(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class Store:
         from storage.replies import Replies
         from storage.requests import Requests
         from storage.templates import Templates
+        from storage.workflow_steps import WorkflowSteps
 
         self.requests = Requests(self)
         self.batches = Batches(self)
@@ -73,6 +74,7 @@ class Store:
         self.optouts = OptOuts(self)
         self.contacts = Contacts(self)
         self.templates = Templates(self)
+        self.workflow_steps = WorkflowSteps(self)
 
     # -- connections -------------------------------------------------------------------------------
 

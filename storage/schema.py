@@ -330,3 +330,18 @@ def param_parts(db: Database) -> None:
       text from request_recipients.message; `message` holds the first one, for display).
     """
     db.execute("ALTER TABLE request_parts ADD COLUMN mode TEXT NOT NULL DEFAULT 'text' CHECK (mode IN ('text', 'param'))")
+
+
+@MIGRATIONS(name="0012_workflow_steps")
+def workflow_steps(db: Database) -> None:
+    """A Workflow Builder step's execution and the request it created: the step is completed (or failed)
+    when the request reaches its outcome, which may be long after the step started (an approval)."""
+    db.execute(
+        """
+        CREATE TABLE workflow_steps (
+            execution_id TEXT PRIMARY KEY,
+            request_id INTEGER NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        )
+        """
+    )
