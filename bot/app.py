@@ -18,6 +18,7 @@ from bot.identity import BotIdentity
 from handlers import (
     actions,
     audiences,
+    autoreply,
     cards,
     commands,
     conversations,
@@ -69,7 +70,7 @@ def create_app(
     views.register(app, ctx)
     home.register(app, ctx)
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
-    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step):
+    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step, autoreply):
         feature.register(app, ctx)
     ignored.register(app, ctx)  # last: it matches whatever no surface above took
 

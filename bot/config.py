@@ -66,6 +66,8 @@ VARIABLES: tuple[Variable, ...] = (
              "other link or number is flagged in the preview (Taiwan blocks unregistered ones); empty: no check."),
     Variable("BOT_UNREGISTERED_LINKS", "warn",
              "`warn` (the preview names unregistered links and numbers) or `refuse` (they stop the draft)."),
+    Variable("BOT_AUTOREPLY_COOLDOWN_HOURS", "24",
+             "An auto-reply rule answers the same number at most once in this many hours (`/sms autoreply`)."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
     Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
     Variable("BOT_STATUS_POLL_SECONDS", "60", "How often open batches are polled for delivery status."),
@@ -131,6 +133,7 @@ class Config:
     timezone: str = "Asia/Taipei"
     quiet_hours: str = TAIWAN_DEFAULT
     registered_links: str = ""
+    autoreply_cooldown_hours: float = 24.0
     refuse_unregistered_links: bool = False
     language: str = "both"
     mask_numbers: bool = True
@@ -347,6 +350,7 @@ def _parse(raw: dict[str, str]) -> Config:
         timezone=raw["BOT_TIMEZONE"],
         quiet_hours=raw["BOT_QUIET_HOURS"],
         registered_links=raw["BOT_REGISTERED_LINKS"],
+        autoreply_cooldown_hours=number("BOT_AUTOREPLY_COOLDOWN_HOURS"),
         refuse_unregistered_links=raw["BOT_UNREGISTERED_LINKS"].lower() == "refuse",
         language=language,
         mask_numbers=flag("BOT_MASK_NUMBERS"),

@@ -29,6 +29,7 @@ from handlers.notifications import NotificationRenderer
 from handlers.reports import WeeklyReporter
 from handlers.texts import Voice
 from services.approval import ApprovalService
+from services.autoreply import AutoReplyService
 from services.cancel import CancelService
 from services.conversations import AnswerService
 from services.credit import CreditService
@@ -183,7 +184,8 @@ class Runtime:
         self._futures_lock = threading.Lock()
 
         self.credit = CreditService(self.store, self.gateway, self.policy, clock)
-        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock, resume=self.start_send)
+        self.tracking = TrackingService(self.store, self.gateway, self.policy, clock, resume=self.start_send,
+                                        on_reply=self.answer_automatically)
         self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
                                    adopt=partial(self.tracking.adopt_batch, actor="reconcile"),
                                    keep_going=lambda: not self._stopping.is_set())
@@ -192,13 +194,15 @@ class Runtime:
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
         self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
+        self.autoreply = AutoReplyService(self.store, self.requests, self.policy, clock, limits=config.limits,
+                                          cooldown_seconds=config.autoreply_cooldown_hours * 3600)
         self.answers = AnswerService(self.store, self.requests, self.policy, clock, limits=config.limits)
         self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
-            answers=self.answers, limits=config.limits,
+            answers=self.answers, limits=config.limits, autoreply=self.autoreply,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
         )
         self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")
@@ -248,6 +252,11 @@ class Runtime:
     def _forget(self, future: Future) -> None:
         with self._futures_lock:
             self._futures.discard(future)
+
+    def answer_automatically(self, reply_id: int) -> None:
+        """A stored reply may trigger an auto-reply rule: decided in the background, never in the push's
+        or poll's own path (their answer to EVERY8D must not wait)."""
+        self.run_in_background(lambda: self.autoreply.on_reply(reply_id) and self.poster.wake())
 
     def start_send(self, request_id: int) -> None:
         """Send an approved request in the background (Slack's ack never waits for EVERY8D)."""

@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 
 from every8d.status import Outcome, status_for
 from handlers.texts import Voice, clip, count, escape, points, progress_bar
-from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER
+from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER, AUTOREPLY_APPROVER
 from services.resend import resendable
 from storage import Batch, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
 
@@ -63,6 +63,13 @@ def _done(blocks: Sequence[Block]) -> list[dict]:
     return [b.to_dict() for b in blocks]
 
 
+def requester_shown(voice: Voice, requester: str) -> str:
+    """A person as a mention; the auto-reply rule (not a person) in words."""
+    if requester == AUTOREPLY_APPROVER:
+        return voice.t("🤖 自動回覆", "🤖 auto-reply")
+    return f"<@{requester}>"
+
+
 def kind_label(voice: Voice, kind: str) -> str:
     return voice.t("多媒體簡訊", "MMS") if kind == "mms" else voice.t("簡訊", "SMS")
 
@@ -93,7 +100,7 @@ def approval_card(
         HeaderBlock(text=PlainTextObject(text=clip(f"📨 {title}", 150))),
         SectionBlock(
             fields=[
-                _md(f"*{voice.t('申請人', 'Requested by')}*\n<@{request.requester}>"),
+                _md(f"*{voice.t('申請人', 'Requested by')}*\n{requester_shown(voice, request.requester)}"),
                 _md(f"*{voice.t('類型', 'Type')}*\n{kind_label(voice, request.kind)}"),
                 _md(f"*{voice.t('時間', 'When')}*\n{when}"),
                 _md(f"*{voice.t('有效期限', 'Validity')}*\n{request.validity_minutes} {voice.t('分鐘', 'min')}"),
@@ -196,11 +203,13 @@ def _cost_line(voice: Voice, request: SendRequest) -> str:
 
 def _card_state(voice: Voice, request: SendRequest, now: float | None) -> list[Block]:
     state = request.state
-    by_rule = request.decided_by in (AUTO_APPROVER, ANSWER_POLICY_APPROVER)
+    by_rule = request.decided_by in (AUTO_APPROVER, ANSWER_POLICY_APPROVER, AUTOREPLY_APPROVER)
     who = f"<@{request.decided_by}>" if request.decided_by and not by_rule else None
     at = voice.clock(request.decided_at)
     if who:
         decided = voice.t(f"✅ 由 {who} 於 {at} 核准", f"approved by {who} at {at}")
+    elif request.decided_by == AUTOREPLY_APPROVER:
+        decided = voice.t(f"🤖 自動回覆（核准者設定的規則），已於 {at} 發送", f"auto-reply (a rule an approver set), sent at {at}")
     elif request.decided_by == ANSWER_POLICY_APPROVER:
         decided = voice.t(f"✅ 一對一回覆免核准（設定），已於 {at} 核准",
                           f"one-to-one answer: no approval needed (policy), approved at {at}")

@@ -10,6 +10,7 @@ from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
 from services.approval import ApprovalService
 from services.audiences import resolver
+from services.autoreply import AutoReplyService
 from services.cancel import CancelService
 from services.compose import ComposeInput, Preview, prepare
 from services.conversations import AnswerService
@@ -41,6 +42,8 @@ class HandlerContext:
     #: Extra `/sms <word>` subcommands, added by feature modules in their `register(app, ctx)`:
     #: `ctx.subcommands[word] = handler`, called as `handler(ack, call)` (see handlers/commands.py).
     subcommands: dict[str, Callable] = field(default_factory=dict)
+    #: Auto-reply rules (`/sms autoreply`); None where the bot has none (tests of other surfaces).
+    autoreply: AutoReplyService | None = None
 
     def check(self, compose: ComposeInput) -> Preview:
         """`services.compose.prepare` with everything a Slack user's draft is checked against: the last

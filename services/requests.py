@@ -21,6 +21,8 @@ log = logging.getLogger("every8d_bot.requests")
 AUTO_APPROVER = "auto"
 #: Who approved a one-to-one answer that the policy lets skip approval (BOT_ANSWERS_NEED_APPROVAL=false).
 ANSWER_POLICY_APPROVER = "answer-policy"
+#: Who approved (and asked for) an automatic answer: the auto-reply rule an approver set (services/autoreply.py).
+AUTOREPLY_APPROVER = "autoreply"
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ class TrackingService:
     def __init__(
         self, store: Store, gateway: Gateway, policy: Policy, clock: Clock,
         resume: Callable[[int], None] | None = None,
+        on_reply: Callable[[int], None] | None = None,
     ) -> None:
         """`resume(request_id)` sends the parts still pending once a reconciled part settles a request
         (in the bot: the same background send an approval starts)."""
@@ -107,6 +108,8 @@ class TrackingService:
         self.policy = policy
         self.clock = clock
         self.resume = resume
+        #: Called with a newly stored reply's id after its transaction (auto-replies, in the bot).
+        self.on_reply = on_reply
         self.deployment = deployment_tag(store)
 
     # -- polling -----------------------------------------------------------------------------------
@@ -234,6 +237,8 @@ class TrackingService:
             if request is not None and request.state not in _STILL_SENDING and request.batch_id:
                 # the summary's reply and opt-out rates move with each new reply
                 notices.summary(self.store, request.batch_id, request.approval_channel)
+        if request is not None and self.on_reply is not None:
+            self.on_reply(reply_id)
         return True
 
     def _absorb_kept_reports(self, batch_id: str) -> int:

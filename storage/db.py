@@ -51,6 +51,7 @@ class Store:
                 f"資料庫無法開啟或寫入：{self.path} / cannot open or write the database {self.path}: {exc}"
             ) from exc
         from storage.audit import AuditLog
+        from storage.autoreplies import AutoReplies
         from storage.batches import Batches
         from storage.contacts import Contacts
         from storage.credit import CreditLog
@@ -75,6 +76,7 @@ class Store:
         self.contacts = Contacts(self)
         self.templates = Templates(self)
         self.workflow_steps = WorkflowSteps(self)
+        self.autoreplies = AutoReplies(self)
 
     # -- connections -------------------------------------------------------------------------------
 

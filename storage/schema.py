@@ -345,3 +345,30 @@ def workflow_steps(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS(name="0015_autoreplies")
+def autoreplies(db: Database) -> None:
+    """Auto-reply rules (a keyword, or the out-of-hours rule, and the text or template it answers with) and,
+    per rule and number, when it last answered (the cool-down)."""
+    db.execute(
+        """
+        CREATE TABLE autoreply_rules (
+            key TEXT PRIMARY KEY,
+            keyword TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE autoreply_sent (
+            rule_key TEXT NOT NULL,
+            e164 TEXT NOT NULL,
+            last_at REAL NOT NULL,
+            PRIMARY KEY (rule_key, e164)
+        )
+        """
+    )
