@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.callback_receiver import CallbackReceiver, StartResponse
-from bot.slack_guard import guard_slack
+from bot.slack_guard import slack_endpoint
 
 if TYPE_CHECKING:
     from bot.health import ServiceEndpoints
@@ -29,7 +28,7 @@ def build_wsgi_app(app: App | None, receiver: CallbackReceiver | None, service: 
     `signing_secret`: the one Slack signs with; by default the one the Bolt app verifies with, so the
     guard in front of Bolt (bot/slack_guard.py) and Bolt itself can never disagree."""
     secret = signing_secret if signing_secret is not None else getattr(app, "_signing_secret", "") or ""
-    slack = guard_slack(SlackRequestHandler(app), secret) if app is not None else None
+    slack = slack_endpoint(app, secret) if app is not None else None
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
