@@ -35,7 +35,7 @@ from handlers.files import FileFetchError, fetch_slack_file
 from handlers.texts import Voice, clip, escape
 from handlers.views import template_names
 from services import audiences
-from services.audiences import CsvImportError, fill_template, import_contacts, unknown_variables
+from services.audiences import CsvImportError, NameRefused, fill_template, import_contacts, unknown_variables
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -124,7 +124,11 @@ def add_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, "姓名需含文字、不能含數字（才能和電話號碼區分）。",
                        "A name needs letters and no digits (so it cannot be mistaken for a number).")
     tags = ",".join(t for t in re.split(r"[,，、;；\s]+", " ".join(words[at + 1:])) if t)
-    existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags, now=ctx.clock())
+    try:
+        existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags,
+                                         now=ctx.clock())
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
     shown_zh = f"{escape(name)}（{voice.number(parsed.e164)}）"
     shown_en = f"{escape(name)} ({voice.number(parsed.e164)})"
     if existed:
@@ -164,8 +168,11 @@ def group_contacts(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, f"通訊錄中找不到：{listed}。請先用 `/sms contacts add` 新增，群組未變更。",
                        f"Not in the address book: {listed}. Add them first with `/sms contacts add`; "
                        "the group was not changed.")
-    count = audiences.add_group_members(ctx.store, actor=user, group=group[:_NAME_MAX], contact_ids=ids,
-                                        now=ctx.clock())
+    try:
+        count = audiences.add_group_members(ctx.store, actor=user, group=group[:_NAME_MAX], contact_ids=ids,
+                                            now=ctx.clock())
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
     shown = escape(group[:_NAME_MAX])
     return _answer(voice, f"👥 已將 {len(ids)} 位加入群組「{shown}」（共 {count} 位）。",
                    f"Added {len(ids)} to the group \"{shown}\" ({count} in all).")
@@ -295,7 +302,10 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, f"範本「{escape(name)}」是 <@{existing.created_by}> 建立的，只有他或核准者可以修改。",
                        f"The template \"{escape(name)}\" belongs to <@{existing.created_by}>; only they or an "
                        "approver can change it.")
-    new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
+    try:
+        new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
     verb = ("已新增", "added") if new else ("已更新", "updated")
     zh, en = f"📝 {verb[0]}範本「{escape(name)}」。", f"Template \"{escape(name)}\" {verb[1]}."
     from_csv = unknown_variables(body)
