@@ -58,6 +58,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_AUTO_APPROVE_UNDER", "", "Requests costing fewer points than this are approved automatically; empty: never."),
     Variable("BOT_ANSWERS_NEED_APPROVAL", "false",
              "Whether a one-to-one answer typed under a reply waits for an approver; false: it is sent at once."),
+    Variable("BOT_ANSWER_MAX_POINTS", "5",
+             "An answer costing more points than this waits for an approver even when answers are sent at once "
+             "(default: one SMS)."),
     Variable("BOT_TIMEZONE", "Asia/Taipei", "Time zone for times shown and typed (scheduled sends)."),
     Variable("BOT_QUIET_HOURS", TAIWAN_DEFAULT,
              "Quiet hours, one or more `HH:MM-HH:MM` windows separated by commas, in BOT_TIMEZONE: a send inside "
@@ -129,6 +132,7 @@ class Config:
     allow_self_approval: bool = False
     auto_approve_under: float | None = None
     answers_need_approval: bool = False
+    answer_max_points: float = 5.0
     timezone: str = "Asia/Taipei"
     quiet_hours: str = TAIWAN_DEFAULT
     registered_links: str = ""
@@ -368,6 +372,7 @@ def _parse(raw: dict[str, str]) -> Config:
         allow_self_approval=flag("BOT_ALLOW_SELF_APPROVAL"),
         auto_approve_under=number("BOT_AUTO_APPROVE_UNDER") if auto else None,
         answers_need_approval=flag("BOT_ANSWERS_NEED_APPROVAL"),
+        answer_max_points=number("BOT_ANSWER_MAX_POINTS"),
         timezone=raw["BOT_TIMEZONE"],
         quiet_hours=raw["BOT_QUIET_HOURS"],
         registered_links=raw["BOT_REGISTERED_LINKS"],

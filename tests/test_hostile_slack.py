@@ -311,3 +311,19 @@ def test_many_short_junk_entries_under_the_character_cap_are_refused_fast(produc
     assert elapsed < 1.5, f"{elapsed:.2f} s"
     print(f"\n150,000 one-letter entries refused in {elapsed * 1000:.0f} ms (HTTP round trip)")
     assert_nothing_happened(product)
+
+
+@pytest.mark.parametrize("metadata", ["not json", "[1]", json.dumps({"reply_id": "1"}), json.dumps({"reply_id": -1}),
+                                      json.dumps({"reply_id": True}), json.dumps({"reply_id": 1, "channel_id": 5})],
+                         ids=["not-json", "list", "reply-text", "reply-negative", "reply-bool", "channel-number"])
+def test_junk_private_metadata_in_the_answer_form_is_a_clear_word(product, caplog, metadata: str) -> None:
+    from handlers.conversations import ANSWER_CALLBACK
+
+    caplog.set_level(logging.DEBUG)
+    view = {"id": "VANSWER1", "callback_id": ANSWER_CALLBACK, "private_metadata": metadata}
+    response = submit(product, view, {"message": payloads.plain_text_input("value", "好")})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "update" and "這個視窗的資料無法辨識" in all_text(answer["view"])
+    assert_no_traceback_logged(caplog)
+    assert_nothing_happened(product)
