@@ -188,8 +188,11 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
         user = body.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("id"), str):
             return "an interaction without a user id"
-    if kind == "block_actions" and (not _list_of_objects(body.get("actions")) or not body["actions"]):
-        return "`actions` is not a list of objects"
+    if kind == "block_actions":
+        if not _list_of_objects(body.get("actions")) or not body["actions"]:
+            return "`actions` is not a list of objects"
+        if not isinstance(body.get("trigger_id"), str):
+            return "an action without a trigger_id"
     if kind in ("view_submission", "view_closed") or "view" in body:
         problem = _view_problem(body.get("view"))
         if problem:

@@ -17,7 +17,6 @@ is audited. Names and groups are then usable in every recipients field (services
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -54,7 +53,9 @@ def register(app: App, ctx: HandlerContext) -> None:
 
     @app.view(IMPORT_CALLBACK)
     def import_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
-        ack(**import_answer(ctx, client, body["user"]["id"], view["state"]["values"]))
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        ack(**import_answer(ctx, client, body["user"]["id"], values if isinstance(values, dict) else {}))
 
     @app.action(modals.TEMPLATE_ACTION)
     def template_chosen(ack: Ack, body: dict, client: WebClient) -> None:
@@ -234,7 +235,10 @@ def import_answer(ctx: HandlerContext, client: WebClient, user: str, state: dict
     voice = ctx.voice
     if not ctx.policy.is_approver(user):
         return _field_error(voice, "只有核准者可以匯入聯絡人。", "Only approvers can import contacts.")
-    files = (state.get(IMPORT_BLOCK, {}).get(modals.VALUE) or {}).get("files") or []
+    block = state.get(IMPORT_BLOCK)
+    field = block.get(modals.VALUE) if isinstance(block, dict) else None
+    files = field.get("files") if isinstance(field, dict) else None
+    files = [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
     if not files:
         return _field_error(voice, "請上傳一個 CSV 檔案。", "Upload one CSV file.")
     try:
@@ -339,13 +343,16 @@ def _templates_usage(voice: Voice) -> dict:
 def template_redraw(ctx: HandlerContext, body: dict) -> dict | None:
     """A template was chosen in the compose modal: the `views.update` arguments that redraw it with the
     message filled ({date} and {time} now; {name} when the draft is checked), keeping what was typed."""
-    view = body["view"]
-    selected = (body["actions"][0].get("selected_option") or {}).get("value", "")
-    template = ctx.store.templates.get(selected)
-    if template is None:
+    view = body.get("view")
+    option = body["actions"][0].get("selected_option")
+    selected = option.get("value") if isinstance(option, dict) else None
+    meta = modals.read_metadata(view)
+    template = ctx.store.templates.get(selected) if isinstance(selected, str) else None
+    if template is None or meta is None or not view.get("id"):
         return None
-    values = modals.read_compose(view["state"]["values"], ctx.voice.tz)
-    channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
+    state = view.get("state")
+    values = modals.read_compose(state.get("values") if isinstance(state, dict) else {}, ctx.voice.tz)
+    channel = meta.get("channel_id", "")
     initial = {"recipients_text": values.recipients, "subject": values.subject, "template": template.name,
                "message": fill_template(template.body, now=ctx.clock(), tz=ctx.voice.tz)}
     fresh = f"{modals.VALUE}.{int(ctx.clock() * 1000) % 100_000_000}"  # a new action_id shows the new text

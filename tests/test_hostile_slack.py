@@ -327,3 +327,19 @@ def test_junk_private_metadata_in_the_answer_form_is_a_clear_word(product, caplo
     assert answer["response_action"] == "update" and "這個視窗的資料無法辨識" in all_text(answer["view"])
     assert_no_traceback_logged(caplog)
     assert_nothing_happened(product)
+
+
+@pytest.mark.parametrize("state", [None, {}, {"values": {"file": 5}}, {"values": {"file": {"value": {"files": [5]}}}}],
+                         ids=["no-state", "no-values", "block-number", "file-number"])
+def test_a_contacts_import_without_a_usable_file_is_a_field_error(product, caplog, state) -> None:
+    caplog.set_level(logging.DEBUG)
+    from handlers.audiences import IMPORT_BLOCK, IMPORT_CALLBACK
+
+    payload = {**payloads._common("view_submission", "U_APPROVER", payloads.TEAM_ID),
+               "view": {"id": "VIMPORT1", "type": "modal", "callback_id": IMPORT_CALLBACK, "private_metadata": "",
+                        **({"state": state} if state is not None else {})}}
+    raw = urlencode({"payload": json.dumps(payload)}).encode()
+    response = requests.post(product.events_url, data=raw, headers=signed_headers(raw, FORM), timeout=10)
+    assert "請上傳一個 CSV 檔案" in errors_of(response)[IMPORT_BLOCK]
+    assert_no_traceback_logged(caplog)
+    assert product.store.contacts.count() == 0
