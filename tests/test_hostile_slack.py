@@ -343,3 +343,23 @@ def test_a_contacts_import_without_a_usable_file_is_a_field_error(product, caplo
     assert "請上傳一個 CSV 檔案" in errors_of(response)[IMPORT_BLOCK]
     assert_no_traceback_logged(caplog)
     assert product.store.contacts.count() == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=00"},
+     {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"},
+     {"X-Slack-Request-Timestamp": "\u0661\u0662\u0663", "X-Slack-Signature": "v0=00"},  # Arabic-Indic digits
+     {"X-Slack-Request-Timestamp": "-1", "X-Slack-Signature": "v0=00"},
+     {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=\u00e9\u00e9"}],
+    ids=["timestamp-5000-digits", "timestamp-letters", "timestamp-arabic-digits", "timestamp-negative",
+         "signature-not-ascii"],
+)
+def test_junk_signature_headers_get_401_and_no_traceback(product, caplog, headers: dict) -> None:
+    caplog.set_level(logging.DEBUG)
+    encoded = {k: v.encode("utf-8").decode("latin-1") for k, v in headers.items()}
+    response = requests.post(product.events_url, data=b"payload=%7B%7D", timeout=10,
+                             headers={"Content-Type": FORM, **encoded})
+    assert response.status_code == 401
+    assert_no_traceback_logged(caplog)
+    assert_nothing_happened(product)
