@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from every8d.hosts import OFFICIAL_2021_BASE_URL
@@ -57,6 +58,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_AUTO_APPROVE_UNDER", "", "Requests costing fewer points than this are approved automatically; empty: never."),
     Variable("BOT_ANSWERS_NEED_APPROVAL", "false",
              "Whether a one-to-one answer typed under a reply waits for an approver; false: it is sent at once."),
+    Variable("BOT_ANSWER_MAX_POINTS", "5",
+             "An answer costing more points than this waits for an approver even when answers are sent at once "
+             "(default: one SMS)."),
     Variable("BOT_TIMEZONE", "Asia/Taipei", "Time zone for times shown and typed (scheduled sends)."),
     Variable("BOT_QUIET_HOURS", TAIWAN_DEFAULT,
              "Quiet hours, one or more `HH:MM-HH:MM` windows separated by commas, in BOT_TIMEZONE: a send inside "
@@ -130,6 +134,7 @@ class Config:
     allow_self_approval: bool = False
     auto_approve_under: float | None = None
     answers_need_approval: bool = False
+    answer_max_points: float = 5.0
     timezone: str = "Asia/Taipei"
     quiet_hours: str = TAIWAN_DEFAULT
     registered_links: str = ""
@@ -251,6 +256,28 @@ def _chunk_size(value: float, problems: list[str]) -> int:
     return int(min(value, cap))
 
 
+def _base_url_problem(base: str) -> str | None:
+    """What is wrong with EVERY8D_BASE_URL, in the words the EVERY8D client's own check would refuse it
+    with (every8d/client.py), so a bad value is one config line at start instead of a traceback when the
+    client is built. A URL with credentials in it is never echoed: the password would reach the log."""
+    try:
+        parts = urlsplit(base)
+        host, has_user, has_password = parts.hostname, parts.username is not None, parts.password is not None
+        parts.port  # noqa: B018 - reading it checks it (a port over 65535 raises here)
+    except ValueError:  # e.g. an invalid port or an unbalanced [IPv6 bracket
+        return f"EVERY8D_BASE_URL 不是網址 / is not a URL, e.g. {DEFAULT_EVERY8D_BASE_URL}"
+    if has_user or has_password or "@" in parts.netloc:
+        return ("EVERY8D_BASE_URL 不可包含帳號或密碼（user:password@）；帳號密碼請設在 EVERY8D_UID、EVERY8D_PWD / "
+                "must not carry a user name or password (user:password@): put them in EVERY8D_UID and EVERY8D_PWD, "
+                f"e.g. {DEFAULT_EVERY8D_BASE_URL}")
+    if parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in base):
+        return f"EVERY8D_BASE_URL={base!r} 不是網址 / is not a URL, e.g. {DEFAULT_EVERY8D_BASE_URL}"
+    if parts.query or parts.fragment:
+        return (f"EVERY8D_BASE_URL={base!r} 不可包含 ? 或 # 之後的部分 / must not carry a query (?…) or a "
+                f"fragment (#…), e.g. {DEFAULT_EVERY8D_BASE_URL}")
+    return None
+
+
 def _parse(raw: dict[str, str]) -> Config:
     problems: list[str] = []
 
@@ -288,8 +315,9 @@ def _parse(raw: dict[str, str]) -> Config:
     if raw["EVERY8D_UID"] and not raw["EVERY8D_PWD"]:
         problems.append("EVERY8D_PWD 未設定 / is not set: EVERY8D_UID is set, so its password is needed too.")
     base = raw["EVERY8D_BASE_URL"]
-    if not re.match(r"^https?://[^/\s]+", base):
-        problems.append(f"EVERY8D_BASE_URL={base!r} 不是網址 / is not a URL, e.g. {DEFAULT_EVERY8D_BASE_URL}")
+    base_problem = _base_url_problem(base)
+    if base_problem:
+        problems.append(base_problem)
     if not re.match(r"^https?://[^/\s]+", raw["SLACK_API_URL"]):
         problems.append(f"SLACK_API_URL={raw['SLACK_API_URL']!r} 不是網址 / is not a URL.")
     try:
@@ -347,6 +375,7 @@ def _parse(raw: dict[str, str]) -> Config:
         allow_self_approval=flag("BOT_ALLOW_SELF_APPROVAL"),
         auto_approve_under=number("BOT_AUTO_APPROVE_UNDER") if auto else None,
         answers_need_approval=flag("BOT_ANSWERS_NEED_APPROVAL"),
+        answer_max_points=number("BOT_ANSWER_MAX_POINTS"),
         timezone=raw["BOT_TIMEZONE"],
         quiet_hours=raw["BOT_QUIET_HOURS"],
         registered_links=raw["BOT_REGISTERED_LINKS"],

@@ -173,6 +173,7 @@ class Runtime:
             low_credit_margin=config.low_credit_margin,
             sandbox=config.sandbox,
             answers_need_approval=config.answers_need_approval,
+            answer_max_points=config.answer_max_points,
             mask_numbers=config.mask_numbers,
             quiet_hours=config.quiet_window,
             registered_links=config.link_rules,

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.callback_receiver import CallbackReceiver, StartResponse
+from bot.slack_guard import slack_endpoint
 
 if TYPE_CHECKING:
     from bot.health import ServiceEndpoints
@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 SLACK_PATH = "/slack/events"
 
 
-def build_wsgi_app(app: App | None, receiver: CallbackReceiver | None, service: ServiceEndpoints | None = None):
+def build_wsgi_app(app: App | None, receiver: CallbackReceiver | None, service: ServiceEndpoints | None = None,
+                   *, signing_secret: str | None = None):
     """`app` None: no Slack path (the callback port in Socket Mode). `service`: /healthz, /readyz and
-    /metrics, and callbacks counted by answer; without it (older tests) /healthz alone answers."""
-    slack = SlackRequestHandler(app) if app is not None else None
+    /metrics, and callbacks counted by answer; without it (older tests) /healthz alone answers.
+    `signing_secret`: the one Slack signs with; by default the one the Bolt app verifies with, so the
+    guard in front of Bolt (bot/slack_guard.py) and Bolt itself can never disagree."""
+    secret = signing_secret if signing_secret is not None else getattr(app, "_signing_secret", "") or ""
+    slack = slack_endpoint(app, secret) if app is not None else None
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

@@ -66,6 +66,9 @@ def register(app: App, ctx: HandlerContext) -> None:
         elif decision.verdict is Verdict.SELF_APPROVAL:
             tell("不能核准自己提出的申請，請另一位核准者處理。",
                  "You cannot approve your own request; another approver must.")
+        elif decision.verdict is Verdict.SELF_RESEND:
+            tell("不能對自己提出的申請按「重新發送」，請另一位核准者確認後再重送。",
+                 "You cannot send your own request again; another approver must decide.")
         elif decision.verdict is Verdict.ALREADY_DECIDED and request is not None:
             who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != "auto" else "auto"
             tell(f"這筆申請已由 {who} 處理過了。", f"This request was already handled by {who}.")

@@ -17,7 +17,6 @@ is audited. Names and groups are then usable in every recipients field (services
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -35,7 +34,7 @@ from handlers.files import FileFetchError, fetch_slack_file
 from handlers.texts import Voice, clip, escape
 from handlers.views import template_names
 from services import audiences
-from services.audiences import CsvImportError, fill_template, import_contacts, unknown_variables
+from services.audiences import CsvImportError, NameRefused, fill_template, import_contacts, unknown_variables
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -54,7 +53,9 @@ def register(app: App, ctx: HandlerContext) -> None:
 
     @app.view(IMPORT_CALLBACK)
     def import_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
-        ack(**import_answer(ctx, client, body["user"]["id"], view["state"]["values"]))
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        ack(**import_answer(ctx, client, body["user"]["id"], values if isinstance(values, dict) else {}))
 
     @app.action(modals.TEMPLATE_ACTION)
     def template_chosen(ack: Ack, body: dict, client: WebClient) -> None:
@@ -124,7 +125,11 @@ def add_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, "姓名需含文字、不能含數字（才能和電話號碼區分）。",
                        "A name needs letters and no digits (so it cannot be mistaken for a number).")
     tags = ",".join(t for t in re.split(r"[,，、;；\s]+", " ".join(words[at + 1:])) if t)
-    existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags, now=ctx.clock())
+    try:
+        existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags,
+                                         now=ctx.clock())
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
     shown_zh = f"{escape(name)}（{voice.number(parsed.e164)}）"
     shown_en = f"{escape(name)} ({voice.number(parsed.e164)})"
     if existed:
@@ -164,8 +169,11 @@ def group_contacts(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, f"通訊錄中找不到：{listed}。請先用 `/sms contacts add` 新增，群組未變更。",
                        f"Not in the address book: {listed}. Add them first with `/sms contacts add`; "
                        "the group was not changed.")
-    count = audiences.add_group_members(ctx.store, actor=user, group=group[:_NAME_MAX], contact_ids=ids,
-                                        now=ctx.clock())
+    try:
+        count = audiences.add_group_members(ctx.store, actor=user, group=group[:_NAME_MAX], contact_ids=ids,
+                                            now=ctx.clock())
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
     shown = escape(group[:_NAME_MAX])
     return _answer(voice, f"👥 已將 {len(ids)} 位加入群組「{shown}」（共 {count} 位）。",
                    f"Added {len(ids)} to the group \"{shown}\" ({count} in all).")
@@ -227,7 +235,10 @@ def import_answer(ctx: HandlerContext, client: WebClient, user: str, state: dict
     voice = ctx.voice
     if not ctx.policy.is_approver(user):
         return _field_error(voice, "只有核准者可以匯入聯絡人。", "Only approvers can import contacts.")
-    files = (state.get(IMPORT_BLOCK, {}).get(modals.VALUE) or {}).get("files") or []
+    block = state.get(IMPORT_BLOCK)
+    field = block.get(modals.VALUE) if isinstance(block, dict) else None
+    files = field.get("files") if isinstance(field, dict) else None
+    files = [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
     if not files:
         return _field_error(voice, "請上傳一個 CSV 檔案。", "Upload one CSV file.")
     try:
@@ -295,7 +306,10 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _answer(voice, f"範本「{escape(name)}」是 <@{existing.created_by}> 建立的，只有他或核准者可以修改。",
                        f"The template \"{escape(name)}\" belongs to <@{existing.created_by}>; only they or an "
                        "approver can change it.")
-    new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
+    try:
+        new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
     verb = ("已新增", "added") if new else ("已更新", "updated")
     zh, en = f"📝 {verb[0]}範本「{escape(name)}」。", f"Template \"{escape(name)}\" {verb[1]}."
     from_csv = unknown_variables(body)
@@ -329,13 +343,16 @@ def _templates_usage(voice: Voice) -> dict:
 def template_redraw(ctx: HandlerContext, body: dict) -> dict | None:
     """A template was chosen in the compose modal: the `views.update` arguments that redraw it with the
     message filled ({date} and {time} now; {name} when the draft is checked), keeping what was typed."""
-    view = body["view"]
-    selected = (body["actions"][0].get("selected_option") or {}).get("value", "")
-    template = ctx.store.templates.get(selected)
-    if template is None:
+    view = body.get("view")
+    option = body["actions"][0].get("selected_option")
+    selected = option.get("value") if isinstance(option, dict) else None
+    meta = modals.read_metadata(view)
+    template = ctx.store.templates.get(selected) if isinstance(selected, str) else None
+    if template is None or meta is None or not view.get("id"):
         return None
-    values = modals.read_compose(view["state"]["values"], ctx.voice.tz)
-    channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
+    state = view.get("state")
+    values = modals.read_compose(state.get("values") if isinstance(state, dict) else {}, ctx.voice.tz)
+    channel = meta.get("channel_id", "")
     initial = {"recipients_text": values.recipients, "subject": values.subject, "template": template.name,
                "message": fill_template(template.body, now=ctx.clock(), tz=ctx.voice.tz)}
     fresh = f"{modals.VALUE}.{int(ctx.clock() * 1000) % 100_000_000}"  # a new action_id shows the new text

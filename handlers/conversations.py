@@ -22,7 +22,7 @@ from slack_sdk.models.views import View
 from every8d.problems import Problem
 from handlers import cards, modals
 from handlers.context import HandlerContext
-from handlers.texts import Voice, escape
+from handlers.texts import Voice, escape, points
 from services.conversations import AnswerOutcome, AnswerVerdict
 from storage import Reply
 
@@ -96,6 +96,10 @@ def register(app: App, ctx: HandlerContext) -> None:
                                       text=text, blocks=blocks)
         elif outcome.verdict is AnswerVerdict.SUBMITTED:
             ctx.wake_poster()
+            if outcome.over_limit:
+                text, blocks = cards.ephemeral(voice, *over_limit_words(ctx, outcome))
+                client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
+                                          text=text, blocks=blocks)
 
     @app.action(cards.ANSWER_REPLY)
     def answer_button(ack: Ack, body: dict, client: WebClient, respond: Respond) -> None:
@@ -114,18 +118,42 @@ def register(app: App, ctx: HandlerContext) -> None:
 
     @app.view(ANSWER_CALLBACK)
     def answer_submitted(ack: Ack, body: dict, view: dict) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        typed = ((view["state"]["values"].get(ANSWER_BLOCK) or {}).get(modals.VALUE) or {}).get("value") or ""
+        meta = modals.read_metadata(view, int_keys=("reply_id",))
+        if meta is None or not view.get("id"):
+            ack(response_action="update", view=modals.damaged_view(voice))
+            return
+        typed = _typed_answer(view)
         outcome = ctx.answers.answer_reply(
-            int(meta.get("reply_id", 0)), typed, user=body["user"]["id"], origin_channel=meta.get("channel_id", ""),
+            meta["reply_id"], typed, user=body["user"]["id"], origin_channel=meta.get("channel_id", ""),
             source_event=f"view:{view['id']}",
         )
         if outcome.verdict is AnswerVerdict.INVALID:
             lines = "\n".join(voice.t(p.zh, p.en) for p in outcome.problems)
             ack(response_action="errors", errors={ANSWER_BLOCK: lines[:2000]})
             return
-        ack(response_action="update", view=_after_view(voice, outcome))
+        ack(response_action="update", view=_after_view(ctx, outcome))
         ctx.wake_poster()
+
+
+def _typed_answer(view: dict) -> str:
+    """The answer typed in the form; empty when the view's state lacks it (the checks then say so)."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    block = values.get(ANSWER_BLOCK) if isinstance(values, dict) else None
+    field = block.get(modals.VALUE) if isinstance(block, dict) else None
+    typed = field.get("value") if isinstance(field, dict) else None
+    return typed if isinstance(typed, str) else ""
+
+
+def over_limit_words(ctx: HandlerContext, outcome: AnswerOutcome) -> tuple[str, str]:
+    """Why an answer waits for an approver though answers are sent at once: what it costs, the cap."""
+    cap = ctx.policy.answer_max_points
+    return (
+        f"這則回覆需 {points(outcome.points)}，超過免核准上限 {points(cap)}（BOT_ANSWER_MAX_POINTS），"
+        f"已送出申請 #{outcome.request_id}，核准者核准後才會發送。",
+        f"This answer costs {outcome.points:,.1f} points, more than the {cap:,.1f} an answer may cost without "
+        f"approval (BOT_ANSWER_MAX_POINTS): request #{outcome.request_id} waits for an approver.",
+    )
 
 
 def refusal(voice: Voice, problems: tuple[Problem, ...]) -> cards.Rendered:
@@ -167,8 +195,14 @@ def _short(voice: Voice, zh: str, en: str) -> str:
     return f"{zh} {en}" if voice.language == "both" else voice.t(zh, en)
 
 
-def _after_view(voice: Voice, outcome: AnswerOutcome) -> dict:
-    """What the form turns into once submitted: the request it became, or why there was none."""
+def _after_view(ctx: HandlerContext, outcome: AnswerOutcome) -> dict:
+    """What the form turns into once submitted: the request it became (and why it waits, when it costs
+    more than an answer may without approval), or why there was none."""
+    voice = ctx.voice
+    if outcome.request_id is not None and outcome.over_limit:
+        _, blocks = cards.ephemeral(voice, *over_limit_words(ctx, outcome))
+        return View(type="modal", title=_short(voice, "回覆簡訊", "Answer by SMS"), close=_short(voice, "關閉", "Close"),
+                    clear_on_close=True, blocks=blocks).to_dict()
     if outcome.request_id is None:
         _, blocks = cards.ephemeral(voice, "這則回覆已無法回覆（找不到對應的發送批次），沒有發送任何簡訊。",
                                     "This reply cannot be answered (its batch is unknown); nothing was sent.")

@@ -7,6 +7,7 @@ these fields by name: `recipients`, `message`, `subject`, `image`, `send_at`, `v
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from slack_sdk.models.views import View
 
 from every8d.limits import DEFAULT_LIMITS, KB, Limits
 from every8d.pricing import Quote
+from every8d.problems import Problem
 from handlers import cards
 from handlers.texts import Voice, escape, points
 from services.compose import Preview, skipped_rows_text, unregistered_texts
@@ -66,6 +68,8 @@ class ComposeValues:
     send_at: datetime | None
     validity: int | None
     audience_file_ids: tuple[str, ...] = ()
+    #: Values that could not be read at all (each under its field), found before any other check.
+    problems: tuple[Problem, ...] = ()
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -232,28 +236,39 @@ def _template_blocks(voice: Voice, names: Sequence[str], chosen: str | None) -> 
     ).to_dict()]
 
 
-def read_compose(state_values: dict[str, Any], tz) -> ComposeValues:
-    """Read a compose view's `state.values`; missing or empty inputs become empty values."""
+def read_compose(state_values: Any, tz) -> ComposeValues:
+    """Read a compose view's `state.values`; missing or empty inputs become empty values. A value Slack
+    would never send (a time that is not epoch seconds, a validity that is not a whole number, a field of
+    the wrong type) is not trusted: it becomes a problem under its field, never an exception."""
+    state = state_values if isinstance(state_values, dict) else {}
 
     def value(block: str) -> dict[str, Any]:
-        entry = state_values.get(block, {})
+        entry = state.get(block)
+        if not isinstance(entry, dict):
+            return {}
         # The message's action_id changes when a template refills it (see compose_view).
-        return entry.get(VALUE) or entry.get(KIND_ACTION) or next(iter(entry.values()), {})
+        found = entry.get(VALUE) or entry.get(KIND_ACTION) or next(iter(entry.values()), {})
+        return found if isinstance(found, dict) else {}
 
-    kind_option = (value("kind").get("selected_option") or {}).get("value", "sms")
-    when = value("send_at").get("selected_date_time")
-    validity_raw = value("validity").get("value")
-    files = value("image").get("files") or []
-    audience = value("audience").get("files") or []
+    def text(block: str) -> str:
+        typed = value(block).get("value")
+        return typed if isinstance(typed, str) else ""
+
+    problems: list[Problem] = []
+    option = value("kind").get("selected_option")
+    kind = option.get("value") if isinstance(option, dict) else None
+    send_at = _read_time(value("send_at").get("selected_date_time"), tz, problems)
+    validity = _read_validity(value("validity").get("value"), problems)
     return ComposeValues(
-        kind=kind_option,
-        recipients=value("recipients").get("value") or "",
-        message=value("message").get("value") or "",
-        subject=(value("subject").get("value") or "").strip(),
-        file_ids=tuple(f.get("id", "") for f in files if isinstance(f, dict)),
-        send_at=datetime.fromtimestamp(int(when), tz=tz) if when else None,
-        validity=int(validity_raw) if validity_raw not in (None, "") else None,
-        audience_file_ids=tuple(f.get("id", "") for f in audience if isinstance(f, dict)),
+        kind=kind if isinstance(kind, str) else "sms",
+        recipients=text("recipients"),
+        message=text("message"),
+        subject=text("subject").strip(),
+        file_ids=_file_ids(value("image").get("files")),
+        send_at=send_at,
+        validity=validity,
+        audience_file_ids=_file_ids(value("audience").get("files")),
+        problems=tuple(problems),
     )
 
 
@@ -282,6 +297,92 @@ def mms_size_line(voice: Voice, quote: Quote, limits: Limits) -> str:
     return voice.t(f"*大小* 圖片加文字 {size} KB（上限 {cap} KB）· 每則 {each} 點（{limits.mms_terms} 年版條件）",
                    f"*Size* image plus text {size} KB (limit {cap} KB) · {each} points each "
                    f"({limits.mms_terms} terms)")
+
+
+def _file_ids(files: Any) -> tuple[str, ...]:
+    if not isinstance(files, list):
+        return ()
+    return tuple(f["id"] for f in files if isinstance(f, dict) and isinstance(f.get("id"), str))
+
+
+def _read_time(when: Any, tz, problems: list[Problem]) -> datetime | None:
+    """The date-time picker's epoch seconds (Slack sends an integer); None when empty."""
+    if when is None or when == "":
+        return None
+    seconds: int | None = None
+    if isinstance(when, int) and not isinstance(when, bool):
+        seconds = when
+    elif isinstance(when, float) and when.is_integer():
+        seconds = int(when)
+    elif isinstance(when, str) and when.isascii() and when.isdigit() and len(when) <= 12:
+        seconds = int(when)
+    if seconds is not None:
+        try:
+            return datetime.fromtimestamp(seconds, tz=tz)
+        except (OverflowError, OSError, ValueError):
+            pass
+    problems.append(Problem("send_at", "預約時間無法辨識，請用日期時間選擇器重新選擇。",
+                            "The scheduled time could not be read; pick it again with the date and time picker."))
+    return None
+
+
+def _read_validity(raw: Any, problems: list[Problem]) -> int | None:
+    """The validity field (Slack sends the number as text); None when empty. Its range is checked with
+    everything else (services/compose.py); here only that it is a whole number."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        digits = raw.strip()
+        # More digits than any valid validity has: out of range, without building a huge int.
+        return int(digits) if len(digits) <= 9 else DEFAULT_LIMITS.max_validity_minutes + 1
+    top = DEFAULT_LIMITS.max_validity_minutes
+    problems.append(Problem("validity", f"有效期限需為 1 到 {top} 之間的整數（分鐘）。",
+                            f"Validity must be a whole number of minutes from 1 to {top}."))
+    return None
+
+
+#: Slack's own limit on a view's private_metadata: a longer one was not written by this app.
+MAX_METADATA_CHARS = 3000
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9_]{1,40}$")
+
+
+def read_metadata(view: Any, *, text_keys: Sequence[str] = ("channel_id",), int_keys: Sequence[str] = ()
+                  ) -> dict[str, Any] | None:
+    """A view's private_metadata as this app wrote it (a JSON object whose `text_keys` are text and whose
+    `int_keys` are positive integers, a `channel_id` a channel id or empty), or None when it is anything
+    else: the view was not ours, or was tampered with. The caller then says so in plain words."""
+    raw = view.get("private_metadata") if isinstance(view, dict) else None
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_METADATA_CHARS:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in text_keys:
+        if not isinstance(data.get(key, ""), str):
+            return None
+    for key in int_keys:
+        number = data.get(key)
+        if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+            return None
+    channel = data.get("channel_id", "")
+    if channel and not _CHANNEL_ID.match(channel):
+        return None
+    return data
+
+
+def damaged_view(voice: Voice) -> dict:
+    """What a modal becomes when its submission cannot be trusted (unreadable private_metadata)."""
+    text = voice.t("這個視窗的資料無法辨識，沒有送出任何東西。請關閉後重新開啟 /sms。",
+                   "This window's data could not be read; nothing was submitted. Close it and open /sms again.")
+    blocks = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict(),
+              *[b.to_dict() for b in cards.sandbox_block(voice)]]
+    return View(type="modal", title=_plain("⚠️ 無法送出 Not sent"), close=_plain("關閉 Close"),
+                blocks=blocks).to_dict()
 
 
 def preview_view(
@@ -378,8 +479,11 @@ def quiet_hours_blocks(voice: Voice, until: datetime) -> list[dict]:
 
 def read_quiet_choice(state_values: dict[str, Any]) -> str | None:
     """`QUIET_SCHEDULE` or `QUIET_OVERRIDE` from a submitted preview view; None when it asked nothing."""
-    entry = state_values.get(QUIET_BLOCK, {}).get(VALUE) or {}
-    return (entry.get("selected_option") or {}).get("value")
+    block = state_values.get(QUIET_BLOCK) if isinstance(state_values, dict) else None
+    entry = block.get(VALUE) if isinstance(block, dict) else None
+    option = entry.get("selected_option") if isinstance(entry, dict) else None
+    choice = option.get("value") if isinstance(option, dict) else None
+    return choice if choice in (QUIET_SCHEDULE, QUIET_OVERRIDE) else None
 
 
 def submitted_view(voice: Voice, request_id: int, auto: bool) -> dict:

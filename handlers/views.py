@@ -9,7 +9,6 @@ time, the default, or send anyway, which is audited); numbers on the opt-out lis
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 
@@ -35,8 +34,11 @@ def register(app: App, ctx: HandlerContext) -> None:
         """SMS <-> MMS: redraw the modal with or without the image field, keeping what was typed."""
         ack()
         view = body["view"]
-        values = modals.read_compose(view["state"]["values"], voice.tz)
-        channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
+        meta = modals.read_metadata(view)
+        if meta is None or not view.get("id"):
+            return  # not a view this app drew: nothing to redraw
+        values = modals.read_compose(_state_values(view), voice.tz)
+        channel = meta.get("channel_id", "")
         initial = {"recipients_text": values.recipients, "message": values.message, "subject": values.subject}
         client.views_update(
             view_id=view["id"],
@@ -48,8 +50,12 @@ def register(app: App, ctx: HandlerContext) -> None:
     @app.view(modals.COMPOSE_CALLBACK)
     def compose_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
         user = body["user"]["id"]
-        channel = json.loads(view.get("private_metadata") or "{}").get("channel_id", "")
-        values = modals.read_compose(view["state"]["values"], voice.tz)
+        meta = modals.read_metadata(view)
+        if meta is None:
+            ack(response_action="update", view=modals.damaged_view(voice))
+            return
+        channel = meta.get("channel_id", "")
+        values = modals.read_compose(_state_values(view), voice.tz)
         image = None
         image_name = ""
         if values.kind == "mms" and values.file_ids:
@@ -84,8 +90,8 @@ def register(app: App, ctx: HandlerContext) -> None:
                 audience=audience,
             )
         )
-        if not preview.ok:
-            ack(response_action="errors", errors=field_errors(ctx, preview.problems, values.kind))
+        if values.problems or not preview.ok:
+            ack(response_action="errors", errors=field_errors(ctx, [*values.problems, *preview.problems], values.kind))
             return
         draft_id = ctx.store.drafts.save(user, preview.to_json(), image=image)
         ack(response_action="push",
@@ -95,8 +101,11 @@ def register(app: App, ctx: HandlerContext) -> None:
     @app.view(modals.PREVIEW_CALLBACK)
     def preview_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
         user = body["user"]["id"]
-        meta = json.loads(view.get("private_metadata") or "{}")
-        draft = ctx.store.drafts.load(meta.get("draft_id", ""), user)
+        meta = modals.read_metadata(view, text_keys=("draft_id", "channel_id"))
+        if meta is None or not meta.get("draft_id") or len(meta["draft_id"]) > MAX_DRAFT_ID:
+            ack(response_action="update", view=modals.damaged_view(voice))
+            return
+        draft = ctx.store.drafts.load(meta["draft_id"], user)
         if draft is None:
             ack(response_action="update", view=_gone_view(ctx))
             return
@@ -104,7 +113,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         compose = input_from_json(payload, image)
         preview = ctx.check(compose)
         quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
-        choice = modals.read_quiet_choice(view["state"]["values"])
+        choice = modals.read_quiet_choice(_state_values(view))
         if quiet_until is not None and choice is None:
             # Quiet hours began while the preview was open: ask before anything is submitted.
             ack(response_action="update", view=modals.preview_view(
@@ -126,21 +135,43 @@ def register(app: App, ctx: HandlerContext) -> None:
         ctx.wake_poster()
 
 
+#: Draft ids are short tokens (storage/drafts.py); a longer one was not written by this app.
+MAX_DRAFT_ID = 100
+
+
+def _state_values(view: dict) -> dict:
+    """`view.state.values`, or nothing when Slack's envelope lacks it (checked in bot/slack_guard.py)."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
 def template_names(ctx: HandlerContext) -> list[str]:
     """The names the compose modal's template chooser offers."""
     return [t.name for t in ctx.store.templates.list(modals.MAX_TEMPLATE_OPTIONS)]
 
 
 def field_errors(ctx: HandlerContext, problems, kind: str) -> dict[str, str]:
-    """Problems -> {block_id: message}; Slack shows each under its field (one message per field)."""
-    errors: dict[str, str] = {}
+    """Problems -> {block_id: message}; Slack shows each under its field (one message per field, at most
+    2,000 characters). Repeated sentences are said once, and a field's text stops growing at the limit:
+    pasted junk can bring tens of thousands of problems, and joining them all took longer than Slack waits."""
+    lines: dict[str, list[str]] = {}
+    sizes: dict[str, int] = {}
     for problem in problems:
         block = problem.field if problem.field in modals.FIELDS else "message"
         if block == "image" and kind != "mms":
             block = "message"
         text = ctx.voice.t(problem.zh, problem.en)
-        errors[block] = f"{errors[block]}\n{text}" if block in errors else text
-    return {k: v[:2000] for k, v in errors.items()}
+        said = lines.setdefault(block, [])
+        if sizes.get(block, 0) > MAX_ERROR_CHARS or text in said:
+            continue
+        said.append(text)
+        sizes[block] = sizes.get(block, 0) + len(text) + 1
+    return {block: "\n".join(said)[:MAX_ERROR_CHARS] for block, said in lines.items()}
+
+
+#: Slack's limit on one field error's text.
+MAX_ERROR_CHARS = 2000
 
 
 def _gone_view(ctx: HandlerContext) -> dict:

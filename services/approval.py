@@ -28,6 +28,7 @@ class Verdict(StrEnum):
     NOT_FOUND = "not_found"
     NOT_APPROVER = "not_approver"
     SELF_APPROVAL = "self_approval"
+    SELF_RESEND = "self_resend"  # Send again on one's own request, with self-approval off
     ALREADY_DECIDED = "already_decided"
     NOT_UNKNOWN = "not_unknown"  # resolve_unknown on a request whose outcome is known
     MARKED_SENT = "marked_sent"
@@ -102,12 +103,16 @@ class ApprovalService:
     def resolve_unknown(self, request_id: int, user_id: str, *, resend: bool) -> Decision:
         """An approver settles a send whose outcome is unknown: it did go out (mark sent), or it did not
         (send again, explicitly). The decision covers every part in doubt; parts never attempted are
-        sent either way (the approval to send still holds for them). Both are recorded in the audit trail."""
+        sent either way (the approval to send still holds for them). Both are recorded in the audit trail.
+        Send again is a new decision to send, so it follows Approve's rule: with self-approval off, the
+        requester cannot take it on their own request, approver or not (Mark as sent sends nothing new)."""
         request = self.store.requests.get(request_id)
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
         if not self.policy.is_approver(user_id):
             return Decision(Verdict.NOT_APPROVER, request)
+        if resend and not self.policy.may_decide(user_id, request.requester):
+            return Decision(Verdict.SELF_RESEND, request)
         now = self.clock()
         with self.store.immediate():
             parts = self.store.parts.of_request(request_id)

@@ -13,7 +13,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -58,11 +58,12 @@ def resolve_recipients(text: str, store: Store) -> tuple[str, dict[str, str], li
     rules, which say precisely what is wrong with a mistyped number."""
     entries: list[str] = []
     problems: list[Problem] = []
+    lookup = _Lookup(store)
     for piece in _SEPARATORS.split(text):
         piece = piece.strip()
         if not piece:
             continue
-        whole = _lookup(piece, store) if _has_letters(piece) and " " in piece else None
+        whole = lookup(piece) if _has_letters(piece) and " " in piece else None
         if whole is not None:
             _take(piece, whole, entries, problems)
             continue
@@ -70,7 +71,7 @@ def resolve_recipients(text: str, store: Store) -> tuple[str, dict[str, str], li
             if not _has_letters(entry):
                 entries.append(entry)
                 continue
-            _take(entry, _lookup(entry, store), entries, problems)
+            _take(entry, lookup(entry), entries, problems)
     numbers = [r.e164 for r in map(parse_phone, entries) if isinstance(r, Recipient)]
     return "\n".join(entries), store.contacts.names_for(numbers), problems
 
@@ -104,6 +105,33 @@ def _take(entry: str, found: _Found | None, entries: list[str], problems: list[P
         problems.append(found.problem)
     else:
         entries.extend(found.numbers)
+
+
+#: After this many name lookups in one field, every name is read once instead (a pasted list of names,
+#: or junk: 30,000 words were 60,000 queries and took longer than Slack's three seconds).
+_LOOKUPS_BEFORE_PREFETCH = 50
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+class _Lookup:
+    """`_lookup` for one recipients field: after a few names, the address book's names and group names
+    are read once, and a word that is neither is answered without a query. (SQLite's NOCASE folds ASCII
+    only, and so does this filter; a word it lets through is still looked up exactly.)"""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.calls = 0
+        self.known: set[str] | None = None
+
+    def __call__(self, name: str) -> _Found | None:
+        self.calls += 1
+        if self.known is None and self.calls > _LOOKUPS_BEFORE_PREFETCH:
+            names = [c.name for c in self.store.contacts.list(limit=-1)]
+            names += [group for group, _ in self.store.contacts.groups()]
+            self.known = {n.translate(_ASCII_LOWER) for n in names}
+        if self.known is not None and name.translate(_ASCII_LOWER) not in self.known:
+            return None
+        return _lookup(name, self.store)
 
 
 def _lookup(name: str, store: Store) -> _Found | None:
@@ -179,9 +207,12 @@ def import_contacts(content: bytes, store: Store, *, actor: str, now: float | No
     result = ImportResult()
     valid: list[tuple[str, str, str]] = []
     groups: list[str] = []
+    names = name_index(_address_book_names(store))
     for number, row in enumerate(rows[1:], start=2):
         cell = {key: (row[i].strip() if i is not None and i < len(row) else "") for key, i in columns.items()}
         checked = _row_problem(cell)
+        if not isinstance(checked, tuple):
+            checked = _row_name_problem(cell, names) or checked
         if isinstance(checked, tuple):
             result.skipped += 1
             if len(result.reasons) < REASONS_LISTED:
@@ -204,12 +235,95 @@ def import_contacts(content: bytes, store: Store, *, actor: str, now: float | No
     return result
 
 
+# -- names: what people read must be what is stored -------------------------------------------------------
+
+#: Letters that draw nothing though they are not format characters (Hangul fillers, the braille blank,
+#: the combining grapheme joiner): as invisible as U+200B in a name.
+_BLANK_LETTERS = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
+_SPACES = re.compile(r"\s+")
+
+
+class NameRefused(Exception):
+    """A contact, group or template name that would look like another, or hides characters; the words
+    say which character or which existing name (nothing is saved)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh = zh
+        self.en = en
+        super().__init__(en)
+
+
+def invisible_characters(name: str) -> list[str]:
+    """The characters of `name` that do not show (`U+200B` style, in order, each once): format characters
+    (Cf: zero-width space, right-to-left override, BOM, …), controls, surrogates and blank letters."""
+    found = [ch for ch in name if unicodedata.category(ch) in ("Cf", "Cc", "Cs") or ch in _BLANK_LETTERS]
+    return [f"U+{ord(ch):04X}" for ch in dict.fromkeys(found)]
+
+
+def name_key(name: str) -> str:
+    """What a name looks like: width and compatibility forms folded (NFKC), invisible characters dropped,
+    runs of spaces made one, the ends trimmed, case folded. Two names with one key read the same."""
+    folded = unicodedata.normalize("NFKC", name)
+    visible = "".join(ch for ch in folded if not invisible_characters(ch))
+    return _SPACES.sub(" ", visible).strip().casefold()
+
+
+def name_index(names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """{name_key: {the name as SQLite's NOCASE compares it: the name}} for `check_name` (built once, so an
+    import of thousands of rows compares each against every name without recomputing their keys)."""
+    index: dict[str, dict[str, str]] = {}
+    for name in names:
+        index.setdefault(name_key(name), {})[name.translate(_ASCII_LOWER)] = name
+    return index
+
+
+def check_name(name: str, index: dict[str, dict[str, str]], *, what: tuple[str, str]) -> None:
+    """Refuse a new or changed name (NameRefused) that hides characters, starts or ends with a space, or
+    reads the same as an existing name (in `index`, see `name_index`) that is stored differently. The same
+    name, or one SQLite's NOCASE treats as the same (ASCII case), is the existing entry itself: that is
+    an update, not a look-alike."""
+    zh_what, en_what = what
+    hidden = invisible_characters(name)
+    if hidden:
+        listed = "、".join(hidden[:5])
+        raise NameRefused(f"{zh_what}名稱含有看不見的字元（{listed}），請重新輸入，不要從別處複製貼上。",
+                          f"The {en_what} name contains invisible characters ({', '.join(hidden[:5])}); "
+                          "type it again rather than pasting it.")
+    if name != name.strip():
+        raise NameRefused(f"{zh_what}名稱的開頭或結尾不可有空白。", f"A {en_what} name cannot start or end with a space.")
+    same = name.translate(_ASCII_LOWER)
+    for nocase, other in index.get(name_key(name), {}).items():
+        if nocase != same:
+            shown = _visible(other)
+            raise NameRefused(
+                f"{zh_what}名稱「{_shown(name)}」看起來和現有的「{shown}」相同（只差看不見的字元、空白或大小寫），"
+                "請改用明顯不同的名稱，或直接使用現有的。",
+                f'The {en_what} name "{_shown(name)}" reads the same as the existing "{shown}" (they differ only by '
+                "invisible characters, spaces or case); choose a clearly different name, or use the existing one.")
+
+
+def _visible(name: str) -> str:
+    """A stored name with its invisible characters written out (`王‹U+200B›小明`), so people can tell it apart."""
+    return _shown("".join(f"‹U+{ord(ch):04X}›" if invisible_characters(ch) else ch for ch in name))
+
+
+_CONTACT, _GROUP, _TEMPLATE = ("聯絡人", "contact"), ("群組", "group"), ("範本", "template")
+
+
+def _address_book_names(store: Store) -> list[str]:
+    """Every contact and group name: a contact and a group that read the same are as confusing as two
+    contacts (a recipients field takes either)."""
+    return [c.name for c in store.contacts.list(limit=-1)] + [g for g, _ in store.contacts.groups()]
+
+
 # -- changes an admin makes (each one transaction: the change and its audit record) ------------------
 
 
 def save_contact(store: Store, *, actor: str, name: str, e164: str, tags: str, now: float) -> bool:
-    """Add a contact or rename/retag the one with this number; True if it already existed."""
+    """Add a contact or rename/retag the one with this number; True if it already existed. Raises
+    NameRefused for a name that hides characters or reads the same as another (nothing is saved)."""
     with store.immediate():
+        check_name(name, name_index(_address_book_names(store)), what=_CONTACT)
         existed = store.contacts.by_number(e164) is not None
         store.contacts.upsert(name, e164, tags=tags, actor=actor, now=now)
         store.audit.record(actor, "contact_saved", now=now, name=name, number=e164, tags=tags)
@@ -226,8 +340,11 @@ def remove_contact(store: Store, *, actor: str, key: str, now: float) -> int:
 
 
 def add_group_members(store: Store, *, actor: str, group: str, contact_ids: list[int], now: float) -> int:
-    """Add contacts to a group (created if new); the group's size afterwards."""
+    """Add contacts to a group (created if new); the group's size afterwards. Raises NameRefused for a
+    new group name that hides characters or reads the same as another name."""
     with store.immediate():
+        if store.contacts.group_members(group) is None:
+            check_name(group, name_index(_address_book_names(store)), what=_GROUP)
         store.contacts.add_to_group(group, contact_ids, actor=actor, now=now)
         store.audit.record(actor, "group_members_added", now=now, group=group, contact_ids=contact_ids)
         return len(store.contacts.group_members(group) or [])
@@ -243,8 +360,10 @@ def remove_group(store: Store, *, actor: str, group: str, now: float) -> bool:
 
 
 def save_template(store: Store, *, actor: str, name: str, body: str, now: float) -> bool:
-    """Create or replace a template; True if it was new."""
+    """Create or replace a template; True if it was new. Raises NameRefused for a name that hides
+    characters or reads the same as another template's."""
     with store.immediate():
+        check_name(name, name_index(t.name for t in store.templates.list(-1)), what=_TEMPLATE)
         new = store.templates.save(name, body, actor=actor, now=now)
         store.audit.record(actor, "template_saved", now=now, name=name, body=body)
     return new
@@ -267,6 +386,22 @@ def _columns(header: list[str]) -> dict[str, int | None]:
         raise CsvImportError("第一列需是標題列，至少含「姓名」和「電話」（或 name、phone）兩欄。",
                            "The first row must be a header with at least name and phone columns (or 姓名, 電話).")
     return columns
+
+
+def _row_name_problem(cell: dict[str, str], names: dict[str, dict[str, str]]) -> tuple[str, str] | None:
+    """Why a row's contact or group name is refused (see `check_name`), or None. The names a row adds
+    join `names`, so a later row cannot bring a look-alike of an earlier one."""
+    for name, what in ((cell["name"], _CONTACT), (cell["group"], _GROUP)):
+        if not name:
+            continue
+        try:
+            check_name(name, names, what=what)
+        except NameRefused as refused:
+            return refused.zh, refused.en
+    for name in (cell["name"], cell["group"]):
+        if name:
+            names.setdefault(name_key(name), {})[name.translate(_ASCII_LOWER)] = name
+    return None
 
 
 def _row_problem(cell: dict[str, str]) -> Recipient | tuple[str, str]:

@@ -4,6 +4,7 @@ the credit shown is the last one the bot read, so a slow EVERY8D never delays Sl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,6 +25,13 @@ TAIPEI = ZoneInfo("Asia/Taipei")
 MIN_LEAD_SECONDS = 60
 #: How far ahead a send may be scheduled (our own rule; EVERY8D states none).
 MAX_SCHEDULE_DAYS = 365
+#: Our own cap on a typed recipients field, per recipient allowed: a number written out in full with
+#: its separators (`+886 912-345-678, `) is under 20 characters; 32 leaves room for spacing and names.
+RECIPIENT_CHARS = 32
+#: ... and on its entries (pieces between spaces and separators), per recipient allowed: a number typed
+#: with spaces is up to three pieces (`0912 345 678`); more is junk, whose every piece costs a parse.
+RECIPIENT_PIECES = 3
+_PIECE = re.compile(r"[^\s,，;；、]+")
 
 #: Which of these numbers (E.164) opted out: `store.optouts.among`.
 OptedOut = Callable[[Iterable[str]], set[str]]
@@ -140,6 +148,9 @@ def prepare(
     mms = compose.kind == "mms"
     if compose.kind not in ("sms", "mms"):
         problems.append(Problem("kind", "請選擇簡訊或多媒體簡訊。", "Choose SMS or MMS."))
+    oversized = _oversized_recipients(compose.recipients_text, limits)
+    if oversized is not None:
+        return _refused_unread(compose, oversized, problems, clock=clock, last_credit=last_credit, limits=limits)
     numbers_text, names, unresolved = compose.recipients_text, {}, []
     if compose.audience is not None:
         numbers_text = "\n".join(t for t in (numbers_text.strip(), compose.audience.phones_text()) if t)
@@ -243,6 +254,50 @@ def _all_rows_skipped(skipped: Sequence[SkippedRow]) -> Problem:
     zh, en = skipped_rows_text(skipped)
     return Problem("audience", f"CSV 的 {len(skipped)} 列都無法發送，沒有可發送的對象：{zh}",
                    f"None of the CSV's {len(skipped)} row{'s' if len(skipped) != 1 else ''} can be sent to: {en}")
+
+
+def _oversized_recipients(text: str, limits: Limits) -> Problem | None:
+    """A recipients field far longer than any request can be is refused by its size alone, before a single
+    entry is read: reading megabytes of pasted junk entry by entry (each name a lookup, each number a
+    parse) would outlast Slack's three seconds, and the answer would be "too many" anyway."""
+    cap = limits.max_recipients_per_request
+    max_chars = cap * RECIPIENT_CHARS
+    if len(text) > max_chars:
+        return Problem(
+            "recipients",
+            f"收件人欄最多 {max_chars:,} 個字元（一次最多 {cap:,} 個收件人），這次有 {len(text):,} 個字元；"
+            "請分成幾次發送，或上傳 CSV 名單。",
+            f"The recipients field holds at most {max_chars:,} characters ({cap:,} recipients per request); "
+            f"this one has {len(text):,}. Split it into several requests, or upload a CSV list.",
+        )
+    max_pieces = cap * RECIPIENT_PIECES
+    pieces = sum(1 for _ in _PIECE.finditer(text)) if len(text) > max_pieces else 0
+    if pieces > max_pieces:
+        return Problem(
+            "recipients",
+            f"收件人欄有 {pieces:,} 個項目，最多 {max_pieces:,} 個（一次最多 {cap:,} 個收件人）；請分成幾次發送。",
+            f"The recipients field has {pieces:,} entries, at most {max_pieces:,} ({cap:,} recipients per "
+            "request); split them into several requests.",
+        )
+    return None
+
+
+def _refused_unread(
+    compose: ComposeInput, oversized: Problem, problems: list[Problem], *, clock: Clock,
+    last_credit: tuple[float, float] | None, limits: Limits,
+) -> Preview:
+    """The preview of a request whose recipients were too many to read: that problem, plus the checks
+    that cost nothing (the text, the time, the validity), so every other field still gets its word."""
+    problems = [*problems, oversized]
+    if compose.kind == "mms":
+        problems.extend(validate_mms(compose.subject, compose.message, compose.image, limits))
+    else:
+        problems.extend(validate_sms(compose.message, compose.subject, limits))
+    problems.extend(_check_time(compose.send_at, clock))
+    problems.extend(_check_validity(compose.validity_minutes, limits))
+    credit, credit_at = last_credit if last_credit else (None, None)
+    return Preview(compose, RecipientList([], [], [], limits.max_recipients_per_request), None, credit, credit_at,
+                   None, problems, limits=limits)
 
 
 def _without_opted_out(

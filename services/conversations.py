@@ -7,6 +7,11 @@ by SendService. What is particular to answers is decided here: which number (the
 reply in the thread, or of the reply whose button was pressed), where the answer lives (the batch thread,
 so its card, result and delivery summary appear there), whether the policy lets it skip approval, and
 that a Slack event delivered twice never answers twice.
+
+Skipping approval keeps answers quick, but anyone in the channel can answer, so it is capped by cost:
+an answer costing more than `Policy.answer_max_points` (BOT_ANSWER_MAX_POINTS, default one SMS) waits for
+an approver on the usual card, whichever way it was made (the Answer button or a typed message), and
+its outcome says so, so the author can be told why.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ class AnswerOutcome:
     request_id: int | None = None
     approved: bool = False
     problems: tuple[Problem, ...] = ()
+    #: The answer costs more than an answer may without approval: it waits for an approver.
+    over_limit: bool = False
+    points: float = 0.0
 
 
 class AnswerService:
@@ -104,8 +112,11 @@ class AnswerService:
             limits=self.limits,
             opted_out=self.store.optouts.among,  # someone who replied STOP is not answered
         )
-        if not preview.ok:
+        if not preview.ok or preview.quote is None:
             return AnswerOutcome(AnswerVerdict.INVALID, reply, problems=tuple(preview.problems))
+        points = preview.quote.points
+        over_limit = points > self.policy.answer_max_points
+        skips_approval = not self.policy.answers_need_approval and not over_limit
         submitted = self.requests.submit(
             preview,
             requester=user,
@@ -113,10 +124,14 @@ class AnswerService:
             thread=thread,
             reply_to=reply.id,
             source_event=source_event,
-            approved_by=None if self.policy.answers_need_approval else ANSWER_POLICY_APPROVER,
+            approved_by=ANSWER_POLICY_APPROVER if skips_approval else None,
         )
+        over = over_limit and not self.policy.answers_need_approval
         if submitted.duplicate:
             log.info("answer %s already made from %s; not again", submitted.request_id, source_event)
-            return AnswerOutcome(AnswerVerdict.DUPLICATE, reply, submitted.request_id, submitted.auto_approved)
-        log.info("request %s answers reply %s", submitted.request_id, reply.id)
-        return AnswerOutcome(AnswerVerdict.SUBMITTED, reply, submitted.request_id, submitted.auto_approved)
+            return AnswerOutcome(AnswerVerdict.DUPLICATE, reply, submitted.request_id, submitted.auto_approved,
+                                 over_limit=over, points=points)
+        log.info("request %s answers reply %s (%.1f points%s)", submitted.request_id, reply.id, points,
+                 ", over the answer limit: needs an approver" if over else "")
+        return AnswerOutcome(AnswerVerdict.SUBMITTED, reply, submitted.request_id, submitted.auto_approved,
+                             over_limit=over, points=points)

@@ -36,6 +36,9 @@ class Policy:
     #: One-to-one answers typed under a reply: False (default) sends them without an approver (recorded as
     #: approved by "answer-policy"); True makes them wait for an approver like any send.
     answers_need_approval: bool = False
+    #: An answer costing more points than this waits for an approver even when answers skip approval
+    #: (BOT_ANSWER_MAX_POINTS; anyone in the channel can answer, so speed is capped by cost).
+    answer_max_points: float = 5.0
     #: Show numbers masked (`0912-***-678`) in posts the services word themselves (thread notes).
     mask_numbers: bool = True
     #: When sends should not go out (BOT_QUIET_HOURS); None: no quiet hours.
