@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCOPES: tuple[str, ...] = (
     "chat:write", "commands", "users:read", "usergroups:read", "channels:read", "channels:join",
-    "files:read", "files:write",
+    "files:read", "files:write", "channels:history", "groups:history",
 )
 _DEFAULT_HUMANS = (
     ("U_REQUESTER", "requester", "Wang Requester"),
@@ -620,6 +620,8 @@ class SlackStandIn:
         text, blocks = p.get("text", ""), p.get("blocks", [])
         self._check_message_content(text, blocks)
         message = self._post(channel["id"], text, blocks, p.get("thread_ts"), user=self.bot_user_id)
+        if isinstance(p.get("metadata"), dict):
+            message["metadata"] = p["metadata"]
         return {"channel": channel["id"], "ts": message["ts"], "message": message}
 
     @_method("chat.update", "chat:write")
@@ -747,6 +749,41 @@ class SlackStandIn:
     @_method("conversations.info", "channels:read")
     def _conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"channel": self._channel_json(self._channel(p.get("channel")))}
+
+    def _history_json(self, message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+        """A message as conversations.history/replies return it: metadata only when asked for."""
+        shown = {k: v for k, v in message.items() if k not in ("history", "metadata", "channel")}
+        if with_metadata and "metadata" in message:
+            shown["metadata"] = message["metadata"]
+        return shown
+
+    @staticmethod
+    def _in_window(message: dict[str, Any], p: dict[str, Any]) -> bool:
+        ts = float(message["ts"])
+        return float(p.get("oldest") or 0) <= ts <= float(p.get("latest") or "inf")
+
+    @_method("conversations.history", "channels:history")
+    def _conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, within oldest..latest (metadata with include_all_metadata)."""
+        channel = self._channel(p.get("channel"), bot_must_be_member=True)
+        limit = int(p.get("limit") or 100)
+        top = [m for m in self._messages.get(channel["id"], []) if m["thread_ts"] in (None, m["ts"])]
+        chosen = [m for m in reversed(top) if self._in_window(m, p)][:limit]
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        return {"messages": [self._history_json(m, with_metadata) for m in chosen], "has_more": False,
+                "response_metadata": {"next_cursor": ""}}
+
+    @_method("conversations.replies", "channels:history")
+    def _conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies oldest first, within oldest..latest."""
+        parent = self._message(p.get("channel"), p.get("ts"))
+        limit = int(p.get("limit") or 100)
+        thread = [m for m in self._messages.get(parent["channel"], [])
+                  if m is parent or m["thread_ts"] == parent["ts"]]
+        chosen = [m for m in thread if m is parent or self._in_window(m, p)][:limit]
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        return {"messages": [self._history_json(m, with_metadata) for m in chosen], "has_more": False,
+                "response_metadata": {"next_cursor": ""}}
 
     @_method("conversations.members", "channels:read")
     def _conversations_members(self, p: dict[str, Any]) -> dict[str, Any]:
