@@ -92,8 +92,8 @@ class SlackPoster:
         """Deliver what is due, oldest first. Returns how many posts were delivered."""
         with self._drain_lock:
             delivered = 0
-            blocked = self.store.outbox.blocked_threads()
-            for item in self.store.outbox.due(limit=limit):
+            blocked: set[str] = set()  # threads whose post failed in this run (the query skips earlier ones)
+            for item in self.store.outbox.deliverable(limit=limit):
                 if item.thread_key in blocked:
                     continue
                 if self._deliver(item):
@@ -149,7 +149,7 @@ class SlackPoster:
         if plan.api or plan.update_ts is not None:
             return self._call(plan)  # an edit or an API call is the same whenever made: nothing to look for
         if item.posting_at is not None:
-            found = self._find_posted(item, plan)
+            found = self._look_for_post(item, plan)
             if found is not None:
                 log.info("a %s post (outbox %s) was already in Slack; not posting it again", item.kind, item.id)
                 return found
@@ -162,6 +162,18 @@ class SlackPoster:
         if self._deployment is None:
             self._deployment = deployment_tag(self.store)
         return {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id, "deployment": self._deployment}}
+
+    def _look_for_post(self, item: OutboxItem, plan: Plan) -> str | None:
+        """`_find_posted`, except that an app installed without the history scopes cannot look: then post
+        (a possible double is better than a lost post) and say why in the log."""
+        try:
+            return self._find_posted(item, plan)
+        except SlackApiError as exc:
+            if exc.response is None or exc.response.get("error") not in ("missing_scope", "not_allowed_token_type"):
+                raise
+            log.warning("cannot look for an earlier copy of a %s post (%s: add channels:history and "
+                        "groups:history); posting it again", item.kind, exc.response.get("error"))
+            return None
 
     def _find_posted(self, item: OutboxItem, plan: Plan) -> str | None:
         """The ts of this row's message if Slack already has it: the bot's own post carrying the row's id

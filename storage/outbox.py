@@ -83,14 +83,22 @@ class Outbox:
             for r in rows
         ]
 
-    def blocked_threads(self, now: float | None = None) -> set[str]:
-        """Threads with a pending post waiting for a retry: the later posts of that thread wait too."""
+    def deliverable(self, limit: int = 200, now: float | None = None) -> list[OutboxItem]:
+        """What is due now, oldest first, minus the posts of threads that wait for a retry: a long queue
+        behind one failing thread never hides the posts of other threads from the poster."""
+        now = now or time.time()
         rows = self._store.rows(
-            "SELECT DISTINCT thread_key FROM outbox WHERE state = 'pending' AND next_attempt_at > ? "
-            "AND thread_key IS NOT NULL",
-            [now or time.time()],
+            "SELECT id, kind, ref_json, channel, attempts, dedupe_key, thread_key, posting_at FROM outbox "
+            "WHERE state = 'pending' AND next_attempt_at <= ? AND (thread_key IS NULL OR thread_key NOT IN ("
+            "SELECT thread_key FROM outbox WHERE state = 'pending' AND next_attempt_at > ? "
+            "AND thread_key IS NOT NULL)) ORDER BY id LIMIT ?",
+            [now, now, limit],
         )
-        return {r["thread_key"] for r in rows}
+        return [
+            OutboxItem(r["id"], r["kind"], json.loads(r["ref_json"]), r["channel"], r["attempts"], r["dedupe_key"],
+                       r["thread_key"], r["posting_at"])
+            for r in rows
+        ]
 
     def posting(self, item_id: int, now: float | None = None) -> None:
         """The Slack call for this post starts now: until `done`, it may be in Slack already."""
