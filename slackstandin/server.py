@@ -101,7 +101,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rate_every, self._retry_after, self._rate_count = 0, 1, 0
         self._rate_methods: frozenset[str] | None = None
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[tuple[str, str | None]]] = {}
         self._down = False
 
     def rate_limit_every(self, n: int, retry_after: int = 1, methods: Iterable[str] | None = None) -> None:
@@ -110,10 +110,11 @@ class Faults:
             self._rate_every, self._retry_after, self._rate_count = n, retry_after, 0
             self._rate_methods = frozenset(methods) if methods is not None else None
 
-    def fail(self, method: str, error: str, count: int = 1) -> None:
-        """Make the next `count` calls to `method` answer `{"ok": false, "error": error}`."""
+    def fail(self, method: str, error: str, count: int = 1, *, channel: str | None = None) -> None:
+        """Make the next `count` calls to `method` answer `{"ok": false, "error": error}` (only the calls
+        naming `channel`, if given: one channel or thread in trouble while the others work)."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([error] * count)
+            self._failures.setdefault(method, []).extend([(error, channel)] * count)
 
     def down(self, on: bool = True) -> None:
         """Answer every request with HTTP 503 while on, like a Slack outage."""
@@ -139,11 +140,15 @@ class Faults:
             self._rate_count += 1
             return self._retry_after if self._rate_count % self._rate_every == 0 else None
 
-    def take_failure(self, method: str) -> str | None:
-        """Consume and return the next injected error for `method`, if any."""
+    def take_failure(self, method: str, channel: str | None = None) -> str | None:
+        """Consume and return the next injected error for `method` (and this call's channel), if any."""
         with self._lock:
-            queued = self._failures.get(method)
-            return queued.pop(0) if queued else None
+            queued = self._failures.get(method) or []
+            for i, (error, only) in enumerate(queued):
+                if only is None or only == channel:
+                    del queued[i]
+                    return error
+            return None
 
 
 # Method table: name -> (token kind, scope needed or None, handler). Filled by @_method below.
@@ -451,7 +456,7 @@ class SlackStandIn:
             return _json_reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(retry_after)})
         if method not in _METHODS:
             return _json_reply({"ok": False, "error": "unknown_method", "req_method": method})
-        injected = self.faults.take_failure(method)
+        injected = self.faults.take_failure(method, params.get("channel"))
         if injected:
             return _json_reply({"ok": False, "error": injected})
         kind, scope, handler = _METHODS[method]
