@@ -90,6 +90,7 @@ def bot_posts(standin: SlackStandIn) -> list[dict]:
         for top in standin.messages(channel):
             found.append(top)
             found += standin.thread(channel, top["ts"])
+    found += standin.messages("U_REQUESTER")  # the requester's direct messages
     return [m for m in found if m.get("user") == standin.bot_user_id]
 
 
