@@ -121,8 +121,11 @@ class SlackPoster:
                 " (set aside)" if give_up else " (will retry)",
             )
             delay = max(self._backoff(item), _retry_after(exc))
+            # Slack's own "no" (HTTP 200 with ok=false, or 429) means the post is surely not there; a 5xx
+            # from a gateway does not prove that, so the next try looks for it first.
+            refused = bool(error) and exc.response is not None and exc.response.status_code in (200, 429)
             self.store.outbox.retry_later(item.id, error or "slack error", delay, give_up=give_up,
-                                          not_posted=bool(error))
+                                          not_posted=refused)
             return False
         except Exception as exc:  # noqa: BLE001 - network errors: keep the post, try later
             log.warning("Slack unreachable for a %s post: %s (will retry)", item.kind, type(exc).__name__)
