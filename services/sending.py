@@ -33,6 +33,7 @@ told us, the part is settled at once instead of waiting for a report that may ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -395,17 +396,20 @@ class SendService:
                   "retrying until it can (the part will not be sent again)", request.id, part.part,
                   result.batch_id, error)
         deadline = time.monotonic() + self.record_patience
-        for attempt in range(1_000_000):
-            time.sleep(min(RECORD_RETRY_SECONDS[min(attempt, len(RECORD_RETRY_SECONDS) - 1)],
-                           max(0.0, deadline - time.monotonic())))
+        waits = iter(RECORD_RETRY_SECONDS)
+        while True:
+            wait = next(waits, RECORD_RETRY_SECONDS[-1])
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
             try:
                 self._record_part(request, part, result, dropped)
-                self._note_recorded_late(request, part, result)
+            except sqlite3.Error as exc:
+                error = exc
+            else:
+                with contextlib.suppress(sqlite3.Error):  # the record is what matters; the note is a courtesy
+                    self._note_recorded_late(request, part, result)
                 log.warning("request %s part %s: batch %s recorded once the database took writes again",
                             request.id, part.part, result.batch_id)
                 return
-            except sqlite3.Error as exc:
-                error = exc
             if time.monotonic() >= deadline:
                 break
         log.error("request %s part %s: batch %s still cannot be recorded (%s); the watchdog will mark it "

@@ -129,7 +129,9 @@ class Watchdog:
     def _restart_approved(self, before: float, now: float) -> list[int]:
         """Approved long ago and never claimed: run the send again (at most once per period each)."""
         restarted = []
-        for request_id in queries.stale_requests(self.store, RequestState.APPROVED, before):
+        stale = queries.stale_requests(self.store, RequestState.APPROVED, before)
+        self._restarted_at = {k: v for k, v in self._restarted_at.items() if k in stale}
+        for request_id in stale:
             if self._restarted_at.get(request_id, 0.0) > now - self.stale_seconds:
                 continue
             self._restarted_at[request_id] = now

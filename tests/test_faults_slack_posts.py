@@ -16,7 +16,7 @@ import requests
 from bot.slack_poster import MAX_BACKOFF, METADATA_EVENT
 from every8d.sandbox import Sandbox
 from services.crashpoints import EXIT_CODE
-from slackstandin import SlackStandIn
+from slackstandin import DEFAULT_SCOPES, SlackStandIn
 from storage import RequestState
 from tests.faults_support import (
     BotProcess,
@@ -27,7 +27,7 @@ from tests.faults_support import (
     wait_for,
     watchdog,  # noqa: F401 - fixture
 )
-from tests.harness import SlackUser, all_text
+from tests.harness import Product, SlackUser, all_text, make_config
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 
@@ -89,6 +89,30 @@ def test_after_a_long_outage_every_post_is_retried_within_a_minute(product) -> N
     assert max(r["next_attempt_at"] for r in rows) <= time.time() + MAX_BACKOFF + 1
     assert MAX_BACKOFF <= 60
     standin.faults.down(False)
+
+
+def test_without_the_history_scopes_a_post_in_doubt_is_posted_rather_than_lost(tmp_path: Path) -> None:
+    """An app installed before the history scopes cannot look for its own post: a post whose call may
+    have landed (Slack answered 503) is posted again rather than set aside as refused."""
+    scopes = [s for s in DEFAULT_SCOPES if not s.endswith(":history")]
+    with SlackStandIn(scopes=scopes) as narrow:
+        product = Product(make_config(narrow, tmp_path / "bot.db"), narrow)
+        try:
+            narrow.faults.down(True)
+            SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+            product.settle()
+            narrow.faults.down(False)
+
+            def posted_card() -> list[dict]:
+                product.runtime.poster.drain()
+                return narrow.messages("C_APPROVALS")
+
+            wait_for(posted_card, timeout=15, what="the card after the outage", interval=0.2)
+            assert narrow.calls_to("conversations.history")[-1].status == 200  # asked, refused: missing_scope
+            assert len(narrow.messages("C_APPROVALS")) == 1
+            assert product.store.outbox.dead() == []
+        finally:
+            product.stop()
 
 
 # -- killed between Slack taking a post and the outbox row marked done --------------------------------
