@@ -21,11 +21,16 @@ from pathlib import Path
 
 import pytest
 
+from every8d.sandbox import Sandbox
 from storage import PartState, RequestState
 from tests.faults_support import (
     REPO,
+    BotProcess,
     assert_no_python_text,
+    card_in,
+    restart_safe_port,
     send_calls,
+    settled,
     thread_text,
     wait_for,
     watchdog,  # noqa: F401 - fixture
@@ -345,3 +350,43 @@ def test_an_approve_on_a_database_that_cannot_be_written_is_answered_clearly_and
     product.settle()
     wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15, what="the send")
     assert len(send_calls(product.sandbox)) == 1
+
+
+# -- the real process: the watchdog job in the scheduler ------------------------------------------------
+
+
+def test_in_the_running_bot_the_watchdog_job_says_a_full_disk_and_settles_the_part_once_space_is_back(
+    disk: Disk, standin, tmp_path: Path
+) -> None:
+    """`every8d-bot run` as a process, its database on the small disk, BOT_WATCHDOG_MINUTES=0.05: the disk
+    fills while EVERY8D is answering. The scheduler's watchdog says so in the alert channel at once; the
+    send gives up waiting after BOT_WATCHDOG_MINUTES; once space is back the watchdog marks the part
+    outcome unknown and says so in the thread and the alert channel. One send, never two."""
+    with Sandbox(delivery_seconds=0.3) as sandbox:  # no push reports: the part stays in doubt
+        bot = BotProcess(standin=standin, db_path=disk.path / "bot.db", every8d_url=sandbox.base_url,
+                         workdir=tmp_path, port=restart_safe_port())
+        bot.env.update({"BOT_WATCHDOG_MINUTES": "0.05", "BOT_ALERT_CHANNEL": "C_ALERTS"})
+        try:
+            bot.start()
+            SlackUser(bot, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+            card = card_in(standin)
+            sandbox.faults.latency = 1.0
+            SlackUser(bot, "U_APPROVER").click("approve_request", "1", message=card)
+            wait_for(lambda: send_calls(sandbox), timeout=10, what="the send to reach EVERY8D")
+            disk.fill()
+            wait_for(lambda: [m for m in standin.messages("C_ALERTS") if "資料庫無法寫入" in m["text"]],
+                     timeout=15, what="the watchdog's alarm in the alert channel")
+            time.sleep(4.0)  # past the send's patience (BOT_WATCHDOG_MINUTES): the part is left to the watchdog
+            disk.free()
+            row = settled(bot.db_path, 1, states=(RequestState.UNKNOWN,), timeout=20)
+            assert row.state is RequestState.UNKNOWN
+            assert len(send_calls(sandbox)) == 1
+            thread = thread_text(standin, "C_APPROVALS", card["ts"])
+            assert "監看" in thread and "已確認送出" in thread
+            alerts = "\n".join(all_text(m) for m in standin.messages("C_ALERTS"))
+            assert "不會自動重送" in alerts and "資料庫已可寫入" in alerts
+            assert_no_python_text(thread + alerts)
+            assert len([m for m in standin.messages("C_ALERTS") if "資料庫無法寫入" in m["text"]]) == 1
+        finally:
+            bot.kill()
+            print(bot.logs())
