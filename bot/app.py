@@ -8,6 +8,7 @@ and answered with a plain apology, never a stack trace.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from concurrent.futures import Executor
 
 from slack_bolt import App
@@ -79,14 +80,25 @@ def create_app(
         log.error("a Slack request failed: %s", error, exc_info=not isinstance(error, BoltError))
         if respond is None or not (body or {}).get("response_url"):
             return
-        text, blocks = cards.ephemeral(
-            ctx.voice,
-            "抱歉，處理時發生錯誤，沒有任何簡訊因此被送出。請再試一次；若持續發生，請聯絡管理員。",
-            "Sorry, something went wrong; nothing was sent because of it. Try again, and tell an admin if it persists.",
-        )
+        text, blocks = cards.ephemeral(ctx.voice, *_apology(error))
         try:
             respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
         except Exception:  # noqa: BLE001
             log.debug("could not tell the user about the error")
 
     return app
+
+
+def _apology(error: BaseException) -> tuple[str, str]:
+    """What the person is told when their request failed: the database's refusal by name (a full disk or a
+    read-only file needs an admin, not another click), anything else as a plain apology."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, sqlite3.Error):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        return ("抱歉，機器人的資料庫目前無法寫入（磁碟已滿或唯讀），這個動作沒有生效，也沒有任何簡訊被送出。請通知管理員；"
+                "恢復後再按一次即可。",
+                "Sorry, the bot's database cannot be written right now (disk full or read-only), so this did not take "
+                "effect and nothing was sent. Please tell an admin; once it is fixed, press it again.")
+    return ("抱歉，處理時發生錯誤，沒有任何簡訊因此被送出。請再試一次；若持續發生，請聯絡管理員。",
+            "Sorry, something went wrong; nothing was sent because of it. Try again, and tell an admin if it persists.")

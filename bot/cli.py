@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         _say_config_problems(exc.problems)
         return EXIT_CONFIG
     except StorageError as exc:
-        print(f"every8d-bot: {exc}\n  → set BOT_DB_PATH to a writable file.", file=sys.stderr)
+        print(f"every8d-bot: {exc} → 請讓 BOT_DB_PATH 指向可寫入的檔案 / make BOT_DB_PATH a writable file "
+              "(free disk space, fix permissions or a read-only mount).", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

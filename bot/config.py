@@ -85,6 +85,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_REPLY_POLL_SECONDS", "300", "How often completed batches in their reply window are polled."),
     Variable("BOT_SEND_CHUNK_SIZE", "1000",
              "Recipients per EVERY8D call: a larger send goes out as several calls (parts), each sent exactly once."),
+    Variable("BOT_WATCHDOG_MINUTES", "5",
+             "A request, part or Slack post that has not moved for this long is retried if safe, else marked "
+             "outcome unknown and said in its thread and the alert channel."),
     Variable("BOT_WEEKLY_REPORT", "true", "Post the weekly report (messages, points, delivery, failures, replies) to the alert channel."),
     Variable("BOT_WEEKLY_REPORT_TIME", "MON 09:00", "When the weekly report is posted, in BOT_TIMEZONE: a weekday and HH:MM."),
     Variable("BOT_HTTP_THREADS", "8", "Worker threads of the HTTP server (waitress) in HTTP mode."),
@@ -152,6 +155,7 @@ class Config:
     reply_window_hours: float = 72.0
     reply_poll_seconds: float = 300.0
     send_chunk_size: int = 1000
+    watchdog_minutes: float = 5.0
     weekly_report: bool = True
     weekly_report_time: str = "MON 09:00"
     http_threads: int = 8
@@ -393,6 +397,7 @@ def _parse(raw: dict[str, str]) -> Config:
         reply_window_hours=number("BOT_REPLY_WINDOW_HOURS"),
         reply_poll_seconds=number("BOT_REPLY_POLL_SECONDS", minimum=1),
         send_chunk_size=_chunk_size(number("BOT_SEND_CHUNK_SIZE", minimum=1, integer=True), problems),
+        watchdog_minutes=number("BOT_WATCHDOG_MINUTES", minimum=0.05),
         weekly_report=flag("BOT_WEEKLY_REPORT"),
         weekly_report_time=raw["BOT_WEEKLY_REPORT_TIME"],
         http_threads=int(number("BOT_HTTP_THREADS", minimum=1, integer=True)),

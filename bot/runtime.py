@@ -7,6 +7,7 @@ Slack client, Bolt app, the Slack poster, the scheduler and the callback receive
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,9 @@ from services.reply_lookup import ReplyLookupService
 from services.requests import RequestService
 from services.sending import SendService
 from services.tracking import TrackingService
-from storage import Store
+from services.watchdog import Watchdog
+from storage import StorageError, Store
+from storage import watchdog as watchdog_queries
 from storage.ops import OpsReads
 
 log = logging.getLogger("every8d_bot")
@@ -79,6 +82,17 @@ def slack_client(config: Config, metrics: Metrics | None = None) -> WebClient:
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), ExactRetryAfterHandler(max_retry_count=8)],
     )
     return MeteredWebClient(metrics=metrics, **settings) if metrics is not None else WebClient(**settings)
+
+
+def require_writable(store: Store) -> None:
+    """Refuse to start on a database that cannot be written (read-only file or mount, full disk): the
+    bot would otherwise accept Approves whose sends then fail with a log line only. One committed write,
+    as `doctor` checks it."""
+    try:
+        watchdog_queries.heartbeat(store)
+    except sqlite3.Error as exc:
+        store.close()
+        raise StorageError(f"資料庫無法寫入 / the database cannot be written: {store.path} ({exc})") from exc
 
 
 class _TrackedExecutor(ThreadPoolExecutor):
@@ -134,6 +148,7 @@ class Runtime:
         self.config = config
         self.clock = clock
         self.store = Store(config.db_path)
+        require_writable(self.store)
         self.metrics = Metrics(self.store)
         self._stopping = threading.Event()
         self.sandbox = None
@@ -190,6 +205,7 @@ class Runtime:
         self.sending = SendService(self.store, self.gateway, self.policy, clock, on_credit=self.credit.observe,
                                    adopt=partial(self.tracking.adopt_batch, actor="reconcile"),
                                    keep_going=lambda: not self._stopping.is_set())
+        self.sending.record_patience = config.watchdog_minutes * 60
         self.reply_lookup = ReplyLookupService(self.store, self.gateway, self.tracking, clock,
                                                enabled=config.reply_lookup)
         self.requests = RequestService(self.store, self.policy, clock, self.start_send)
@@ -211,6 +227,9 @@ class Runtime:
         self.app = create_app(self.context, self.client, signing_secret=config.slack_signing_secret,
                               listener_executor=self._listeners, identity=self.identity)
         self.receiver = CallbackReceiver(config.callback_token, self.tracking, self.poster.wake)
+        self.watchdog = Watchdog(self.store, self.policy, clock, self.sending, start_send=self.start_send,
+                                 wake_poster=self.poster.wake, stale_seconds=config.watchdog_minutes * 60,
+                                 alarm=self._alarm)
         self.weekly_report = WeeklyReporter(self.store, self.policy, self.voice, self.client, clock)
         self._jobs = _InFlight()
         self.scheduler = build_scheduler(
@@ -225,6 +244,8 @@ class Runtime:
             timezone=config.timezone,
             reply_lookup=self._jobs.wrap(self.lookup_replies_once) if config.reply_lookup else None,
             reply_lookup_seconds=config.reply_poll_seconds,
+            watchdog=self._jobs.wrap(self.watchdog.run),
+            watchdog_seconds=max(1.0, min(60.0, config.watchdog_minutes * 30)),
         )
         self.health = Health(
             OpsReads(self.store), self.metrics, scheduler_running=lambda: bool(self.scheduler.running),
@@ -269,6 +290,18 @@ class Runtime:
             self.poster.wake()
 
         self.run_in_background(work)
+
+    def _alarm(self, zh: str, en: str) -> None:
+        """Straight to the alert channel, not through the outbox: for when the database (and so the
+        outbox) cannot be written. Best effort: a Slack failure here is only logged."""
+        channel = self.policy.alert_channel
+        if not channel:
+            return
+        try:
+            self.client.chat_postMessage(channel=channel, text=self.voice.t(zh, en), unfurl_links=False,
+                                         unfurl_media=False)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not post the alarm to %s: %s", channel, type(exc).__name__)
 
     def poll_once(self) -> None:
         self.tracking.poll_due()

@@ -27,6 +27,7 @@ CREDIT_JOB = "check-credit"
 REPLY_LOOKUP_JOB = "reply-lookup"
 WEEKLY_REPORT_JOB = "weekly-report"
 WEEKLY_CATCH_UP_JOB = "weekly-report-catch-up"
+WATCHDOG_JOB = "watchdog"
 #: The catch-up waits this long after start, so the first poll and credit check go first.
 CATCH_UP_DELAY_SECONDS = 30.0
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -79,6 +80,8 @@ def build_scheduler(
     weekly_catch_up: Callable[[float], object] | None = None,
     reply_lookup: Callable[[], object] | None = None,
     reply_lookup_seconds: float = 300.0,
+    watchdog: Callable[[], object] | None = None,
+    watchdog_seconds: float = 60.0,
 ) -> BackgroundScheduler:
     """Two interval jobs with stable ids, both run once right at start (resume open batches at once), and
     the weekly report when given: a cron job at `weekly_report_at` (weekday, hour, minute) in `timezone`.
@@ -94,6 +97,8 @@ def build_scheduler(
     for job_id, job, seconds in jobs:
         scheduler.add_job(_guard(job, job_id), "interval", seconds=seconds, id=job_id, name=job_id,
                           replace_existing=True, next_run_time=datetime.now(UTC), **JOB_SETTINGS)
+    if watchdog is not None:
+        add_watchdog(scheduler, watchdog, watchdog_seconds)
     if weekly_report is not None:
         scheduler.add_job(_guard(weekly_report, WEEKLY_REPORT_JOB), weekly_trigger(*weekly_report_at, timezone),
                           id=WEEKLY_REPORT_JOB, name=WEEKLY_REPORT_JOB, replace_existing=True, **JOB_SETTINGS)
@@ -104,6 +109,13 @@ def build_scheduler(
                               next_run_time=datetime.now(UTC) + timedelta(seconds=CATCH_UP_DELAY_SECONDS),
                               **JOB_SETTINGS)
     return scheduler
+
+
+def add_watchdog(scheduler: BackgroundScheduler, watchdog: Callable[[], object], seconds: float) -> None:
+    """The watchdog (services/watchdog.py), first a little after start (recovery goes first)."""
+    scheduler.add_job(_guard(watchdog, WATCHDOG_JOB), "interval", seconds=seconds, id=WATCHDOG_JOB, name=WATCHDOG_JOB,
+                      replace_existing=True, next_run_time=datetime.now(UTC) + timedelta(seconds=min(seconds, 10.0)),
+                      **JOB_SETTINGS)
 
 
 def last_due(day: str, hour: int, minute: int, timezone: str, now: datetime) -> datetime:

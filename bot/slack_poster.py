@@ -1,8 +1,14 @@
-"""Deliver the outbox to Slack, in order, retrying until Slack takes each post.
+"""Deliver the outbox to Slack, in order, retrying until Slack takes each post, and each post once.
 
 Slack's rate limits (429 + Retry-After) are honoured by slack_sdk's RateLimitErrorRetryHandler on the
 WebClient; what still fails (Slack down, a network error) stays in the outbox and is tried again with
-backoff, and the later posts of the same channel wait behind it so a thread never reads out of order.
+backoff (at most MAX_BACKOFF apart), and the later posts of the same thread (a request's card, send
+result, summary) wait behind it so a thread never reads out of order. Posts of other threads go on: one
+failing post once held back a whole channel for eight minutes.
+
+Once, not twice: each new message carries its outbox row's id in Slack message metadata. A row whose
+call started but was never marked done (the process died in between, or the answer was lost) is first
+looked for in Slack (conversations.replies / conversations.history): found, it is only marked done.
 A restart picks up where it stopped: the outbox is in the database.
 """
 
@@ -10,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.notifications import NotificationRenderer, Plan
 from services import notices
+from services.crashpoints import crash_point
+from services.sending import deployment_tag
 from storage import OutboxItem, Store
 
 log = logging.getLogger("every8d_bot.slack")
@@ -25,7 +34,14 @@ PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "inval
                     "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action",
                     "execution_not_in_running_state", "function_execution_not_found"}
 MAX_ATTEMPTS_PERMANENT = 3
-MAX_BACKOFF = 300.0
+#: The longest wait between two tries of one post: after an outage, everything is tried again within a minute.
+MAX_BACKOFF = 60.0
+#: The message metadata event type that marks the bot's own posts (payload: outbox id and deployment).
+METADATA_EVENT = "every8d_outbox_post"
+#: Where a post that may be in Slack is looked for: a few pages of its thread (oldest first) or of its
+#: channel (newest first); a restart comes soon after the call, so its post is among the latest.
+LOOKUP_PAGES = 5
+LOOKUP_PAGE_SIZE = 200
 #: Kinds queued with `collapse=True` (one pending post stands for all changes): see `_follow_up`.
 COLLAPSED_KINDS = frozenset({notices.APPROVAL_CARD, notices.BATCH_SUMMARY})
 
@@ -41,6 +57,7 @@ class SlackPoster:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
+        self._deployment: str | None = None
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -75,14 +92,14 @@ class SlackPoster:
         """Deliver what is due, oldest first. Returns how many posts were delivered."""
         with self._drain_lock:
             delivered = 0
-            blocked = self.store.outbox.blocked_channels()
-            for item in self.store.outbox.due(limit=limit):
-                if item.channel in blocked:
+            blocked: set[str] = set()  # threads whose post failed in this run (the query skips earlier ones)
+            for item in self.store.outbox.deliverable(limit=limit):
+                if item.thread_key in blocked:
                     continue
                 if self._deliver(item):
                     delivered += 1
-                elif item.channel:
-                    blocked.add(item.channel)
+                elif item.thread_key:
+                    blocked.add(item.thread_key)
             return delivered
 
     def _deliver(self, item: OutboxItem) -> bool:
@@ -94,7 +111,7 @@ class SlackPoster:
             self.store.outbox.retry_later(item.id, "waiting for the thread's first message", delay=2.0)
             return False
         try:
-            ts = self._call(plan)
+            ts = self._post_once(item, plan)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
             permanent = error in PERMANENT_ERRORS
@@ -104,7 +121,11 @@ class SlackPoster:
                 " (set aside)" if give_up else " (will retry)",
             )
             delay = max(self._backoff(item), _retry_after(exc))
-            self.store.outbox.retry_later(item.id, error or "slack error", delay, give_up=give_up)
+            # Slack's own "no" (HTTP 200 with ok=false, or 429) means the post is surely not there; a 5xx
+            # from a gateway does not prove that, so the next try looks for it first.
+            refused = bool(error) and exc.response is not None and exc.response.status_code in (200, 429)
+            self.store.outbox.retry_later(item.id, error or "slack error", delay, give_up=give_up,
+                                          not_posted=refused)
             return False
         except Exception as exc:  # noqa: BLE001 - network errors: keep the post, try later
             log.warning("Slack unreachable for a %s post: %s (will retry)", item.kind, type(exc).__name__)
@@ -126,7 +147,59 @@ class SlackPoster:
             return
         self.store.outbox.enqueue(item.kind, item.ref, channel=item.channel, collapse=True)
 
-    def _call(self, plan: Plan) -> str | None:
+    def _post_once(self, item: OutboxItem, plan: Plan) -> str | None:
+        """Make the Slack call of `plan` unless an earlier call for this row already landed in Slack."""
+        if plan.api or plan.update_ts is not None:
+            return self._call(plan)  # an edit or an API call is the same whenever made: nothing to look for
+        if item.posting_at is not None:
+            found = self._look_for_post(item, plan)
+            if found is not None:
+                log.info("a %s post (outbox %s) was already in Slack; not posting it again", item.kind, item.id)
+                return found
+        self.store.outbox.posting(item.id)
+        ts = self._call(plan, self._metadata(item))
+        crash_point("after_slack_posted")
+        return ts
+
+    def _metadata(self, item: OutboxItem) -> dict[str, Any]:
+        if self._deployment is None:
+            self._deployment = deployment_tag(self.store)
+        return {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": item.id, "deployment": self._deployment}}
+
+    def _look_for_post(self, item: OutboxItem, plan: Plan) -> str | None:
+        """`_find_posted`, except that an app installed without the history scopes cannot look: then post
+        (a possible double is better than a lost post) and say why in the log."""
+        try:
+            return self._find_posted(item, plan)
+        except SlackApiError as exc:
+            if exc.response is None or exc.response.get("error") not in ("missing_scope", "not_allowed_token_type"):
+                raise
+            log.warning("cannot look for an earlier copy of a %s post (%s: add channels:history and "
+                        "groups:history); posting it again", item.kind, exc.response.get("error"))
+            return None
+
+    def _find_posted(self, item: OutboxItem, plan: Plan) -> str | None:
+        """The ts of this row's message if Slack already has it: the bot's own post carrying the row's id
+        in its metadata, in the thread (or among the channel's latest messages)."""
+        wanted = self._metadata(item)["event_payload"]
+        cursor = None
+        for _ in range(LOOKUP_PAGES):
+            if plan.thread_ts:
+                response = self.client.conversations_replies(channel=plan.channel, ts=plan.thread_ts, cursor=cursor,
+                                                             include_all_metadata=True, limit=LOOKUP_PAGE_SIZE)
+            else:
+                response = self.client.conversations_history(channel=plan.channel, cursor=cursor,
+                                                              include_all_metadata=True, limit=LOOKUP_PAGE_SIZE)
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if metadata.get("event_type") == METADATA_EVENT and metadata.get("event_payload") == wanted:
+                    return str(message.get("ts"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    def _call(self, plan: Plan, metadata: dict[str, Any] | None = None) -> str | None:
         if plan.api:  # not a post: e.g. ending a Workflow Builder step
             self.client.api_call(plan.api, json=plan.params or {})
             return None
@@ -145,6 +218,7 @@ class SlackPoster:
             thread_ts=plan.thread_ts,
             unfurl_links=False,
             unfurl_media=False,
+            metadata=metadata,
         )
         return response.get("ts")
 

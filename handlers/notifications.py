@@ -172,6 +172,10 @@ class NotificationRenderer:
         return Plan(channel=channel, api="functions.completeError",
                     params={"function_execution_id": execution, "error": error[:1000]})
 
+    def _alert_note(self, item: OutboxItem) -> Plan:
+        text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
+        return Plan(item.channel or "", text, blocks)
+
     # -- shared ------------------------------------------------------------------------------------
 
     def trend_line(self) -> str:
@@ -193,5 +197,5 @@ class NotificationRenderer:
 KINDS = (
     notices.APPROVAL_CARD, notices.SEND_RESULT, notices.BATCH_SUMMARY, notices.REPLY_IN_THREAD,
     notices.REPLY_IN_CHANNEL, notices.CREDIT_LOW, notices.CREDIT_RECOVERED, notices.CANCEL_RESULT,
-    notices.THREAD_NOTE, notices.REQUESTER_UPDATE, notices.WORKFLOW_OUTCOME,
+    notices.THREAD_NOTE, notices.REQUESTER_UPDATE, notices.WORKFLOW_OUTCOME, notices.ALERT_NOTE,
 )

@@ -17,6 +17,7 @@ CANCEL_RESULT = "cancel_result"
 THREAD_NOTE = "thread_note"  # a short line in a request's thread (reconciled, marked sent, resent)
 WORKFLOW_OUTCOME = "workflow_outcome"  # complete (or fail) the Workflow Builder step that created a request
 REQUESTER_UPDATE = "requester_update"  # a direct message to the requester: approved, rejected, sent, failed…
+ALERT_NOTE = "alert_note"  # a short line in the alert channel (the watchdog's findings)
 
 #: What a requester is told about, privately (they are often not in the approval channel).
 REQUESTER_EVENTS = ("approved", "rejected", "sent", "failed", "unknown")
@@ -90,3 +91,11 @@ def workflow_outcome(store: Store, request_id: int, event: str) -> None:
         channel=f"workflow:{execution}",
         dedupe_key=f"workflow:{execution}",
     )
+
+
+def alert_note(store: Store, channel: str, zh: str, en: str, key: str, *, request_id: int | None = None) -> None:
+    """A line in the alert channel (none configured: nothing), said once per `key`."""
+    if not channel:
+        return
+    ref = {"zh": zh, "en": en, **({"request_id": request_id} if request_id is not None else {})}
+    store.outbox.enqueue(ALERT_NOTE, ref, channel=channel, dedupe_key=f"alert:{key}")

@@ -33,10 +33,14 @@ told us, the part is settled at once instead of waiting for a report that may ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import secrets
+import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -57,6 +61,11 @@ log = logging.getLogger("every8d_bot.sending")
 
 #: How many reports kept aside are searched for a part's tag (they are few: batches nobody knows).
 KEPT_REPORTS_SEARCHED = 1000
+
+#: How long a send waits for a database that refused to record a part EVERY8D accepted (disk full, read
+#: only) before it leaves the part to the watchdog; it retries the write every few seconds meanwhile.
+RECORD_PATIENCE_SECONDS = 300.0
+RECORD_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 #: Adopt a batch EVERY8D reported for a part of unknown outcome (TrackingService.adopt_batch):
 #: (request id, batch id, part) -> adopted.
@@ -145,6 +154,14 @@ class SendService:
         self.adopt = adopt
         self.keep_going = keep_going
         self.deployment = deployment_tag(store)
+        self.record_patience = RECORD_PATIENCE_SECONDS
+        self._active: set[int] = set()
+        self._active_lock = threading.Lock()
+
+    def active(self) -> frozenset[int]:
+        """Requests this process is sending right now (the watchdog leaves their parts alone)."""
+        with self._active_lock:
+            return frozenset(self._active)
 
     def send(self, request_id: int) -> RequestState | None:
         """Send if this caller wins the claim; returns the final state, or None if someone else sends."""
@@ -156,6 +173,16 @@ class SendService:
             request_id, [RequestState.APPROVED], RequestState.SENDING, send_attempts=attempt, now=self.clock()
         ):
             return None
+        with self._active_lock:
+            self._active.add(request_id)
+        try:
+            return self._send_claimed(request, attempt)
+        finally:
+            with self._active_lock:
+                self._active.discard(request_id)
+
+    def _send_claimed(self, request: SendRequest, attempt: int) -> RequestState | None:
+        request_id = request.id
         crash_point("after_claim")
         error: Every8dError | None = None
         replanned = True
@@ -230,7 +257,10 @@ class SendService:
             self._part_not_sent(request, part, PartState.UNKNOWN, unknown)
             return PartState.UNKNOWN, unknown
         crash_point("after_every8d_accepted")
-        self._record_part(request, part, result, dropped)
+        try:
+            self._record_part(request, part, result, dropped)
+        except sqlite3.Error as exc:
+            self._record_when_writable(request, part, result, dropped, exc)
         crash_point("after_part_recorded")
         if self.on_credit is not None:
             self.on_credit(result.credit)
@@ -354,6 +384,48 @@ class SendService:
         log.info("request %s part %s sent: batch %s, %d messages, %.1f points", request.id, part.part,
                  result.batch_id, result.sent, result.cost)
 
+    # -- the database refused to record a part EVERY8D accepted (disk full, read-only) ---------------------
+
+    def _record_when_writable(self, request: SendRequest, part: RequestPart, result: SendResult, dropped: int,
+                              error: sqlite3.Error) -> None:
+        """EVERY8D took the part but the database refused its record. The part stays claimed (`sending`),
+        so nothing can send it again; keep retrying the same one transaction until the database takes
+        it, then say in the thread what happened. Past `record_patience` give up (raise): the watchdog
+        marks the part "outcome unknown" and says so once the database can be written again."""
+        log.error("EVERY8D accepted request %s part %s (batch %s) but the database could not record it: %s; "
+                  "retrying until it can (the part will not be sent again)", request.id, part.part,
+                  result.batch_id, error)
+        deadline = time.monotonic() + self.record_patience
+        waits = iter(RECORD_RETRY_SECONDS)
+        while True:
+            wait = next(waits, RECORD_RETRY_SECONDS[-1])
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            try:
+                self._record_part(request, part, result, dropped)
+            except sqlite3.Error as exc:
+                error = exc
+            else:
+                with contextlib.suppress(sqlite3.Error):  # the record is what matters; the note is a courtesy
+                    self._note_recorded_late(request, part, result)
+                log.warning("request %s part %s: batch %s recorded once the database took writes again",
+                            request.id, part.part, result.batch_id)
+                return
+            if time.monotonic() >= deadline:
+                break
+        log.error("request %s part %s: batch %s still cannot be recorded (%s); the watchdog will mark it "
+                  "outcome unknown", request.id, part.part, result.batch_id, error)
+        raise error
+
+    def _note_recorded_late(self, request: SendRequest, part: RequestPart, result: SendResult) -> None:
+        """One line in the thread: the send was held up by the database, nothing was sent twice."""
+        notices.thread_note(
+            self.store, request.id, request.approval_channel,
+            f"資料庫曾無法寫入（磁碟已滿或唯讀），EVERY8D 已收到的批次 {result.batch_id} 於恢復後才記錄；未重複發送。",
+            f"The database could not be written (disk full or read-only) when EVERY8D accepted batch "
+            f"{result.batch_id}; it was recorded once writes worked again. Nothing was sent twice.",
+            f"recorded_late:{part.part}:{part.attempts + 1}",
+        )
+
     def _part_not_sent(self, request: SendRequest, part: RequestPart, state: PartState, exc: Every8dError) -> None:
         now = self.clock()
         with self.store.immediate():
@@ -441,6 +513,51 @@ class SendService:
             if tag is not None and tag[:2] == (request.id, part.part) and tag_is_ours(tag, self.deployment):
                 return str(report["batch_id"])
         return None
+
+    # -- the watchdog's remedies (services/watchdog.py) ---------------------------------------------------
+
+    def resume_stopped(self, request_id: int) -> bool:
+        """A request left `sending` with no part claimed (its sender died between two parts, or before the
+        first): nothing is in doubt, so it goes back to `approved` to be sent. False if it is being sent
+        here right now or moved meanwhile (the conditional update decides)."""
+        if request_id in self.active():
+            return False
+        parts = self.store.parts.of_request(request_id)
+        if any(p.state is PartState.SENDING for p in parts):
+            return False
+        return self.store.requests.transition(request_id, [RequestState.SENDING], RequestState.APPROVED,
+                                              now=self.clock())
+
+    def abandon_parts(self, request_id: int, parts: list[int], stood_minutes: float) -> list[int]:
+        """Parts claimed long ago whose call is not in flight in this process (its sender died, or the
+        database refused its record): they may have reached EVERY8D, so their outcome is unknown. Never
+        resent; the request settles as `unknown` with its card offering Mark as sent / Send again.
+        Returns the parts this call moved (a conditional update each)."""
+        request = self.store.requests.get(request_id)
+        if request is None or request_id in self.active():
+            return []
+        abandoned = OutcomeUnknownError(
+            f"發送途中停住超過 {stood_minutes:g} 分鐘，無法確定 EVERY8D 是否已收到；不會自動重送。",
+            f"The send stood still for over {stood_minutes:g} minutes; EVERY8D may or may not have received it. "
+            "It will not be resent automatically.",
+        )
+        moved = []
+        now = self.clock()
+        for part in self.store.parts.of_request(request_id):
+            if part.part not in parts or part.state is not PartState.SENDING:
+                continue
+            with self.store.immediate():
+                if self.store.parts.transition(request_id, part.part, [PartState.SENDING], PartState.UNKNOWN,
+                                               now=now):
+                    self.store.audit.record("watchdog", "part_unknown", request_id=request_id, now=now,
+                                            part=part.part, error=abandoned.describe("en"))
+                    moved.append(part.part)
+        if moved and request.state is RequestState.SENDING:
+            self._settle(request, request.send_attempts, abandoned)
+            self._reconcile_now(request)
+        elif moved:
+            notices.card(self.store, request_id, request.approval_channel)
+        return moved
 
     def recover(self) -> list[int]:
         """At start: a part left in `sending` died mid-call, so its outcome is unknown; a request that

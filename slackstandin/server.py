@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCOPES: tuple[str, ...] = (
     "chat:write", "commands", "users:read", "usergroups:read", "channels:read", "channels:join",
-    "files:read", "files:write",
+    "files:read", "files:write", "channels:history", "groups:history",
 )
 _DEFAULT_HUMANS = (
     ("U_REQUESTER", "requester", "Wang Requester"),
@@ -101,7 +101,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rate_every, self._retry_after, self._rate_count = 0, 1, 0
         self._rate_methods: frozenset[str] | None = None
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[tuple[str, str | None]]] = {}
         self._down = False
 
     def rate_limit_every(self, n: int, retry_after: int = 1, methods: Iterable[str] | None = None) -> None:
@@ -110,10 +110,11 @@ class Faults:
             self._rate_every, self._retry_after, self._rate_count = n, retry_after, 0
             self._rate_methods = frozenset(methods) if methods is not None else None
 
-    def fail(self, method: str, error: str, count: int = 1) -> None:
-        """Make the next `count` calls to `method` answer `{"ok": false, "error": error}`."""
+    def fail(self, method: str, error: str, count: int = 1, *, channel: str | None = None) -> None:
+        """Make the next `count` calls to `method` answer `{"ok": false, "error": error}` (only the calls
+        naming `channel`, if given: one channel or thread in trouble while the others work)."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([error] * count)
+            self._failures.setdefault(method, []).extend([(error, channel)] * count)
 
     def down(self, on: bool = True) -> None:
         """Answer every request with HTTP 503 while on, like a Slack outage."""
@@ -139,11 +140,15 @@ class Faults:
             self._rate_count += 1
             return self._retry_after if self._rate_count % self._rate_every == 0 else None
 
-    def take_failure(self, method: str) -> str | None:
-        """Consume and return the next injected error for `method`, if any."""
+    def take_failure(self, method: str, channel: str | None = None) -> str | None:
+        """Consume and return the next injected error for `method` (and this call's channel), if any."""
         with self._lock:
-            queued = self._failures.get(method)
-            return queued.pop(0) if queued else None
+            queued = self._failures.get(method) or []
+            for i, (error, only) in enumerate(queued):
+                if only is None or only == channel:
+                    del queued[i]
+                    return error
+            return None
 
 
 # Method table: name -> (token kind, scope needed or None, handler). Filled by @_method below.
@@ -451,7 +456,7 @@ class SlackStandIn:
             return _json_reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(retry_after)})
         if method not in _METHODS:
             return _json_reply({"ok": False, "error": "unknown_method", "req_method": method})
-        injected = self.faults.take_failure(method)
+        injected = self.faults.take_failure(method, params.get("channel"))
         if injected:
             return _json_reply({"ok": False, "error": injected})
         kind, scope, handler = _METHODS[method]
@@ -620,6 +625,8 @@ class SlackStandIn:
         text, blocks = p.get("text", ""), p.get("blocks", [])
         self._check_message_content(text, blocks)
         message = self._post(channel["id"], text, blocks, p.get("thread_ts"), user=self.bot_user_id)
+        if isinstance(p.get("metadata"), dict):
+            message["metadata"] = p["metadata"]
         return {"channel": channel["id"], "ts": message["ts"], "message": message}
 
     @_method("chat.update", "chat:write")
@@ -747,6 +754,41 @@ class SlackStandIn:
     @_method("conversations.info", "channels:read")
     def _conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"channel": self._channel_json(self._channel(p.get("channel")))}
+
+    def _history_json(self, message: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+        """A message as conversations.history/replies return it: metadata only when asked for."""
+        shown = {k: v for k, v in message.items() if k not in ("history", "metadata", "channel")}
+        if with_metadata and "metadata" in message:
+            shown["metadata"] = message["metadata"]
+        return shown
+
+    @staticmethod
+    def _in_window(message: dict[str, Any], p: dict[str, Any]) -> bool:
+        ts = float(message["ts"])
+        return float(p.get("oldest") or 0) <= ts <= float(p.get("latest") or "inf")
+
+    @_method("conversations.history", "channels:history")
+    def _conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, within oldest..latest (metadata with include_all_metadata)."""
+        channel = self._channel(p.get("channel"), bot_must_be_member=True)
+        limit = int(p.get("limit") or 100)
+        top = [m for m in self._messages.get(channel["id"], []) if m["thread_ts"] in (None, m["ts"])]
+        chosen = [m for m in reversed(top) if self._in_window(m, p)][:limit]
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        return {"messages": [self._history_json(m, with_metadata) for m in chosen], "has_more": False,
+                "response_metadata": {"next_cursor": ""}}
+
+    @_method("conversations.replies", "channels:history")
+    def _conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies oldest first, within oldest..latest."""
+        parent = self._message(p.get("channel"), p.get("ts"))
+        limit = int(p.get("limit") or 100)
+        thread = [m for m in self._messages.get(parent["channel"], [])
+                  if m is parent or m["thread_ts"] == parent["ts"]]
+        chosen = [m for m in thread if m is parent or self._in_window(m, p)][:limit]
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        return {"messages": [self._history_json(m, with_metadata) for m in chosen], "has_more": False,
+                "response_metadata": {"next_cursor": ""}}
 
     @_method("conversations.members", "channels:read")
     def _conversations_members(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -187,6 +187,10 @@ class OutboxItem:
     channel: str | None
     attempts: int
     dedupe_key: str | None
+    #: The order this post keeps (a request's thread); None: no order with any other post.
+    thread_key: str | None = None
+    #: When a Slack call for it last started: set on a pending row, the post may already be in Slack.
+    posting_at: float | None = None
 
 
 def row_to(cls: type, row: dict) -> object:

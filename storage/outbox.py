@@ -2,8 +2,12 @@
 
 Slack may be down, rate limiting, or the process may die right after a decision: the outbox keeps every
 post until Slack has taken it. Rows are delivered in id order; a row that fails waits and blocks the
-later rows of its channel, so a thread never reads out of order. A dedupe key makes enqueuing
-idempotent (a reply is announced once however many times EVERY8D reports it).
+later rows of its thread (`thread_key`: a request's card, thread posts and summary), so a thread never
+reads out of order, while posts of other threads, in the same channel or not, go on. A dedupe key makes
+enqueuing idempotent (a reply is announced once however many times EVERY8D reports it).
+
+`posting_at` marks a row whose Slack call has started: if the process dies between Slack taking the post
+and the row being marked done, the next attempt first looks for the post in Slack (bot/slack_poster.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Outbox:
         now = now or time.time()
         ref_json = json.dumps(ref, sort_keys=True)
         with self._store.immediate() as db:
+            thread_key = self._thread_key(ref, channel)
             if collapse:
                 rows = self._store.rows(
                     "SELECT 1 AS one FROM outbox WHERE state = 'pending' AND kind = ? AND ref_json = ? LIMIT 1",
@@ -45,42 +50,89 @@ class Outbox:
                 if rows:
                     return False
             cursor = db.execute(
-                "INSERT OR IGNORE INTO outbox (dedupe_key, kind, ref_json, channel, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [dedupe_key, kind, ref_json, channel, now, now],
+                "INSERT OR IGNORE INTO outbox (dedupe_key, kind, ref_json, channel, next_attempt_at, created_at, "
+                "thread_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [dedupe_key, kind, ref_json, channel, now, now, thread_key],
             )
             return cursor.rowcount == 1
 
+    def _thread_key(self, ref: dict[str, Any], channel: str | None) -> str | None:
+        """The order a post keeps: every post about one request (named by its id, one of its batches, or a
+        reply to one of them) in one channel. Other posts (credit alerts, stray replies) keep none."""
+        request_id = ref.get("request_id")
+        if request_id is None and ref.get("batch_id") is not None:
+            rows = self._store.rows("SELECT request_id FROM batches WHERE batch_id = ?", [ref["batch_id"]])
+            request_id = rows[0]["request_id"] if rows else None
+        if request_id is None and ref.get("reply_id") is not None:
+            rows = self._store.rows(
+                "SELECT b.request_id FROM replies r JOIN batches b ON b.batch_id = r.batch_id WHERE r.id = ?",
+                [ref["reply_id"]],
+            )
+            request_id = rows[0]["request_id"] if rows else None
+        return None if request_id is None else f"{channel or ''}#request:{request_id}"
+
     def due(self, now: float | None = None, limit: int = 50) -> list[OutboxItem]:
-        rows = self._store.db.query(
-            "SELECT id, kind, ref_json, channel, attempts, dedupe_key FROM outbox "
+        rows = self._store.rows(
+            "SELECT id, kind, ref_json, channel, attempts, dedupe_key, thread_key, posting_at FROM outbox "
             "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             [now or time.time(), limit],
         )
         return [
-            OutboxItem(r["id"], r["kind"], json.loads(r["ref_json"]), r["channel"], r["attempts"], r["dedupe_key"])
+            OutboxItem(r["id"], r["kind"], json.loads(r["ref_json"]), r["channel"], r["attempts"], r["dedupe_key"],
+                       r["thread_key"], r["posting_at"])
             for r in rows
         ]
 
-    def blocked_channels(self, now: float | None = None) -> set[str]:
-        """Channels with a pending post that is waiting for a retry: later posts there must wait too."""
-        rows = self._store.db.query(
-            "SELECT DISTINCT channel FROM outbox WHERE state = 'pending' AND next_attempt_at > ? AND channel IS NOT NULL",
-            [now or time.time()],
+    def deliverable(self, limit: int = 200, now: float | None = None) -> list[OutboxItem]:
+        """What is due now, oldest first, minus the posts of threads that wait for a retry: a long queue
+        behind one failing thread never hides the posts of other threads from the poster."""
+        now = now or time.time()
+        rows = self._store.rows(
+            "SELECT id, kind, ref_json, channel, attempts, dedupe_key, thread_key, posting_at FROM outbox "
+            "WHERE state = 'pending' AND next_attempt_at <= ? AND (thread_key IS NULL OR thread_key NOT IN ("
+            "SELECT thread_key FROM outbox WHERE state = 'pending' AND next_attempt_at > ? "
+            "AND thread_key IS NOT NULL)) ORDER BY id LIMIT ?",
+            [now, now, limit],
         )
-        return {r["channel"] for r in rows}
+        return [
+            OutboxItem(r["id"], r["kind"], json.loads(r["ref_json"]), r["channel"], r["attempts"], r["dedupe_key"],
+                       r["thread_key"], r["posting_at"])
+            for r in rows
+        ]
+
+    def posting(self, item_id: int, now: float | None = None) -> None:
+        """The Slack call for this post starts now: until `done`, it may be in Slack already."""
+        with self._store.immediate() as db:
+            db.execute("UPDATE outbox SET posting_at = ? WHERE id = ?", [now or time.time(), item_id])
 
     def done(self, item_id: int, now: float | None = None) -> None:
         with self._store.immediate() as db:
             db.execute("UPDATE outbox SET state = 'done', done_at = ? WHERE id = ?", [now or time.time(), item_id])
 
-    def retry_later(self, item_id: int, error: str, delay: float, *, give_up: bool = False) -> None:
+    def retry_later(
+        self, item_id: int, error: str, delay: float, *, give_up: bool = False, not_posted: bool = False
+    ) -> None:
+        """Try again after `delay` seconds (set aside as `dead` with `give_up`). `not_posted`: Slack answered
+        that it refused the post, so no copy of it can be in Slack (no need to look for one next time)."""
         with self._store.immediate() as db:
             db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
-                "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?",
-                [error[:500], time.time() + delay, int(give_up), item_id],
+                "state = CASE WHEN ? THEN 'dead' ELSE state END, "
+                "posting_at = CASE WHEN ? THEN NULL ELSE posting_at END WHERE id = ?",
+                [error[:500], time.time() + delay, int(give_up), int(not_posted), item_id],
             )
+
+    def retry_now(self, item_ids: list[int], now: float | None = None) -> int:
+        """Make these pending posts due at once (the watchdog re-wakes posts that waited too long)."""
+        if not item_ids:
+            return 0
+        marks = ", ".join("?" for _ in item_ids)
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                f"UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND id IN ({marks})",
+                [now or time.time(), *item_ids],
+            )
+            return cursor.rowcount
 
     def pending_count(self) -> int:
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"])

@@ -372,3 +372,24 @@ def autoreplies(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS(name="0008_watchdog")
+def watchdog(db: Database) -> None:
+    """What the watchdog and the Slack poster need to keep every post moving and said once.
+
+    `outbox.thread_key`: posts are ordered per thread (a request's card, send result and summary), not per
+    channel, so one failing post no longer holds back every later post of its channel. Rows queued
+    before this migration keep their channel as key (the order they were promised).
+    `outbox.posting_at`: set just before the Slack call; a row still pending with it set may already be in
+    Slack (the process died between the call and marking it done), so the poster looks for its own post
+    (the row id is in the message's metadata) before posting again.
+    """
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN thread_key TEXT;
+        ALTER TABLE outbox ADD COLUMN posting_at REAL;
+        UPDATE outbox SET thread_key = channel WHERE state = 'pending';
+        CREATE INDEX outbox_thread ON outbox(state, thread_key);
+        """
+    )

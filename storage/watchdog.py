@@ -1,0 +1,68 @@
+"""The watchdog's questions to the database: what has stood still for longer than it should, and can the
+database still be written at all. Read-only queries except `heartbeat` (services/watchdog.py decides)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from storage.models import PartState, RequestState
+
+if TYPE_CHECKING:
+    from storage.db import Store
+
+#: The settings key the watchdog (and the start) writes to prove the database takes a committed write.
+HEARTBEAT_KEY = "watchdog_heartbeat"
+#: At most this many findings of one kind per run: a backlog is worked through over a few runs.
+BATCH = 200
+
+
+def heartbeat(store: Store, now: float | None = None) -> None:
+    """Commit one small write. A rolled-back probe is not enough: on a full disk SQLite keeps an
+    uncommitted change in memory, so only a commit proves that the file takes writes."""
+    with store.immediate() as db:
+        db.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [HEARTBEAT_KEY, repr(now or time.time())],
+        )
+
+
+def stale_requests(store: Store, state: RequestState, before: float) -> list[int]:
+    """Requests in `state` whose row has not changed since `before`, oldest first."""
+    rows = store.rows(
+        "SELECT id FROM requests WHERE state = ? AND updated_at < ? ORDER BY id LIMIT ?",
+        [state.value, before, BATCH],
+    )
+    return [int(r["id"]) for r in rows]
+
+
+def stuck_in_sending_without_a_part_in_flight(store: Store, before: float) -> list[int]:
+    """Requests `sending` since before `before` with no part claimed: stopped between two parts, nothing
+    in doubt (the parts not yet sent were never claimed)."""
+    rows = store.rows(
+        "SELECT r.id FROM requests r WHERE r.state = ? AND r.updated_at < ? AND NOT EXISTS ("
+        "SELECT 1 FROM request_parts p WHERE p.request_id = r.id AND (p.state = ? OR p.updated_at >= ?)) "
+        "ORDER BY r.id LIMIT ?",
+        [RequestState.SENDING.value, before, PartState.SENDING.value, before, BATCH],
+    )
+    return [int(r["id"]) for r in rows]
+
+
+def parts_claimed_before(store: Store, before: float) -> list[tuple[int, int]]:
+    """(request id, part) of parts claimed (`sending`) before `before` and never recorded since."""
+    rows = store.rows(
+        "SELECT request_id, part FROM request_parts WHERE state = ? AND COALESCE(claimed_at, updated_at) < ? "
+        "ORDER BY request_id, part LIMIT ?",
+        [PartState.SENDING.value, before, BATCH],
+    )
+    return [(int(r["request_id"]), int(r["part"])) for r in rows]
+
+
+def posts_failing_since(store: Store, before: float) -> list[dict[str, Any]]:
+    """Pending posts queued before `before` that Slack refused at least once: id, kind, channel, attempts,
+    last_error, created_at, next_attempt_at."""
+    return store.rows(
+        "SELECT id, kind, channel, attempts, last_error, created_at, next_attempt_at FROM outbox "
+        "WHERE state = 'pending' AND attempts > 0 AND created_at < ? ORDER BY id LIMIT ?",
+        [before, BATCH],
+    )
