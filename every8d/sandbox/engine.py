@@ -200,7 +200,11 @@ class SendOutcome(NamedTuple):
 
 
 class CallbackEvent(NamedTuple):
-    """One status change or reply to push. A tuple, so 100,000 queued events stay cheap."""
+    """One status change or reply to push. A tuple, so 100,000 queued events stay cheap.
+
+    `text` is SM: the reply on 999, the sent text on every other report (as real pushes carry it);
+    `record_no` is MR, one per message (a reply is a message of its own); `sent_at` is ST, `cost` CHARGE
+    and `user_id` USERID."""
 
     batch_id: str
     mobile: str
@@ -212,6 +216,9 @@ class CallbackEvent(NamedTuple):
     name: str
     #: SendParamSMS's `Mr` for this record ("" for sendSMS/sendMMS).
     mr: str = ""
+    sent_at: float = 0.0
+    cost: float = 0.0
+    user_id: str = ""
 
 
 def taipei_time(epoch: float, pattern: str) -> str:
@@ -701,15 +708,26 @@ class Engine:
                 self._schedule(at, _REPLY, batch_id, index, text)
 
     def _add_reply(self, batch: SandboxBatch, original: SandboxRecord, text: str, at: float) -> None:
-        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, original.record_no, text, original.mr)
+        # A reply is a message of its own: EVERY8D (since 2021) gives every message its own MR.
+        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, len(batch.records) + 1, text)  # no Mr: a new message
         batch.records.append(reply)
         self._notify(batch, reply, at)
+
+    @staticmethod
+    def _sent_text(batch: SandboxBatch, record: SandboxRecord) -> str:
+        """The text this record was sent (SM of a status push): its own text in a SendParamSMS batch."""
+        if batch.texts is not None and 0 < record.record_no <= len(batch.texts):
+            return batch.texts[record.record_no - 1]
+        return batch.message
 
     def _notify(self, batch: SandboxBatch, record: SandboxRecord, at: float) -> None:
         if self._emit is not None:
             self._emit(
                 CallbackEvent(
-                    batch.batch_id, record.mobile, at, record.status, record.text,
-                    record.record_no, batch.subject, record.name, record.mr,
+                    batch.batch_id, record.mobile, at, record.status,
+                    record.text if record.status == REPLY else self._sent_text(batch, record),
+                    record.record_no, batch.subject, record.name, mr=record.mr,
+                    sent_at=batch.send_at if batch.send_at is not None else batch.created_at, cost=record.cost,
+                    user_id=self._uid.decode(),
                 )
             )
