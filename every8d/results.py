@@ -50,9 +50,11 @@ class CancelResult:
 
 @dataclass(frozen=True, slots=True)
 class NothingToCancel:
-    """eraseBooking answered empty: no scheduled batch with that id (already sent, or cancelled)."""
+    """eraseBooking answered empty, -3 (no such scheduled batch) or -4 (already sent or deleted): nothing
+    is waiting under that id. `code` is EVERY8D's code when it gave one."""
 
     batch_id: str
+    code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,9 @@ _INTERNATIONAL = re.compile(r"\+[1-9]\d{6,14}")
 _SEND_TIME = re.compile(r"\d{14}")
 _IGNORED_IN_NUMBERS = re.compile(r"[\s-]")
 
+#: Forced codes given when the send is accepted, not at delivery (with every negative code).
+_REFUSED_AT_SEND = frozenset({NO_CREDIT, INTERNATIONAL_DISABLED})
+
 _GO_OUT = "go_out"
 _FINALIZE = "finalize"
 _REPLY = "reply"
@@ -357,7 +360,9 @@ class Engine:
         contacts: Mapping[str, str] | None = None,
         emit: Callable[[CallbackEvent], None] | None = None,
         mms_terms: str = "2021",
+        forced_status: Callable[[str], int | None] | None = None,
     ) -> None:
+        """`forced_status(mobile)` is a status a test asked for (sandbox/faults.py `force_status`)."""
         if credit < 0:
             raise ValueError("credit cannot be negative")
         if not 0.0 <= reply_rate <= 1.0:
@@ -379,6 +384,7 @@ class Engine:
         self._reply_rate = reply_rate
         self._contacts: dict[str, str] = {k: str(v) for k, v in _normalized_keys(contacts, "contacts").items()}
         self._emit = emit
+        self._forced = forced_status or (lambda mobile: None)
         self._timeline: list[tuple[float, int, str, str, int, str]] = []
         self._sequence = itertools.count()
         self._batches: dict[str, SandboxBatch] = {}
@@ -539,7 +545,11 @@ class Engine:
             if batch.texts is not None:
                 chars = count_chars(batch.texts[record_no - 1])
                 prices = {True: float(sms_points(chars, True)), False: float(sms_points(chars, False))}
-            status, price = self._admit(batch, mobile, prices, out_of_credit)
+            forced = self._forced(mobile) if mobile else None
+            if forced is not None and (forced < 0 or forced in _REFUSED_AT_SEND):
+                status, price = forced, 0.0  # EVERY8D refuses this one recipient up front; nothing charged
+            else:
+                status, price = self._admit(batch, mobile, prices, out_of_credit)
             if status == NO_CREDIT:
                 out_of_credit = True
                 unsent += 1
@@ -667,6 +677,9 @@ class Engine:
                 self._maybe_reply(batch, index, at)
 
     def _outcome(self, batch_id: str, mobile: str) -> int:
+        forced = self._forced(mobile)
+        if forced is not None:
+            return forced  # any code a test asked for: final, pending, or one no table knows
         forced = self._failing.get(mobile)
         if forced is not None:
             return forced
