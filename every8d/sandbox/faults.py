@@ -92,6 +92,8 @@ class Faults:
         a reply: use `simulate_reply`). Later calls for the same suffix replace earlier ones; the longest
         matching suffix wins."""
         digits = "".join(c for c in number_suffix if c.isdigit())
+        if re.fullmatch(r"09\d{8}", digits):
+            digits = digits[1:]  # a whole Taiwan number as typed (0912…): numbers are matched in E.164 (+886912…)
         if not digits:
             raise ValueError("the number suffix must contain digits")
         if int(code) == REPLY_CODE:
