@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from every8d.status import EXPIRED_LOCALLY, all_statuses, status_for
+from every8d.status import EXPIRED_LOCALLY, Outcome, all_statuses, status_for
 from storage.models import Batch, Delivery, row_to
 
 if TYPE_CHECKING:
@@ -141,15 +141,19 @@ class Batches:
             conn = db.conn
             for update in updates:
                 mobile, code, status_at, name, cost = update
-                rank = status_for(code).rank
+                status = status_for(code)
+                rank = status.rank
                 replaces_guess = int(rank == 2 and code != EXPIRED_LOCALLY.code)
+                # A code no table knows ranks as pending, but it is news: it replaces a plain "sent".
+                replaces_sent = int(status.outcome is Outcome.UNKNOWN)
                 cursor = conn.execute(
                     "UPDATE deliveries SET status_code = ?, status_rank = ?, status_at = COALESCE(?, status_at), "
                     "name = CASE WHEN ? != '' THEN ? ELSE name END, cost = CASE WHEN ? > 0 THEN ? ELSE cost END, "
                     "updated_at = ?, source = ? "
-                    "WHERE batch_id = ? AND mobile = ? AND (status_rank < ? OR (source = 'expiry' AND ?))",
+                    "WHERE batch_id = ? AND mobile = ? AND (status_rank < ? OR (source = 'expiry' AND ?) "
+                    "OR (? AND status_rank = 1 AND status_code IN (0, 700)))",
                     [code, rank, status_at, name, name, cost, cost, now, source, batch_id, mobile, rank,
-                     replaces_guess],
+                     replaces_guess, replaces_sent],
                 )
                 if cursor.rowcount:
                     changed += 1
