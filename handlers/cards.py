@@ -435,7 +435,7 @@ def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[D
 
 
 def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_thread: bool) -> Rendered:
-    sender = voice.number(reply.mobile)
+    sender = escape(voice.number(reply.mobile))  # the number a push named: shown as text, never markup
     when = voice.time(reply.received_at)
     where_zh = where_en = ""
     if not in_thread and request is not None:
