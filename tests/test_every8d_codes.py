@@ -8,6 +8,7 @@ text."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -172,7 +173,6 @@ def test_a_cancel_refused_with_minus_8_once_succeeds_on_the_clients_retry(
     clock: FakeClock, sleeps: list[float]  # noqa: F811
 ):
     with Sandbox(clock=clock, background=False) as sandbox, connect(sandbox, sleeps) as client:
-        from datetime import UTC, datetime, timedelta
         send_at = datetime.fromtimestamp(clock.now, tz=UTC) + timedelta(hours=2)
         batch_id = client.send_sms(message="預約", recipients=["0912345678"], send_at=send_at).batch_id
         sandbox.faults.inject("-8", endpoint=CANCEL_SMS)
