@@ -284,7 +284,7 @@ def test_a_failure_code_closes_the_recipient_as_failed_at_once_with_its_reason(m
     assert product.store.batches.pending_count(batch_id) == 1  # -5 is final, only the other one waits
     text = all_text(only_summary(product, card))
     assert "未送達 1" in text and "等待回報 1" in text
-    assert "未發送：簡訊內容超過長度上限 not sent: text longer than allowed（-5）: 1" in text
+    assert "未發送：簡訊內容超過長度上限 not sent: text longer than allowed (-5): 1" in text
 
 
 def test_a_code_no_table_knows_stays_visible_after_expiry_in_summary_and_audit(make_product):
