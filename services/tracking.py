@@ -5,7 +5,10 @@ report first or how often EVERY8D repeats it: statuses only move forward and rep
 Only open batches whose poll time has come are read, so the cost of a cycle grows with open batches,
 never with history. A report for a batch this bot does not know is kept aside (never posted); when
 the batch turns out to be ours after all (a push that raced the send's own bookkeeping, or a send of
-unknown outcome reconciled later) the kept reports are merged like any other.
+unknown outcome reconciled later) the kept reports are merged like any other. A report or reply for a
+number the batch never had is kept aside too: the push is unsigned, so it never grows a batch, is never
+posted and never opts a number out. Only a push tagged with this deployment settles a send in doubt, and
+the parts still to send are resumed after that push's transaction committed.
 """
 
 from __future__ import annotations
