@@ -25,7 +25,7 @@ from every8d.codes import (
     documented_codes,
 )
 from every8d.errors import CredentialError, ProviderError
-from every8d.results import CancelResult, NothingToCancel
+from every8d.results import CancelResult, NothingToCancel, ParamRecipient
 from every8d.sandbox import Sandbox
 from every8d.status import Outcome, all_statuses, is_known, status_for
 from tests.test_client_against_sandbox import (
@@ -179,3 +179,18 @@ def test_a_cancel_refused_with_minus_8_once_succeeds_on_the_clients_retry(
         answer = client.cancel_sms(batch_id)
     assert isinstance(answer, CancelResult) and answer.deleted == 1
     assert calls_to(sandbox, CANCEL_SMS) == 2 and sleeps
+
+
+def test_a_personalised_sends_pushes_carry_each_recipients_own_text_and_mr(
+    clock: FakeClock, sleeps: list[float], pushes: _Receiver  # noqa: F811
+):
+    with Sandbox(clock=clock, background=False, callback_url=pushes.url, delivery_seconds=2.0) as sandbox:
+        with connect(sandbox, sleeps) as client:
+            batch_id = client.send_param_sms(recipients=[ParamRecipient("0912000001", "王先生您好", mr="r1"),
+                                                         ParamRecipient("0912000002", "Amy, hello", mr="r2")],
+                                             subject="#R1@abcd").batch_id
+            later(clock, sandbox, 3)
+    pushed = [parse_callback(q) for q in pushes.queries]
+    assert {(r.mobile, r.text, r.record_no, r.subject) for r in pushed if r.status.code == 100} == {
+        ("+886912000001", "王先生您好", "r1", "#R1@abcd"), ("+886912000002", "Amy, hello", "r2", "#R1@abcd")}
+    assert all(r.batch_id == batch_id and "SB" not in r.raw for r in pushed)

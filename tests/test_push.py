@@ -85,7 +85,7 @@ def test_the_real_push_is_read_with_every_parameter_typed():
 def test_the_sandbox_pushes_exactly_every8ds_shape():
     sent_at = datetime(2018, 1, 1, 4, 0, 1, tzinfo=UTC).timestamp()
     event = CallbackEvent("220478cc-8506-49b2-93b7-2505f651c12e", "+886987654321", sent_at + 1, 100, "Hello, 世界", 1,
-                          "", "NAME", sent_at, 0.0, "USERNAME")
+                          "", "NAME", sent_at=sent_at, cost=0.0, user_id="USERNAME")
     query = callback_query(event)
     assert names(query) == REAL_ORDER and "SB" not in names(query)
     assert not re.search(r"%[0-9a-f]?[A-F]", query)  # lower-case escapes, `+` for a space
@@ -137,7 +137,7 @@ def test_a_push_with_only_subject_settles_a_lost_part_and_the_rest_goes_out_at_o
     [batch] = [b for b in sandbox.batches.values() if b.subject.startswith("#R1.1@")]
     record = batch.records[0]
     event = CallbackEvent(batch.batch_id, record.mobile, time.time(), 0, batch.message, record.record_no,
-                          batch.subject, record.name, batch.created_at, record.cost, "sandbox")
+                          batch.subject, record.name, sent_at=batch.created_at, cost=record.cost, user_id="sandbox")
     query = callback_query(event)
     assert "SUBJECT" in names(query) and "SB" not in names(query)
     assert requests.get(f"{product.callback_url}?{query}", timeout=5).status_code == 200
