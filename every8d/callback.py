@@ -1,13 +1,23 @@
-"""Decoding of EVERY8D's push calls (status reports and replies, spec 2.1) into a `CallbackReport`.
+"""Decoding of EVERY8D's push calls (status reports and replies) into a `CallbackReport`.
 
 The push is an unsigned HTTP GET from the internet, so its query string is hostile input: it is decoded as a
 form (`+` is a space, escapes may be lower-case), parameter names are matched in any case because EVERY8D
 itself spells `BatchID` and `BATCHID`, oversized or contradictory values are refused, and unknown
 parameters are kept for audit rather than trusted.
+
+Every parameter of the real push (delta notes §4.11: BatchID, RM, RT, STATUS, SM, CustID, UserNo, ST, MR,
+SUBJECT, NAME, USERID, SOURCE, CHARGE, plus MSGID and TYPE of later revisions) is read and typed; only
+BatchID, RM and STATUS are required. The subject arrives as `SUBJECT` (the send's `SB`); `SB` is accepted
+too and `SUBJECT` wins when both are present.
+
+The values that identify things are checked for shape at this edge, so nothing a forger writes there can
+turn into a Slack mention or link further in: a BatchID is GUID-like (letters, digits, `-`, `_`, at most
+64 characters) and RM is a phone number (digits, an optional leading `+`, spaces, dashes).
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 from every8d.errors import ValidationError
@@ -18,6 +28,10 @@ from every8d.status import status_for
 MAX_VALUE_LENGTH = 2000
 MAX_PARAMETERS = 100
 _REQUIRED = ("BATCHID", "STATUS", "RM")
+#: A batch id as EVERY8D writes it (a GUID), loosely: no character that means anything in Slack mrkdwn.
+BATCH_ID_SHAPE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
+_MOBILE_SHAPE = re.compile(r"\+?[0-9][0-9 ()-]{0,31}")
+_STATUS_SHAPE = re.compile(r"-?\d{1,6}")
 
 
 def parse_callback(query_string: str) -> CallbackReport:
@@ -29,20 +43,56 @@ def parse_callback(query_string: str) -> CallbackReport:
                 f"推播回報缺少參數 {name}", f"The push report lacks the {name} parameter", endpoint="callback"
             )
     status = raw["STATUS"].strip()
-    if not status.lstrip("-").isdigit():
+    if not _STATUS_SHAPE.fullmatch(status):
         raise ValidationError(
             "推播回報的 STATUS 不是數字", "The push report's STATUS is not a number", endpoint="callback"
         )
+    batch_id = raw["BATCHID"].strip()
+    if not BATCH_ID_SHAPE.fullmatch(batch_id):
+        raise ValidationError(
+            "推播回報的 BatchID 格式不符", "The push report's BatchID is not shaped like a batch id",
+            endpoint="callback",
+        )
+    mobile = _mobile(raw["RM"])
+    if not _MOBILE_SHAPE.fullmatch(mobile):
+        raise ValidationError(
+            "推播回報的 RM 不是電話號碼", "The push report's RM is not a phone number", endpoint="callback"
+        )
     return CallbackReport(
-        batch_id=raw["BATCHID"].strip(),
-        mobile=_mobile(raw["RM"]),
+        batch_id=batch_id,
+        mobile=mobile,
         reported_at=parse_taipei_time(raw.get("RT", "")),
         status=status_for(status),
         text=raw.get("SM", ""),
         record_no=raw.get("MR", "").strip(),
-        subject=raw.get("SB", ""),
+        subject=subject_of(raw),
         raw=raw,
+        user_id=raw.get("USERID", "").strip(),
+        user_no=raw.get("USERNO", "").strip(),
+        msg_id=raw.get("MSGID", "").strip(),
+        kind=raw.get("TYPE", "").strip().upper(),
+        charge=_number(raw.get("CHARGE", "")),
+        sent_at=parse_taipei_time(raw.get("ST", "")),
+        name=raw.get("NAME", "").strip(),
+        source=raw.get("SOURCE", "").strip(),
+        cust_id=raw.get("CUSTID", "").strip(),
     )
+
+
+def subject_of(raw: dict[str, str]) -> str:
+    """The send's subject from a push's upper-cased parameters: `SUBJECT` as EVERY8D names it, else `SB`
+    (older pushes, and reports kept aside before SUBJECT was read)."""
+    subject = raw.get("SUBJECT")
+    return subject if subject else raw.get("SB", "")
+
+
+def _number(value: str) -> float | None:
+    """CHARGE as points; None when absent or unreadable (it is informative, never worth refusing a push)."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number == number and abs(number) < 1e9 else None
 
 
 def _decode(query_string: str) -> dict[str, str]:

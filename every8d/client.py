@@ -37,6 +37,7 @@ from every8d.codes import (
     CANCEL_SMS,
     CREDIT,
     MMS_ENDPOINTS,
+    NOTHING_TO_CANCEL_CODES,
     OPTIONAL_ENDPOINTS,
     REPLIES,
     SEND_ENDPOINTS,
@@ -282,8 +283,16 @@ class Every8dClient:
         return self._cancel(CANCEL_MMS, batch_id)
 
     def _cancel(self, endpoint: str, batch_id: str) -> CancelResult | NothingToCancel:
+        """-3 (no such scheduled batch) and -4 (already sent or deleted) mean what an empty answer means:
+        nothing to cancel; they come back as NothingToCancel with the code. -8 (temporarily unavailable) is
+        retried like -99, then raised for the cancel service to try again later."""
         bid = _batch_id(batch_id, endpoint)
-        return self._call(endpoint, {"BID": bid}, lambda body: parse_cancel(body, bid, endpoint))
+        try:
+            return self._call(endpoint, {"BID": bid}, lambda body: parse_cancel(body, bid, endpoint))
+        except ProviderError as error:
+            if error.code in NOTHING_TO_CANCEL_CODES:
+                return NothingToCancel(bid, code=error.code)
+            raise
 
     # --- lifecycle -----------------------------------------------------------------------------------
 

@@ -185,6 +185,11 @@ def register(app: App, ctx: HandlerContext) -> None:
                 tell("這批簡訊已經發送或已取消，無法再取消。", "This send already went out or was cancelled.")
             elif outcome.verdict is CancelVerdict.NOT_FOUND:
                 tell("找不到這筆申請。", "This request no longer exists.")
+            elif outcome.verdict is CancelVerdict.RETRYING and outcome.error is not None:
+                minutes = max(1, round((outcome.retry_in or 60) / 60))
+                tell(f"EVERY8D 暫時無法取消（{outcome.error.zh}），機器人將於約 {minutes} 分鐘後自動再試，結果會貼在討論串。",
+                     f"EVERY8D cannot cancel right now ({outcome.error.en}); the bot will try again in about "
+                     f"{minutes} min and post the result in the thread.")
             elif outcome.error is not None:
                 tell(f"取消失敗：{outcome.error.zh} {outcome.error.support_note()}",
                      f"Cancel failed: {outcome.error.en}")

@@ -236,7 +236,8 @@ def _card_state(voice: Voice, request: SendRequest, now: float | None) -> list[B
     if state in (RequestState.APPROVED, RequestState.SENDING):
         lines.append(voice.t("⏳ 發送中…", "sending…"))
     elif state is RequestState.SENT:
-        lines.append(voice.t(f"📤 已送出 · 批次代碼 `{request.batch_id}`", f"sent · batch id `{request.batch_id}`")
+        batch = escape(request.batch_id or "")  # EVERY8D's id, or one a push named (reconciliation)
+        lines.append(voice.t(f"📤 已送出 · 批次代碼 `{batch}`", f"sent · batch id `{batch}`")
                      if request.batch_id else voice.t("📤 已標記為已送出", "marked as sent"))
     elif state is RequestState.FAILED:
         lines.append(voice.t(f"❌ 發送失敗：{request.error_zh}", f"failed: {request.error_en}"))
@@ -291,7 +292,8 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
     if request.state in (RequestState.SENT, RequestState.CANCELLED) and request.sent_count is None:
         # Settled without EVERY8D's answer (reconciled from its report, or marked by an approver): no counts.
         lines = [
-            voice.t(f"📤 已確認送出 · 批次代碼 `{request.batch_id}`", f"📤 confirmed sent · batch id `{request.batch_id}`")
+            voice.t(f"📤 已確認送出 · 批次代碼 `{escape(request.batch_id)}`",
+                    f"📤 confirmed sent · batch id `{escape(request.batch_id)}`")
             if request.batch_id
             else voice.t("📤 已標記為已送出", "📤 marked as sent")
         ]
@@ -301,7 +303,7 @@ def send_result(voice: Voice, request: SendRequest, parts: Sequence[RequestPart]
             voice.t(f"📤 已送出 {request.sent_count} 則，扣除 {points(request.cost)}，剩餘 {points(request.credit_after)}",
                     f"sent {count(request.sent_count or 0, 'message')}, {request.cost or 0:,.1f} points charged, "
                     f"{request.credit_after or 0:,.1f} left"),
-            voice.t(f"批次代碼 `{request.batch_id}`", f"batch id `{request.batch_id}`"),
+            voice.t(f"批次代碼 `{escape(request.batch_id)}`", f"batch id `{escape(request.batch_id)}`"),
         ]
         if request.send_at:
             lines.append(voice.t(f"🕒 預約於 {voice.time(request.send_at)} 發送",
@@ -377,8 +379,9 @@ def batch_summary(
     scheduled = by_outcome.get(Outcome.SCHEDULED, 0)
     cancelled = by_outcome.get(Outcome.CANCELLED, 0)
     test_mode = by_outcome.get(Outcome.TEST, 0)
+    unknown = {code: n for code, n in counts.items() if status_for(code).outcome is Outcome.UNKNOWN}
     finished = sum(n for code, n in counts.items() if status_for(code).final)
-    pending = total - finished - scheduled
+    pending = total - finished - scheduled - sum(unknown.values())
     complete = batch.state == "complete"
     head = voice.t("📊 發送狀態" + ("（已完成）" if complete else ""), "Delivery status" + (" (complete)" if complete else ""))
     parts = [voice.t(f"已送達 {delivered}", f"delivered {delivered}"),
@@ -390,6 +393,8 @@ def batch_summary(
         parts.append(voice.t(f"已取消 {cancelled}", f"cancelled {cancelled}"))
     if test_mode:
         parts.append(voice.t(f"測試模式 {test_mode}", f"test mode {test_mode}"))
+    for code, n in sorted(unknown.items()):  # a code no table knows stays visible as itself
+        parts.append(voice.t(f"未知代碼 {code}：{n}", f"unknown code {code}: {n}"))
     lines = [f"*{head}*", f"`{progress_bar(finished, total)}`", " · ".join(parts)]
     sent = total - scheduled - cancelled
     if sent > 0 and (delivered or replied or opted_out):
@@ -404,8 +409,9 @@ def batch_summary(
         blocks.append(SectionBlock(text=_md(_failure_lines(voice, counts, failures, failed))))
     checked = voice.time(batch.last_checked_at or now)
     more_zh, more_en = (f"（共 {batch_count} 批）", f" (+{batch_count - 1} more)") if batch_count > 1 else ("", "")
-    blocks.append(_context(voice.t(f"批次代碼 `{batch.batch_id}`{more_zh} · 最後檢查 {checked}",
-                                   f"batch id `{batch.batch_id}`{more_en} · last check {checked}")))
+    batch_id = escape(batch.batch_id)
+    blocks.append(_context(voice.t(f"批次代碼 `{batch_id}`{more_zh} · 最後檢查 {checked}",
+                                   f"batch id `{batch_id}`{more_en} · last check {checked}")))
     if scheduled and request.state is RequestState.SENT and request.send_at and request.send_at > now:
         blocks.append(cancel_button(voice, request.id))
     retry = resendable(counts) if complete and request.kind == "sms" else 0
@@ -428,7 +434,7 @@ def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[D
         if status_for(code).outcome is Outcome.FAILED
     ]
     numbers = [
-        f"{voice.number(d.mobile)} — {escape(status_for(d.status_code).label(voice.language))}"
+        f"{escape(voice.number(d.mobile))} — {escape(status_for(d.status_code).label(voice.language))}"
         for d in failures[:FAILURES_LISTED]
     ]
     more = failed - len(numbers)
@@ -438,7 +444,7 @@ def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[D
 
 
 def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_thread: bool) -> Rendered:
-    sender = voice.number(reply.mobile)
+    sender = escape(voice.number(reply.mobile))  # the number a push named: shown as text, never markup
     when = voice.time(reply.received_at)
     where_zh = where_en = ""
     if not in_thread and request is not None:

@@ -26,7 +26,7 @@ from slack_sdk.models.views import View
 from every8d.status import Outcome, status_for
 from handlers import cards
 from handlers.context import HandlerContext
-from handlers.texts import Voice, clip, count, points
+from handlers.texts import Voice, clip, count, escape, points
 from storage import Batch, RequestState
 
 #: Items shown per section (pending: up to 3 blocks each, scheduled: 2, batches: 1).
@@ -185,16 +185,19 @@ def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int], batch_count:
 
 
 def _unmatched_reports(ctx: HandlerContext) -> list[Block]:
-    """Reports EVERY8D pushed for batches this bot never sent: kept aside, shown to approvers only."""
+    """Reports pushed for batches this bot never sent, or for numbers a batch never had: kept aside, shown
+    to approvers only."""
     kept = ctx.store.replies.unmatched_reports(limit=10)
     if not kept:
         return []
     voice = ctx.voice
-    lines = [f"`{r['batch_id'][:36]}` · {voice.number(r['mobile'])} · {r['status_code']} · {voice.time(r['created_at'])}"
-             for r in kept]
+    # Every value here came from an unsigned push: escaped, so none can become a mention or a link.
+    lines = [f"`{escape(r['batch_id'][:36])}` · {escape(voice.number(r['mobile']))} · {r['status_code']} · "
+             f"{voice.time(r['created_at'])}" for r in kept]
     return [
-        *_heading(voice.t(f"*未對應的回報* {len(kept)}（不屬於本機器人發送的批次，未貼出）",
-                          f"*Unmatched reports* {len(kept)} (for batches this bot did not send; not posted)")),
+        *_heading(voice.t(f"*未對應的回報* {len(kept)}（不屬於本機器人發送的批次或號碼，未貼出）",
+                          f"*Unmatched reports* {len(kept)} (for batches or numbers this bot did not send; "
+                          "not posted)")),
         _md("\n".join(lines)),
     ]
 

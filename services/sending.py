@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from every8d.callback import subject_of
 from every8d.codes import SEND_PARAM
 from every8d.errors import Every8dError, OutcomeUnknownError, UnsupportedEndpointError, ValidationError
 from every8d.phones import Recipient, parse_phone
@@ -77,8 +78,8 @@ DEPLOYMENT_KEY = "deployment_tag"
 
 
 def request_tag(request_id: int, part: int = 0, deployment: str = "") -> str:
-    """The tag written into an SMS's subject field (SB, never shown on the phone). EVERY8D echoes SB in
-    callbacks, which lets a send of unknown outcome be matched to its batch later: `#R<id>`, `.<part>`
+    """The tag written into an SMS's subject field (SB, never shown on the phone). EVERY8D echoes it in
+    callbacks (as `SUBJECT`), which lets a send of unknown outcome be matched to its batch later: `#R<id>`, `.<part>`
     for the parts after the first, and `@<deployment>` so that two bots sharing one EVERY8D account (a
     staging and a production one, whose reports reach one callback URL) never settle each other's sends."""
     tag = f"#R{request_id}" if part == 0 else f"#R{request_id}.{part}"
@@ -127,8 +128,11 @@ class _UseTextParts(Exception):
 
 
 def tag_is_ours(tag: tuple[int, int, str | None], deployment: str) -> bool:
-    """A tag without a deployment was written before tags had one (an upgrade mid-send): still ours."""
-    return tag[2] is None or tag[2] == deployment
+    """Only a tag naming this deployment may settle a send. A bare `#R<id>` (no `@<deployment>`) is
+    refused: anyone can forge one, and another bot on the same EVERY8D account writes the same ids, so
+    trusting it would mark as sent a send EVERY8D never got (and take its Send again button away). Such a
+    report stays kept aside as unmatched, where an approver can still see it."""
+    return bool(deployment) and tag[2] == deployment
 
 
 class SendService:
@@ -506,8 +510,9 @@ class SendService:
             if report["created_at"] < since:
                 continue
             try:
-                subject = str(json.loads(report["raw_json"]).get("SB", ""))
-            except (ValueError, AttributeError):
+                raw = json.loads(report["raw_json"])
+                subject = str(subject_of(raw)) if isinstance(raw, dict) else ""
+            except ValueError:
                 continue
             tag = parse_tag(subject)
             if tag is not None and tag[:2] == (request.id, part.part) and tag_is_ours(tag, self.deployment):

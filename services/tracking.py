@@ -5,7 +5,10 @@ report first or how often EVERY8D repeats it: statuses only move forward and rep
 Only open batches whose poll time has come are read, so the cost of a cycle grows with open batches,
 never with history. A report for a batch this bot does not know is kept aside (never posted); when
 the batch turns out to be ours after all (a push that raced the send's own bookkeeping, or a send of
-unknown outcome reconciled later) the kept reports are merged like any other.
+unknown outcome reconciled later) the kept reports are merged like any other. A report or reply for a
+number the batch never had is kept aside too: the push is unsigned, so it never grows a batch, is never
+posted and never opts a number out. Only a push tagged with this deployment settles a send in doubt, and
+the parts still to send are resumed after that push's transaction committed.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from every8d.errors import CredentialError, Every8dError
 from every8d.parsing import parse_taipei_time
@@ -111,6 +116,7 @@ class TrackingService:
         #: Called with a newly stored reply's id after its transaction (auto-replies, in the bot).
         self.on_reply = on_reply
         self.deployment = deployment_tag(store)
+        self._local = threading.local()
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -173,7 +179,8 @@ class TrackingService:
     # -- one merge for polls and callbacks ---------------------------------------------------------
 
     def ingest_records(self, batch_id: str, records: Iterable[DeliveryRecord], *, source: str) -> int:
-        """Merge status rows (forward only) and store the replies among them; returns rows changed."""
+        """Merge status rows (forward only) and store the replies among them; returns rows changed.
+        Rows for numbers the batch never had are kept aside, never added (see `_keep_strangers`)."""
         updates = []
         for record in records:
             mobile = normalize_mobile(record.mobile)
@@ -183,11 +190,52 @@ class TrackingService:
                 self.ingest_reply(batch_id, mobile, at, text, source=source)
                 continue
             updates.append((mobile, record.status.code, at, record.name, record.cost))
-        return self.store.batches.merge(batch_id, updates, source=source, now=self.clock()) if updates else 0
+        if not updates:
+            return 0
+        strangers: list[tuple[str, int, float | None, str, float]] = []
+        with self.store.immediate():
+            changed = self.store.batches.merge(batch_id, updates, source=source, now=self.clock(),
+                                               strangers=strangers)
+            self._keep_strangers(batch_id, strangers)
+        return changed
+
+    def _keep_strangers(self, batch_id: str, strangers: Iterable[tuple[str, int, float | None, str, float]],
+                        raw: Mapping[str, str] | None = None) -> None:
+        """Reports for numbers the batch never had: kept aside as unmatched ("number"), never added to the
+        batch. A push is unsigned: trusting it would let anyone grow a batch with numbers of their choice."""
+        for mobile, code, _at, _name, _cost in strangers:
+            self.store.replies.keep_unmatched_report(
+                batch_id=batch_id, status_code=code, mobile=mobile, now=self.clock(), reason="number",
+                raw=dict(raw) if raw is not None else {"BATCHID": batch_id, "RM": mobile, "STATUS": str(code)},
+            )
 
     def ingest_callback(self, report: CallbackReport) -> str:
         """Store one push report in one transaction. Returns what happened: "reply", "status",
-        "duplicate", "unmatched". Raises only if it could not be stored (the receiver answers 503)."""
+        "duplicate", "unmatched". Raises only if it could not be stored (the receiver answers 503).
+
+        Work that must see the report committed (resuming a request whose part it settled: the send runs
+        on another thread and connection, which would still read the request as `unknown`) is run only
+        after the transaction committed; if it rolled back, that work is dropped with it."""
+        self._local.after_commit = []
+        try:
+            outcome = self._ingest_callback(report)
+        except BaseException:
+            self._local.after_commit = None
+            raise
+        after, self._local.after_commit = self._local.after_commit, None
+        for work in after:
+            work()
+        return outcome
+
+    def _after_commit(self, work: Callable[[], None]) -> None:
+        """Run `work` once the current transaction of `ingest_callback` committed, or now outside one."""
+        pending = getattr(self._local, "after_commit", None)
+        if pending is not None and self.store.db.conn.in_transaction:
+            pending.append(work)
+        else:
+            work()
+
+    def _ingest_callback(self, report: CallbackReport) -> str:
         mobile = normalize_mobile(report.mobile)
         at = report.reported_at.timestamp() if report.reported_at else None
         with self.store.immediate():
@@ -201,11 +249,16 @@ class TrackingService:
                 )
                 return "unmatched"
             if report.is_reply:
-                stored = self.ingest_reply(batch.batch_id, mobile, at, report.text, source="callback")
-                return "reply" if stored else "duplicate"
+                return self._store_reply(batch.batch_id, mobile, at, report.text, source="callback",
+                                         record_no=report.record_no, raw=report.raw)
+            strangers: list[tuple[str, int, float | None, str, float]] = []
             changed = self.store.batches.merge(
-                batch.batch_id, [(mobile, report.status.code, at, "", 0.0)], source="callback", now=self.clock()
+                batch.batch_id, [(mobile, report.status.code, at, "", 0.0)], source="callback", now=self.clock(),
+                strangers=strangers,
             )
+            if strangers:
+                self._keep_strangers(batch.batch_id, strangers, report.raw)
+                return "unmatched"
             if not changed:
                 return "duplicate"
             # Only a final report can close the batch; otherwise queue a summary update without
@@ -214,18 +267,32 @@ class TrackingService:
                 self._announce_soon(batch.batch_id)
             return "status"
 
-    def ingest_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str) -> bool:
+    def ingest_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str,
+                     record_no: str = "", raw: Mapping[str, str] | None = None) -> bool:
         """Store a reply once and queue its posts (thread of its batch, and the replies channel), in the
         same transaction; an opt-out reply (STOP, 退訂) also lists the number there. False when it was
-        already stored."""
+        already stored (same content, or same batch and MR `record_no`), or when the batch never had the
+        number: such a reply is kept aside as unmatched, never posted (anyone could answer it by SMS) and
+        never an opt-out."""
+        return self._store_reply(batch_id, mobile, at, text, source=source, record_no=record_no,
+                                 raw=raw) == "reply"
+
+    def _store_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str,
+                     record_no: str = "", raw: Mapping[str, str] | None = None) -> str:
+        """`ingest_reply`, saying what happened: "reply", "duplicate" or "unmatched"."""
         request = self.store.requests.by_batch(batch_id)
         with self.store.immediate():
+            if not self.store.batches.has_recipient(batch_id, mobile):
+                kept = raw if raw is not None else {"BATCHID": batch_id, "RM": mobile, "STATUS": str(REPLY_CODE),
+                                                   "SM": text, "MR": record_no}
+                self._keep_strangers(batch_id, [(mobile, REPLY_CODE, at, "", 0.0)], kept)
+                return "unmatched"
             reply_id = self.store.replies.add(
                 batch_id=batch_id, mobile=mobile, received_at=at, text=text, source=source,
-                matched=request is not None, now=self.clock(),
+                matched=request is not None, now=self.clock(), record_no=record_no,
             )
             if reply_id is None:
-                return False
+                return "duplicate"
             notices.reply(
                 self.store,
                 reply_id,
@@ -238,26 +305,36 @@ class TrackingService:
                 # the summary's reply and opt-out rates move with each new reply
                 notices.summary(self.store, request.batch_id, request.approval_channel)
         if request is not None and self.on_reply is not None:
-            self.on_reply(reply_id)
-        return True
+            # auto-replies read the reply on another thread: only once it is committed (a push's
+            # transaction is still open here; `_after_commit` waits for it)
+            self._after_commit(partial(self.on_reply, reply_id))
+        return "reply"
 
     def _absorb_kept_reports(self, batch_id: str) -> int:
         """Merge the reports kept aside while this batch was unknown (statuses and replies), then mark
-        them resolved. Returns the rows changed."""
+        them resolved; those for numbers the batch never had stay kept aside ("number"). Returns the rows
+        changed."""
         kept = self.store.replies.unmatched_for_batch(batch_id)
         if not kept:
             return 0
         updates = []
+        handled, strangers = [], []
         for row in kept:
+            if not self.store.batches.has_recipient(batch_id, row["mobile"]):
+                strangers.append(row["id"])
+                continue
+            handled.append(row["id"])
             raw = _raw(row)
             reported = parse_taipei_time(raw.get("RT", ""))
             at = reported.timestamp() if reported else None
             if row["status_code"] == REPLY_CODE:
-                self.ingest_reply(batch_id, row["mobile"], at, raw.get("SM", ""), source="callback")
+                self.ingest_reply(batch_id, row["mobile"], at, str(raw.get("SM", "")), source="callback",
+                                  record_no=str(raw.get("MR", "")).strip())
             else:
                 updates.append((row["mobile"], row["status_code"], at, "", 0.0))
         changed = self.store.batches.merge(batch_id, updates, source="callback", now=self.clock()) if updates else 0
-        self.store.replies.resolve_unmatched([r["id"] for r in kept], self.clock())
+        self.store.replies.resolve_unmatched(handled, self.clock())
+        self.store.replies.reclassify_unmatched(strangers, "number")
         return changed
 
     # -- completion and posts ----------------------------------------------------------------------
@@ -312,9 +389,11 @@ class TrackingService:
     def _reconcile_from_subject(self, report: CallbackReport) -> bool:
         """A report for an unknown batch whose subject carries `#R<id>` (or `#R<id>.<part>`) of a part in
         `unknown` state: that part did reach EVERY8D. Adopt the batch, so it is tracked like any other."""
-        tag = parse_tag(report.subject or report.raw.get("SB", ""))
+        tag = parse_tag(report.subject)
         if tag is None or not tag_is_ours(tag, self.deployment):
-            return False  # not a send of this bot (another deployment on the same EVERY8D account)
+            # Not a send of this bot (another deployment on the same EVERY8D account), or a bare `#R<id>`
+            # anyone could write: it stays kept aside, visible, and settles nothing.
+            return False
         request_id, part_no, _ = tag
         part = self.store.parts.get(request_id, part_no)
         if part is None or part.state is not PartState.UNKNOWN:
@@ -345,10 +424,11 @@ class TrackingService:
                 initial_status=0, positions=(found.first_position, found.last_position), now=now,
             )
             self.store.audit.record(actor, "reconciled", request_id=request_id, now=now, batch_id=batch_id)
+            shown = _inert(batch_id)  # the id a push named: it must not become a mention or a link
             notices.thread_note(
                 self.store, request_id, request.approval_channel,
-                f"已確認：EVERY8D 確實收到此發送申請（批次代碼 {batch_id}），不需重送。",
-                f"Confirmed: EVERY8D did receive this send (batch id {batch_id}); no resend needed.",
+                f"已確認：EVERY8D 確實收到此發送申請（批次代碼 {shown}），不需重送。",
+                f"Confirmed: EVERY8D did receive this send (batch id {shown}); no resend needed.",
                 "reconciled" if part == 0 else f"reconciled.{part}",
             )
             notices.card(self.store, request_id, request.approval_channel)
@@ -356,7 +436,7 @@ class TrackingService:
         self._absorb_kept_reports(batch_id)
         log.info("request %s part %s reconciled with batch %s", request_id, part, batch_id)
         if resume and self.resume is not None:
-            self.resume(request_id)
+            self._after_commit(partial(self.resume, request_id))
         return True
 
     def _settle_after_adopt(self, request_id: int, now: float) -> bool:
@@ -377,3 +457,9 @@ def _raw(row: Mapping[str, object]) -> dict[str, str]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _inert(text: str) -> str:
+    """A value from a push made inert in a thread note (which is mrkdwn): `&`, `<` and `>` escaped, the
+    only characters Slack needs to form a mention, a broadcast or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

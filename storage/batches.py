@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from every8d.status import EXPIRED_LOCALLY, status_for
+from every8d.status import EXPIRED_LOCALLY, Outcome, all_statuses, status_for
 from storage.models import Batch, Delivery, row_to
 
 if TYPE_CHECKING:
@@ -126,37 +126,48 @@ class Batches:
         *,
         source: str,
         now: float | None = None,
+        strangers: list[tuple[str, int, float | None, str, float]] | None = None,
     ) -> int:
         """Apply (mobile, status_code, status_at, name, cost) updates moving forward only.
 
-        Returns how many rows changed. A mobile the batch does not know is added (EVERY8D is the truth).
-        A real final report still replaces the bot's own "no report before validity ended" guess, and a
-        report without a time, name or cost (a push) keeps the ones already known."""
+        Returns how many rows changed. A mobile the batch never had is NOT added: a push is unsigned, so
+        a report for a number nobody sent to would otherwise grow the batch (and its reply and opt-out
+        paths); such updates are appended to `strangers` for the caller to keep aside. A real final
+        report still replaces the bot's own closing at expiry ("no report", or an unknown code ranked
+        final), and a report without a time, name or cost (a push) keeps the ones already known."""
         now = now or time.time()
         changed = 0
         with self._store.immediate() as db:
             conn = db.conn
-            for mobile, code, status_at, name, cost in updates:
-                rank = status_for(code).rank
+            for update in updates:
+                mobile, code, status_at, name, cost = update
+                status = status_for(code)
+                rank = status.rank
                 replaces_guess = int(rank == 2 and code != EXPIRED_LOCALLY.code)
+                # A code no table knows ranks as pending, but it is news: it replaces a plain "sent".
+                replaces_sent = int(status.outcome is Outcome.UNKNOWN)
                 cursor = conn.execute(
                     "UPDATE deliveries SET status_code = ?, status_rank = ?, status_at = COALESCE(?, status_at), "
                     "name = CASE WHEN ? != '' THEN ? ELSE name END, cost = CASE WHEN ? > 0 THEN ? ELSE cost END, "
                     "updated_at = ?, source = ? "
-                    "WHERE batch_id = ? AND mobile = ? AND (status_rank < ? OR (status_code = ? AND ?))",
+                    "WHERE batch_id = ? AND mobile = ? AND (status_rank < ? OR (source = 'expiry' AND ?) "
+                    "OR (? AND status_rank = 1 AND status_code IN (0, 700)))",
                     [code, rank, status_at, name, name, cost, cost, now, source, batch_id, mobile, rank,
-                     EXPIRED_LOCALLY.code, replaces_guess],
+                     replaces_guess, replaces_sent],
                 )
                 if cursor.rowcount:
                     changed += 1
                     continue
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO deliveries (batch_id, mobile, name, status_code, status_rank, status_at, "
-                    "cost, updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [batch_id, mobile, name, code, rank, status_at, cost, now, source],
-                )
-                changed += cursor.rowcount
+                if strangers is not None and not conn.execute(
+                    "SELECT 1 FROM deliveries WHERE batch_id = ? AND mobile = ?", [batch_id, mobile]
+                ).fetchone():
+                    strangers.append(update)
         return changed
+
+    def has_recipient(self, batch_id: str, mobile: str) -> bool:
+        """Whether `mobile` is one of the numbers the batch was sent to (an index lookup)."""
+        return bool(self._store.rows(
+            "SELECT 1 AS one FROM deliveries WHERE batch_id = ? AND mobile = ? LIMIT 1", [batch_id, mobile]))
 
     def counts(self, *batch_ids: str) -> dict[int, int]:
         """How many recipients are in each status code, over one batch or the batches of a request."""
@@ -201,15 +212,25 @@ class Batches:
         return [row_to(Delivery, r) for r in self._store.db.query(sql, params)]  # type: ignore[misc]
 
     def expire_pending(self, batch_id: str, now: float | None = None) -> int:
-        """Mark every non-final recipient as expired (validity plus margin passed, no report came)."""
+        """Close every non-final recipient once validity plus margin passed. A recipient still "sent"
+        (or scheduled) with no report becomes expired ("no report before validity ended"); one whose last
+        report carried a code no table knows keeps that code, only ranked final, so the summary and the
+        audit CSV still say "unknown code N" rather than "no report". Returns the rows closed."""
         now = now or time.time()
+        known = sorted(s.code for s in all_statuses())
+        marks = ", ".join("?" for _ in known)
         with self._store.immediate() as db:
-            cursor = db.execute(
+            kept = db.execute(
+                "UPDATE deliveries SET status_rank = 2, updated_at = ?, source = 'expiry' "
+                f"WHERE batch_id = ? AND status_rank < 2 AND status_code NOT IN ({marks})",
+                [now, batch_id, *known],
+            ).rowcount
+            expired = db.execute(
                 "UPDATE deliveries SET status_code = ?, status_rank = 2, updated_at = ?, source = 'expiry' "
                 "WHERE batch_id = ? AND status_rank < 2",
                 [EXPIRED_LOCALLY.code, now, batch_id],
-            )
-            return cursor.rowcount
+            ).rowcount
+            return kept + expired
 
     def cancel_scheduled(self, batch_id: str, now: float | None = None) -> int:
         """After EVERY8D confirmed a cancel: the recipients still scheduled become cancelled (303)."""

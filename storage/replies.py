@@ -1,7 +1,14 @@
-"""Inbound replies (STATUS 999) and reports for batches this bot does not know.
+"""Inbound replies (STATUS 999) and reports kept aside (unknown batch, or a number the batch never had).
 
 A reply is stored once, whoever saw it first (poll or callback): its dedupe key is built from the
-batch, the number, the time and the text, so EVERY8D's retries and overlaps collapse into one row.
+batch, the number, the time and the text, so EVERY8D's retries and overlaps collapse into one row; and
+where EVERY8D gives an MR (its number for every message), the same BatchID + MR is one reply too.
+
+Reports kept aside come from an unsigned URL, so they are bounded: only the parameters EVERY8D sends are
+kept (each cut to a few hundred characters, unknown names only counted), at most `MAX_KEPT_REPORTS` rows
+(the oldest go first), and none older than `KEPT_REPORTS_DAYS`. Before these limits, 10,000 forged pushes
+added 65 MB; now the table stays under about 21 MB however large and many the pushes (measured: 10,000 pushes
+of 15.7 KB each), and 10,000 pushes shaped like EVERY8D's add 2.8 MB.
 """
 
 from __future__ import annotations
@@ -20,6 +27,17 @@ if TYPE_CHECKING:
 
 
 _WHITESPACE = re.compile(r"\s+")
+
+#: At most this many reports are kept aside; each new one beyond it deletes the oldest.
+MAX_KEPT_REPORTS = 5_000
+#: Reports kept aside longer than this are deleted (a send of unknown outcome is settled within hours).
+KEPT_REPORTS_DAYS = 7
+#: The parameters of EVERY8D's push that are kept (upper-cased), with the most characters kept of each.
+_KEPT_PARAMETERS = {
+    "BATCHID": 64, "RM": 32, "RT": 20, "STATUS": 8, "SM": 1000, "MR": 32, "SUBJECT": 200, "SB": 200,
+    "USERID": 64, "USERNO": 32, "MSGID": 64, "TYPE": 8, "CHARGE": 16, "ST": 20, "NAME": 100, "SOURCE": 64,
+    "CUSTID": 64,
+}
 
 
 def reply_key(batch_id: str, mobile: str, received_at: float | None, text: str) -> str:
@@ -47,14 +65,17 @@ class Replies:
         source: str,
         matched: bool,
         now: float | None = None,
+        record_no: str = "",
     ) -> int | None:
-        """Store a reply; returns its id, or None when the same reply was already stored."""
+        """Store a reply; returns its id, or None when the same reply was already stored (same content
+        key, or same batch and MR `record_no`)."""
         key = reply_key(batch_id or "", mobile, received_at, text)
         with self._store.immediate() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO replies (dedupe_key, batch_id, mobile, received_at, text, source, matched, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [key, batch_id, mobile, received_at, text, source, int(matched), now or time.time()],
+                "created_at, record_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [key, batch_id, mobile, received_at, text, source, int(matched), now or time.time(),
+                 record_no[:64]],
             )
             return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
@@ -90,24 +111,44 @@ class Replies:
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM replies")))["n"])
 
     def keep_unmatched_report(
-        self, *, batch_id: str, status_code: int, mobile: str, raw: dict[str, str], now: float | None = None
+        self, *, batch_id: str, status_code: int, mobile: str, raw: dict[str, str], now: float | None = None,
+        reason: str = "batch",
     ) -> bool:
-        """Keep aside a report for a batch this bot never sent (visible to admins, never posted)."""
-        payload = json.dumps(raw, ensure_ascii=False, sort_keys=True)
+        """Keep aside a report that settles nothing (visible to admins, never posted): its batch is unknown
+        (`reason` "batch") or the batch never had its number ("number"). Bounded in size, count and age
+        (module docstring). True when it was new."""
+        now = now or time.time()
+        payload = json.dumps(_bounded(raw), ensure_ascii=False, sort_keys=True)
         key = hashlib.sha256(payload.encode("utf-8")).hexdigest()
         with self._store.immediate() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO unmatched_reports (dedupe_key, batch_id, status_code, mobile, raw_json, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [key, batch_id, status_code, mobile, payload, now or time.time()],
+                "created_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [key, batch_id[:64], status_code, mobile[:32], payload, now, reason],
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            newest = int(cursor.lastrowid)
+            # Both deletes walk an index (the rowid, created_at): a push costs the same at 10 rows or 10,000.
+            db.execute("DELETE FROM unmatched_reports WHERE id <= ?", [newest - MAX_KEPT_REPORTS])
+            db.execute("DELETE FROM unmatched_reports WHERE created_at < ?", [now - KEPT_REPORTS_DAYS * 86400])
+            return True
+
+    def kept_count(self) -> int:
+        """Every report kept aside, resolved or not (tests and `doctor`)."""
+        return int(self._store.rows("SELECT COUNT(*) AS n FROM unmatched_reports")[0]["n"])
+
+    def expire_kept(self, now: float | None = None) -> int:
+        """Delete reports kept aside longer than KEPT_REPORTS_DAYS (also done on every new one)."""
+        cutoff = (now or time.time()) - KEPT_REPORTS_DAYS * 86400
+        with self._store.immediate() as db:
+            return db.execute("DELETE FROM unmatched_reports WHERE created_at < ?", [cutoff]).rowcount
 
     def unmatched_reports(self, limit: int = 50) -> list[dict]:
         """Reports kept aside and not yet matched to a batch, newest first: what admins review."""
         return list(
             self._store.db.query(
-                "SELECT id, batch_id, status_code, mobile, raw_json, created_at FROM unmatched_reports "
+                "SELECT id, batch_id, status_code, mobile, raw_json, created_at, reason FROM unmatched_reports "
                 "WHERE resolved_at IS NULL ORDER BY id DESC LIMIT ?",
                 [limit],
             )
@@ -118,7 +159,7 @@ class Replies:
         return list(
             self._store.db.query(
                 "SELECT id, batch_id, status_code, mobile, raw_json FROM unmatched_reports "
-                "WHERE resolved_at IS NULL AND batch_id = ? ORDER BY id",
+                "WHERE resolved_at IS NULL AND batch_id = ? AND reason = 'batch' ORDER BY id",
                 [batch_id],
             )
         )
@@ -146,9 +187,26 @@ class Replies:
             "SELECT COUNT(DISTINCT mobile) FROM replies WHERE created_at >= ? AND created_at < ?",
             [start, end]).fetchone()[0])
 
+    def reclassify_unmatched(self, report_ids: list[int], reason: str) -> None:
+        """Say why kept reports stay kept (their batch is now known, but it never had their number)."""
+        if not report_ids:
+            return
+        with self._store.immediate() as db:
+            db.conn.executemany("UPDATE unmatched_reports SET reason = ? WHERE id = ?", [(reason, i) for i in report_ids])
+
     def texts_between(self, start: float, end: float) -> Iterator[str]:
         """The text of each reply stored in [start, end), oldest first (the weekly report's top replies)."""
         for r in self._store.db.query(
             "SELECT text FROM replies WHERE created_at >= ? AND created_at < ? ORDER BY id", [start, end]
         ):
             yield r["text"]
+
+
+def _bounded(raw: dict[str, str]) -> dict[str, object]:
+    """The parameters worth keeping, each cut to its limit; unknown names are only counted (a forged push
+    may carry a hundred parameters of 2,000 characters each)."""
+    kept: dict[str, object] = {name: str(raw[name])[:limit] for name, limit in _KEPT_PARAMETERS.items() if name in raw}
+    others = len([name for name in raw if name not in _KEPT_PARAMETERS])
+    if others:
+        kept["_OTHER_PARAMETERS"] = others
+    return kept

@@ -393,3 +393,23 @@ def watchdog(db: Database) -> None:
         CREATE INDEX outbox_thread ON outbox(state, thread_key);
         """
     )
+
+
+@MIGRATIONS(name="0007_push_fields")
+def push_fields(db: Database) -> None:
+    """EVERY8D's push as it really is, and reports kept aside with limits.
+
+    - `replies.record_no`: the push's MR, which EVERY8D (since 2021) generates for every message. The same
+      BatchID + MR twice is one reply, whatever else differs between EVERY8D's retries ('' = no MR: polls).
+    - `unmatched_reports.reason`: why a report was kept aside: its batch is unknown (`batch`), or the batch
+      never had its number (`number`: never added to the batch, never posted, never an opt-out).
+    - An index on `unmatched_reports.created_at`: kept reports expire, and the cap deletes the oldest.
+    """
+    db.executescript(
+        """
+        ALTER TABLE replies ADD COLUMN record_no TEXT NOT NULL DEFAULT '';
+        CREATE UNIQUE INDEX replies_record ON replies(batch_id, record_no) WHERE record_no != '';
+        ALTER TABLE unmatched_reports ADD COLUMN reason TEXT NOT NULL DEFAULT 'batch';
+        CREATE INDEX unmatched_reports_created ON unmatched_reports(created_at);
+        """
+    )

@@ -426,11 +426,13 @@ def test_every_status_change_is_pushed_with_every8d_parameters(
     sandbox.tick()
     clock.advance(2)
     sandbox.tick()
+    # EVERY8D's real push (delta notes §4.11): SM carries the sent text, the subject is SUBJECT (never SB).
+    common = {"token": "s3", "BatchID": batch_id, "RM": "+886912345678", "SM": "測試訊息", "CustID": "SANDBOX",
+              "UserNo": "000000", "ST": "20250301090000", "MR": "1", "SUBJECT": "subject", "NAME": "王 小明",
+              "USERID": "sandbox", "SOURCE": "", "CHARGE": "1"}
     assert receiver.reports == [
-        {"token": "s3", "BatchID": batch_id, "RM": "+886912345678", "RT": "20250301090000", "STATUS": "0",
-         "SM": "", "MR": "1", "SB": "subject", "NAME": "王 小明"},
-        {"token": "s3", "BatchID": batch_id, "RM": "+886912345678", "RT": "20250301090002", "STATUS": "100",
-         "SM": "", "MR": "1", "SB": "subject", "NAME": "王 小明"},
+        {**common, "RT": "20250301090000", "STATUS": "0"},
+        {**common, "RT": "20250301090002", "STATUS": "100"},
     ]
     assert "RM=%2b886912345678" in receiver.raw[0] and "NAME=%e7%8e%8b+%e5" in receiver.raw[0]
 
@@ -506,7 +508,9 @@ def test_simulated_reply_is_a_999_row_with_its_text_and_a_callback(
     assert total == 3
     assert rows[2] == ["", "+886922333444", "2025/03/01 09:00:05", "0.0", "999", "好，我會準時到 謝謝"]
     reply = receiver.reports[-1]
-    assert (reply["STATUS"], reply["SM"], reply["RM"], reply["MR"]) == ("999", "好，我會準時到\t謝謝", "+886922333444", "2")
+    # A reply is a message of its own: its MR is its own record number (3), not the original's (2), so two
+    # replies from one recipient are never taken for one (replies are de-duplicated by BatchID + MR).
+    assert (reply["STATUS"], reply["SM"], reply["RM"], reply["MR"]) == ("999", "好，我會準時到\t謝謝", "+886922333444", "3")
     with pytest.raises(ValueError):
         sandbox.simulate_reply(batch_id, "0933000000", "not a recipient")
 

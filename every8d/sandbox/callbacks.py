@@ -6,10 +6,13 @@ retrying a non-200 answer (or no answer) up to 10 attempts in all, with a delay 
 `retry_seconds` and doubles up to 5 s. Retries are scheduled on the injected clock, not slept, so a fake
 clock drives them in tests and one failing report never delays the others.
 
-Parameters sent: BatchID, RM (E.164), RT (yyyyMMddHHmmss, Taipei), STATUS, SM (reply text; empty on
-delivery reports), MR (the record's number in its batch), plus SB (the batch subject) and NAME (the contact
-name, often empty) as real pushes carry more than the spec lists. Values are form-encoded (`+` for a space,
-`%2b` for a plus) with lower-case escapes, like the real platform.
+Parameters sent: exactly what EVERY8D's real push carries (delta notes §4.11, the push recorded in
+minchao/every8d-php's README), with the same names, case and order: BatchID, RM (E.164), RT
+(yyyyMMddHHmmss, Taipei), STATUS, SM (the reply on 999, the sent text on every other report), CustID,
+UserNo, ST (send time), MR (one per message), SUBJECT (the send's SB; never `SB` in the push), NAME (the
+contact name, often empty), USERID (the sending account), SOURCE (empty), CHARGE (points). Values are
+form-encoded (`+` for a space, `%2b` for a plus) with lower-case escapes, like the real platform. So the
+bot is tested against EVERY8D's shape, never against the shape its own client happens to read.
 """
 
 from __future__ import annotations
@@ -36,21 +39,37 @@ _log = logging.getLogger(__name__)
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
+#: The sandbox account's customer id and user code as pushed (EVERY8D's real values are per account).
+CUST_ID = "SANDBOX"
+USER_NO = "000000"
+
+
 def callback_query(event: CallbackEvent) -> str:
-    """The query string of one push, encoded as EVERY8D encodes it."""
+    """The query string of one push, encoded and ordered as EVERY8D sends it."""
     query = urlencode(
-        {
-            "BatchID": event.batch_id,
-            "RM": event.mobile,
-            "RT": taipei_time(event.at, "%Y%m%d%H%M%S"),
-            "STATUS": str(event.status),
-            "SM": event.text,
-            "MR": event.mr or str(event.record_no),
-            "SB": event.subject,
-            "NAME": event.name,
-        }
+        [
+            ("BatchID", event.batch_id),
+            ("RM", event.mobile),
+            ("RT", taipei_time(event.at, "%Y%m%d%H%M%S")),
+            ("STATUS", str(event.status)),
+            ("SM", event.text),
+            ("CustID", CUST_ID),
+            ("UserNo", USER_NO),
+            ("ST", taipei_time(event.sent_at or event.at, "%Y%m%d%H%M%S")),
+            ("MR", event.mr or str(event.record_no)),  # SendParamSMS: the Mr given at send
+            ("SUBJECT", event.subject),
+            ("NAME", event.name),
+            ("USERID", event.user_id),
+            ("SOURCE", ""),
+            ("CHARGE", _points(event.cost)),
+        ]
     )
     return _ESCAPE.sub(lambda match: match.group().lower(), query)
+
+
+def _points(cost: float) -> str:
+    """CHARGE as the platform writes it: `0`, `1`, `1.5`."""
+    return str(int(cost)) if float(cost).is_integer() else f"{cost:g}"
 
 
 class CallbackPusher:

@@ -106,6 +106,9 @@ _INTERNATIONAL = re.compile(r"\+[1-9]\d{6,14}")
 _SEND_TIME = re.compile(r"\d{14}")
 _IGNORED_IN_NUMBERS = re.compile(r"[\s-]")
 
+#: Forced codes given when the send is accepted, not at delivery (with every negative code).
+_REFUSED_AT_SEND = frozenset({NO_CREDIT, INTERNATIONAL_DISABLED})
+
 _GO_OUT = "go_out"
 _FINALIZE = "finalize"
 _REPLY = "reply"
@@ -200,7 +203,11 @@ class SendOutcome(NamedTuple):
 
 
 class CallbackEvent(NamedTuple):
-    """One status change or reply to push. A tuple, so 100,000 queued events stay cheap."""
+    """One status change or reply to push. A tuple, so 100,000 queued events stay cheap.
+
+    `text` is SM: the reply on 999, the sent text on every other report (as real pushes carry it);
+    `record_no` is MR, one per message (a reply is a message of its own); `sent_at` is ST, `cost` CHARGE
+    and `user_id` USERID."""
 
     batch_id: str
     mobile: str
@@ -212,6 +219,9 @@ class CallbackEvent(NamedTuple):
     name: str
     #: SendParamSMS's `Mr` for this record ("" for sendSMS/sendMMS).
     mr: str = ""
+    sent_at: float = 0.0
+    cost: float = 0.0
+    user_id: str = ""
 
 
 def taipei_time(epoch: float, pattern: str) -> str:
@@ -350,7 +360,9 @@ class Engine:
         contacts: Mapping[str, str] | None = None,
         emit: Callable[[CallbackEvent], None] | None = None,
         mms_terms: str = "2021",
+        forced_status: Callable[[str], int | None] | None = None,
     ) -> None:
+        """`forced_status(mobile)` is a status a test asked for (sandbox/faults.py `force_status`)."""
         if credit < 0:
             raise ValueError("credit cannot be negative")
         if not 0.0 <= reply_rate <= 1.0:
@@ -372,6 +384,7 @@ class Engine:
         self._reply_rate = reply_rate
         self._contacts: dict[str, str] = {k: str(v) for k, v in _normalized_keys(contacts, "contacts").items()}
         self._emit = emit
+        self._forced = forced_status or (lambda mobile: None)
         self._timeline: list[tuple[float, int, str, str, int, str]] = []
         self._sequence = itertools.count()
         self._batches: dict[str, SandboxBatch] = {}
@@ -532,7 +545,11 @@ class Engine:
             if batch.texts is not None:
                 chars = count_chars(batch.texts[record_no - 1])
                 prices = {True: float(sms_points(chars, True)), False: float(sms_points(chars, False))}
-            status, price = self._admit(batch, mobile, prices, out_of_credit)
+            forced = self._forced(mobile) if mobile else None
+            if forced is not None and (forced < 0 or forced in _REFUSED_AT_SEND):
+                status, price = forced, 0.0  # EVERY8D refuses this one recipient up front; nothing charged
+            else:
+                status, price = self._admit(batch, mobile, prices, out_of_credit)
             if status == NO_CREDIT:
                 out_of_credit = True
                 unsent += 1
@@ -660,6 +677,9 @@ class Engine:
                 self._maybe_reply(batch, index, at)
 
     def _outcome(self, batch_id: str, mobile: str) -> int:
+        forced = self._forced(mobile)
+        if forced is not None:
+            return forced  # any code a test asked for: final, pending, or one no table knows
         forced = self._failing.get(mobile)
         if forced is not None:
             return forced
@@ -701,15 +721,26 @@ class Engine:
                 self._schedule(at, _REPLY, batch_id, index, text)
 
     def _add_reply(self, batch: SandboxBatch, original: SandboxRecord, text: str, at: float) -> None:
-        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, original.record_no, text, original.mr)
+        # A reply is a message of its own: EVERY8D (since 2021) gives every message its own MR.
+        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, len(batch.records) + 1, text)  # no Mr: a new message
         batch.records.append(reply)
         self._notify(batch, reply, at)
+
+    @staticmethod
+    def _sent_text(batch: SandboxBatch, record: SandboxRecord) -> str:
+        """The text this record was sent (SM of a status push): its own text in a SendParamSMS batch."""
+        if batch.texts is not None and 0 < record.record_no <= len(batch.texts):
+            return batch.texts[record.record_no - 1]
+        return batch.message
 
     def _notify(self, batch: SandboxBatch, record: SandboxRecord, at: float) -> None:
         if self._emit is not None:
             self._emit(
                 CallbackEvent(
-                    batch.batch_id, record.mobile, at, record.status, record.text,
-                    record.record_no, batch.subject, record.name, record.mr,
+                    batch.batch_id, record.mobile, at, record.status,
+                    record.text if record.status == REPLY else self._sent_text(batch, record),
+                    record.record_no, batch.subject, record.name, mr=record.mr,
+                    sent_at=batch.send_at if batch.send_at is not None else batch.created_at, cost=record.cost,
+                    user_id=self._uid.decode(),
                 )
             )

@@ -41,7 +41,7 @@ from every8d.sandbox.engine import (
     SandboxRecord,
     taipei_time,
 )
-from every8d.sandbox.faults import Faults
+from every8d.sandbox.faults import Faults, refusal_body
 
 _log = logging.getLogger(__name__)
 
@@ -208,6 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, _param_answer(False, str(HOST_ERROR[0]), HOST_ERROR[1]), _JSON)
         elif fault in _CANNED:
             self._answer(*_CANNED[fault])
+        elif (refusal := refusal_body(fault)) is not None:
+            if endpoint[1] == "param":  # the JSON endpoint refuses in its own shape
+                code, _, text = refusal.partition(",")
+                self._answer(200, _param_answer(False, code, text.strip()), _JSON)
+            else:
+                self._answer(200, refusal, _PLAIN)
         elif endpoint[1] == "param":
             body = sandbox._dispatch_param(document, raw)
             if fault == "accept_then_hang":
@@ -285,6 +291,7 @@ class Sandbox:
             contacts=contacts,
             emit=self._pusher.enqueue if self._pusher else None,
             mms_terms=mms_terms,
+            forced_status=self.faults.forced_status,
         )
         self._background = background
         self._address = (host, port)
