@@ -18,9 +18,10 @@ from services.compose import ComposeInput
 from services.personalise import Audience, AudienceRow
 from storage import Store
 
-#: Failure codes after which a new attempt may reach the phone (handset off, carrier fault, expired,
-#: no credit at the time, a scheduled time the platform refused).
-RESENDABLE_CODES: frozenset[int] = frozenset({101, 102, 105, 106, 107, 301, -4, -6})
+#: Failure codes after which a new attempt may reach the phone (handset off, network fault, expired, no
+#: credit at the time, a scheduled time the platform refused). Not 105/106: the later revision reads them as
+#: content blocked by the carrier or the platform, which a resend of the same text would meet again.
+RESENDABLE_CODES: frozenset[int] = frozenset({101, 102, 107, 301, -4, -6})
 #: The variable that carries each recipient's own text when the original was personalised.
 PERSONAL_TEXT = "message"
 MAX_RESEND = 10_000
