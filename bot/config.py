@@ -70,6 +70,9 @@ VARIABLES: tuple[Variable, ...] = (
              "other link or number is flagged in the preview (Taiwan blocks unregistered ones); empty: no check."),
     Variable("BOT_UNREGISTERED_LINKS", "warn",
              "`warn` (the preview names unregistered links and numbers) or `refuse` (they stop the draft)."),
+    Variable("BOT_THREAD_ANSWERS", "confirm",
+             "A message typed in a batch's thread after a reply: `confirm` asks its author privately whether to "
+             "text it to that number, `direct` texts it at once, `off` never (the Answer button still works)."),
     Variable("BOT_AUTOREPLY_COOLDOWN_HOURS", "24",
              "An auto-reply rule answers the same number at most once in this many hours (`/sms autoreply`)."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
@@ -142,6 +145,7 @@ class Config:
     quiet_hours: str = TAIWAN_DEFAULT
     registered_links: str = ""
     autoreply_cooldown_hours: float = 24.0
+    thread_answers: str = "confirm"
     refuse_unregistered_links: bool = False
     language: str = "both"
     mask_numbers: bool = True
@@ -334,6 +338,9 @@ def _parse(raw: dict[str, str]) -> Config:
         problems.append(f"BOT_QUIET_HOURS={raw['BOT_QUIET_HOURS']!r} ({exc}): 請填一或多個 HH:MM-HH:MM，以逗號分隔，"
                         "如 12:30-13:30,21:00-08:00，留空為關閉 / use one or more HH:MM-HH:MM windows separated by "
                         "commas, e.g. 12:30-13:30,21:00-08:00, or leave it empty to turn quiet hours off.")
+    if raw["BOT_THREAD_ANSWERS"].lower() not in ("confirm", "direct", "off"):
+        problems.append(f"BOT_THREAD_ANSWERS={raw['BOT_THREAD_ANSWERS']!r}: 請填 confirm、direct 或 off / use confirm, "
+                        "direct or off.")
     if raw["BOT_UNREGISTERED_LINKS"].lower() not in ("warn", "refuse"):
         problems.append(f"BOT_UNREGISTERED_LINKS={raw['BOT_UNREGISTERED_LINKS']!r}: 請填 warn 或 refuse / use warn or refuse.")
     language = raw["BOT_LANGUAGE"]
@@ -384,6 +391,7 @@ def _parse(raw: dict[str, str]) -> Config:
         quiet_hours=raw["BOT_QUIET_HOURS"],
         registered_links=raw["BOT_REGISTERED_LINKS"],
         autoreply_cooldown_hours=number("BOT_AUTOREPLY_COOLDOWN_HOURS"),
+        thread_answers=raw["BOT_THREAD_ANSWERS"].lower(),
         refuse_unregistered_links=raw["BOT_UNREGISTERED_LINKS"].lower() == "refuse",
         language=language,
         mask_numbers=flag("BOT_MASK_NUMBERS"),

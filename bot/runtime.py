@@ -192,6 +192,7 @@ class Runtime:
             mask_numbers=config.mask_numbers,
             quiet_hours=config.quiet_window,
             registered_links=config.link_rules,
+            thread_answers=config.thread_answers,
             group_members=self._group_members,
         )
         self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)
@@ -214,7 +215,8 @@ class Runtime:
         self.autoreply = AutoReplyService(self.store, self.requests, self.policy, clock, limits=config.limits,
                                           cooldown_seconds=config.autoreply_cooldown_hours * 3600)
         self.answers = AnswerService(self.store, self.requests, self.policy, clock, limits=config.limits)
-        self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit)
+        self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit,
+                                             thread_answers=config.thread_answers)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,

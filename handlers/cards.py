@@ -443,7 +443,8 @@ def _failure_lines(voice: Voice, counts: Mapping[int, int], failures: Sequence[D
     return "\n".join([f"*{voice.t('未送達原因', 'Failures by reason')}*", *reasons, "", *numbers])
 
 
-def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_thread: bool) -> Rendered:
+def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_thread: bool,
+               thread_answers: str = "confirm") -> Rendered:
     sender = escape(voice.number(reply.mobile))  # the number a push named: shown as text, never markup
     when = voice.time(reply.received_at)
     where_zh = where_en = ""
@@ -455,9 +456,13 @@ def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_th
     blocks: list[Block] = [_context(head), untrusted_block(reply.text)]
     if request is not None:
         blocks.append(answer_button(voice, reply.id))
-        if in_thread:
+        if in_thread and thread_answers == "direct":
             blocks.append(_context(voice.t("在此討論串輸入訊息，即以簡訊回覆最新一則回覆的號碼",
                                            "type in this thread to answer the latest reply by SMS")))
+        elif in_thread and thread_answers == "confirm":
+            blocks.append(_context(voice.t("在此討論串輸入的訊息，會先私下詢問您是否以簡訊傳給最新一則回覆的號碼",
+                                           "a message typed in this thread asks you first whether to text it "
+                                           "to the latest reply's number")))
     blocks.extend(sandbox_block(voice))
     text = f"{head}: {escape(reply.text)}"
     return clip(text, 3000), _done(blocks)

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+)
 from slack_sdk.models.views import View
 
-from every8d.problems import Problem
 from handlers import cards, modals
 from handlers.context import HandlerContext
-from handlers.texts import Voice, escape, points
+from handlers.texts import Voice, escape, points, sms_text_from_slack
 from services.conversations import AnswerOutcome, AnswerVerdict
 from storage import Reply
 
@@ -30,10 +36,11 @@ log = logging.getLogger("every8d_bot.handlers")
 
 ANSWER_CALLBACK = "answer_reply_modal"
 ANSWER_BLOCK = "message"
-#: Message subtypes that are still a person typing in the thread ("also send to channel").
-_TYPED_SUBTYPES = (None, "thread_broadcast")
-#: Slack's markup in message text: `<https://x|label>`, `<mailto:a@b>`, `<@U123>`.
-_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+#: Message subtypes that are still a person typing in the thread ("also send to channel", a file shared).
+_TYPED_SUBTYPES = (None, "thread_broadcast", "file_share")
+#: The buttons of the private "send this as SMS?" question (value: the kept draft's id).
+THREAD_SEND = "thread_answer_send"
+THREAD_NOTE = "thread_answer_note"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class ThreadMessage:
     ts: str
     user: str
     text: str
+    #: Files attached to the message: they cannot go by SMS (the person is told).
+    files: int = 0
 
     @property
     def source_event(self) -> str:
@@ -61,21 +70,15 @@ def typed_in_thread(event: dict, bot_user_id: str | None) -> ThreadMessage | Non
         return None
     if not thread_ts or not ts or thread_ts == ts or not event.get("channel"):
         return None
-    return ThreadMessage(event["channel"], thread_ts, ts, user, sms_text(event.get("text") or ""))
+    files = event.get("files")
+    return ThreadMessage(event["channel"], thread_ts, ts, user, sms_text(event.get("text") or ""),
+                         files=len(files) if isinstance(files, list) else 0)
 
 
 def sms_text(text: str) -> str:
-    """What the person typed, from Slack's markup: links become their label (or address), and the three
-    characters Slack escapes come back, so the phone shows what was typed in Slack."""
-
-    def plain(match: re.Match[str]) -> str:
-        target, label = match.group(1), match.group(2)
-        if label:
-            return label
-        return re.sub(r"^(mailto|tel):", "", target)
-
-    text = _SLACK_LINK.sub(plain, text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """What the person typed, from Slack's markup (handlers/texts.py): a link `<https://x|label>` reaches the
+    phone as its label and its address, never the label alone."""
+    return sms_text_from_slack(text)
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -83,23 +86,59 @@ def register(app: App, ctx: HandlerContext) -> None:
 
     @app.event("message")
     def thread_message(event: dict, client: WebClient, context: BoltContext) -> None:
-        """Every message event ends here (acked by Bolt); only a person's message in a thread can answer."""
+        """Every message event ends here (acked by Bolt); only a person's message in a thread under a reply
+        can answer, and by default only once its author confirms (BOT_THREAD_ANSWERS)."""
         typed = typed_in_thread(event, context.bot_user_id)
-        if typed is None:
+        mode = ctx.policy.thread_answers
+        if typed is None or mode == "off":
             return
-        outcome = ctx.answers.answer_in_thread(
-            typed.channel, typed.thread_ts, typed.text, user=typed.user, source_event=typed.source_event
-        )
-        if outcome.verdict is AnswerVerdict.INVALID:
-            text, blocks = refusal(voice, outcome.problems)
-            client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
-                                      text=text, blocks=blocks)
-        elif outcome.verdict is AnswerVerdict.SUBMITTED:
-            ctx.wake_poster()
-            if outcome.over_limit:
-                text, blocks = cards.ephemeral(voice, *over_limit_words(ctx, outcome))
-                client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
-                                          text=text, blocks=blocks)
+        reply = ctx.answers.latest_reply_in_thread(typed.channel, typed.thread_ts)
+        if reply is None:
+            return  # people talking in an approval thread: never an SMS
+        tell = _teller(client, typed, voice)
+        if typed.files:
+            tell(*_files_words(bool(typed.text.strip())))
+            if not typed.text.strip():
+                return
+        if mode == "direct":
+            answer_now(ctx, typed, tell)  # an empty answer is refused there, with the reason
+            return
+        if not typed.text.strip():
+            return  # nothing to ask about
+        draft_id = ctx.store.drafts.save(typed.user, {"channel": typed.channel, "thread_ts": typed.thread_ts,
+                                                      "ts": typed.ts, "text": typed.text, "reply_id": reply.id})
+        text, blocks = confirm_question(voice, voice.number(reply.mobile), typed.text, draft_id)
+        client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
+                                  text=text, blocks=blocks)
+
+    @app.action(THREAD_SEND)
+    def thread_send(ack: Ack, body: dict, respond: Respond) -> None:
+        ack()
+        kept = _kept_answer(ctx, body)
+        if kept is None:
+            respond(**_replacing(voice, "這個選項已過期或不是您的訊息。", "This choice expired or is not yours."))
+            return
+        draft_id, draft = kept
+        typed = ThreadMessage(draft["channel"], draft["thread_ts"], draft["ts"], body["user"]["id"], draft["text"])
+        said: list[tuple[str, str]] = []
+        outcome = answer_now(ctx, typed, lambda zh, en: said.append((zh, en)), reply_id=int(draft["reply_id"]))
+        ctx.store.drafts.delete(draft_id)
+        if outcome.verdict in (AnswerVerdict.SUBMITTED, AnswerVerdict.DUPLICATE) and not said:
+            said.append(("📤 已送出，會在討論串中顯示發送結果。", "📤 Sent; its result shows in the thread."))
+        elif outcome.verdict is AnswerVerdict.NO_REPLY:
+            said.append(("這則回覆已無法回覆，沒有發送任何簡訊。", "That reply can no longer be answered; nothing was sent."))
+        zh = "\n".join(z for z, _ in said) or "—"
+        en = "\n".join(e for _, e in said) or "—"
+        respond(**_replacing(voice, zh, en))
+
+    @app.action(THREAD_NOTE)
+    def thread_note(ack: Ack, body: dict, respond: Respond) -> None:
+        ack()
+        kept = _kept_answer(ctx, body)
+        if kept is not None:
+            ctx.store.drafts.delete(kept[0])
+        respond(**_replacing(voice, "📝 已保留為討論串中的備註，沒有發送簡訊。",
+                             "📝 Kept as a note in the thread; no SMS was sent."))
 
     @app.action(cards.ANSWER_REPLY)
     def answer_button(ack: Ack, body: dict, client: WebClient, respond: Respond) -> None:
@@ -135,6 +174,69 @@ def register(app: App, ctx: HandlerContext) -> None:
         ctx.wake_poster()
 
 
+def answer_now(ctx: HandlerContext, typed: ThreadMessage, tell: Callable[[str, str], None], *,
+               reply_id: int | None = None) -> AnswerOutcome:
+    """Send the typed answer (direct mode, or once confirmed), telling its author what they must know."""
+    outcome = ctx.answers.answer_in_thread(typed.channel, typed.thread_ts, typed.text, user=typed.user,
+                                           source_event=typed.source_event, reply_id=reply_id)
+    if outcome.verdict is AnswerVerdict.INVALID:
+        tell("沒有發送這則回覆，請修正後再輸入一次：" + "；".join(p.zh for p in outcome.problems),
+             "This answer was not sent; fix it and type it again: " + "; ".join(p.en for p in outcome.problems))
+    elif outcome.verdict is AnswerVerdict.SUBMITTED:
+        ctx.wake_poster()
+        if outcome.over_limit:
+            tell(*over_limit_words(ctx, outcome))
+    return outcome
+
+
+def confirm_question(voice: Voice, number: str, text: str, draft_id: str) -> cards.Rendered:
+    """Only its author sees it: send what they typed to the number, or keep it as a note among colleagues."""
+    quoted = escape(text[:300]) + ("…" if len(text) > 300 else "")
+    rendered_text, blocks = cards.ephemeral(
+        voice, f"要把這則訊息以簡訊傳給 {number} 嗎？討論串中的其他訊息不會傳出。",
+        f"Send this as an SMS to {number}? Other messages in the thread stay here.", extra=[f"> {quoted}"])
+    blocks.insert(-1 if voice.sandbox else len(blocks), ActionsBlock(block_id=f"thread_answer:{draft_id}", elements=[
+        ButtonElement(text=voice.t("以簡訊發送", "Send as SMS"), action_id=THREAD_SEND, value=draft_id, style="primary"),
+        ButtonElement(text=voice.t("只當備註", "Keep as note"), action_id=THREAD_NOTE, value=draft_id),
+    ]).to_dict())
+    return rendered_text, blocks
+
+
+def _files_words(with_text: bool) -> tuple[str, str]:
+    if with_text:
+        return ("檔案無法以簡訊傳送，只有文字會傳出。要傳圖片請用 `/sms` 撰寫多媒體簡訊。",
+                "Files cannot go by SMS; only the text can. For a picture, compose an MMS with `/sms`.")
+    return ("檔案無法以簡訊傳送，這則訊息沒有傳出。要傳圖片請用 `/sms` 撰寫多媒體簡訊。",
+            "Files cannot go by SMS, so nothing was sent. For a picture, compose an MMS with `/sms`.")
+
+
+def _teller(client: WebClient, typed: ThreadMessage, voice: Voice) -> Callable[[str, str], None]:
+    """Tell the message's author (only them), in its thread."""
+
+    def tell(zh: str, en: str) -> None:
+        text, blocks = cards.ephemeral(voice, zh, en)
+        client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
+                                  text=text, blocks=blocks)
+    return tell
+
+
+def _kept_answer(ctx: HandlerContext, body: dict) -> tuple[str, dict] | None:
+    """The confirmed answer's draft, only for the person who typed it."""
+    try:
+        draft_id = str(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError):
+        return None
+    kept = ctx.store.drafts.load(draft_id, body.get("user", {}).get("id", ""))
+    if kept is None or not isinstance(kept[0], dict) or not {"channel", "thread_ts", "ts", "text", "reply_id"} <= set(kept[0]):
+        return None
+    return draft_id, kept[0]
+
+
+def _replacing(voice: Voice, zh: str, en: str) -> dict:
+    text, blocks = cards.ephemeral(voice, zh, en)
+    return {"text": text, "blocks": blocks, "response_type": "ephemeral", "replace_original": True}
+
+
 def _typed_answer(view: dict) -> str:
     """The answer typed in the form; empty when the view's state lacks it (the checks then say so)."""
     state = view.get("state")
@@ -153,14 +255,6 @@ def over_limit_words(ctx: HandlerContext, outcome: AnswerOutcome) -> tuple[str, 
         f"已送出申請 #{outcome.request_id}，核准者核准後才會發送。",
         f"This answer costs {outcome.points:,.1f} points, more than the {cap:,.1f} an answer may cost without "
         f"approval (BOT_ANSWER_MAX_POINTS): request #{outcome.request_id} waits for an approver.",
-    )
-
-
-def refusal(voice: Voice, problems: tuple[Problem, ...]) -> cards.Rendered:
-    """Why a typed answer was not sent (only the person who typed sees it)."""
-    return cards.ephemeral(
-        voice, "沒有發送這則回覆，請修正後再輸入一次：", "This answer was not sent; fix it and type it again:",
-        extra=[f"• {escape(voice.t(p.zh, p.en))}" for p in problems],
     )
 
 

@@ -36,11 +36,14 @@ class Plan:
 
 
 class NotificationRenderer:
-    def __init__(self, store: Store, voice: Voice, clock: Clock, credit: CreditService | None = None) -> None:
+    def __init__(self, store: Store, voice: Voice, clock: Clock, credit: CreditService | None = None, *,
+                 thread_answers: str = "confirm") -> None:
         self.store = store
         self.voice = voice
         self.clock = clock
         self.credit = credit
+        #: BOT_THREAD_ANSWERS: what a reply in a thread says typing there does.
+        self.thread_answers = thread_answers
 
     def plan(self, item: OutboxItem) -> Plan:
         render = getattr(self, f"_{item.kind}", None)
@@ -110,7 +113,8 @@ class NotificationRenderer:
         if reply is None:
             return Plan(channel="", skip=True)
         request = self.store.requests.by_batch(reply.batch_id) if reply.batch_id else None
-        text, blocks = cards.reply_post(self.voice, reply, request, in_thread=in_thread)
+        text, blocks = cards.reply_post(self.voice, reply, request, in_thread=in_thread,
+                                        thread_answers=self.thread_answers)
         if in_thread and request is not None:
             return self._thread_plan(request.id, text, blocks)
         return Plan(item.channel or "", text, blocks)

@@ -62,13 +62,24 @@ class AnswerService:
         self.clock = clock
         self.limits = limits
 
-    def answer_in_thread(
-        self, channel: str, thread_ts: str, text: str, *, user: str, source_event: str
-    ) -> AnswerOutcome:
-        """A message typed in a thread answers the sender of the most recent reply posted there. Without a
-        reply in that thread there is nobody to answer: NO_REPLY, and nothing is stored or sent."""
+    def latest_reply_in_thread(self, channel: str, thread_ts: str) -> Reply | None:
+        """The reply a message typed in this thread would answer (the most recent one), or None."""
         reply_id = self.store.requests.latest_reply_in_thread(channel, thread_ts)
-        reply = self.store.replies.get(reply_id) if reply_id is not None else None
+        return self.store.replies.get(reply_id) if reply_id is not None else None
+
+    def answer_in_thread(
+        self, channel: str, thread_ts: str, text: str, *, user: str, source_event: str, reply_id: int | None = None
+    ) -> AnswerOutcome:
+        """A message typed in a thread answers the sender of the most recent reply posted there (or of
+        `reply_id`, the one its author was asked about and confirmed). Without a reply in that thread there
+        is nobody to answer: NO_REPLY, and nothing is stored or sent."""
+        if reply_id is not None:
+            reply = self.store.replies.get(reply_id)
+            if reply is not None and reply_id != self.store.requests.latest_reply_in_thread(channel, thread_ts) \
+                    and not self._in_thread(reply, channel, thread_ts):
+                reply = None
+        else:
+            reply = self.latest_reply_in_thread(channel, thread_ts)
         if reply is None:
             return AnswerOutcome(AnswerVerdict.NO_REPLY)
         return self._answer(reply, text, user=user, origin_channel=channel, thread=(channel, thread_ts),
@@ -87,6 +98,12 @@ class AnswerService:
         thread = (request.posts_channel, thread_ts) if thread_ts else None
         return self._answer(reply, text, user=user, origin_channel=origin_channel, thread=thread,
                             source_event=source_event)
+
+    def _in_thread(self, reply: Reply, channel: str, thread_ts: str) -> bool:
+        """Whether this reply belongs to the batch whose thread this is (a confirmed answer still goes to
+        the number its author saw, even if a newer reply arrived meanwhile)."""
+        request = self.store.requests.by_batch(reply.batch_id) if reply.batch_id else None
+        return request is not None and (request.posts_channel, request.posts_thread_ts) == (channel, thread_ts)
 
     def answerable(self, reply_id: int) -> Reply | None:
         """The reply, if it can be answered: it belongs to a batch this bot sent (so its thread is known)."""

@@ -43,6 +43,9 @@ class Policy:
     mask_numbers: bool = True
     #: When sends should not go out (BOT_QUIET_HOURS); None: no quiet hours.
     quiet_hours: QuietHours | None = None
+    #: What a message typed in a batch's thread does (BOT_THREAD_ANSWERS): `confirm` asks its author first,
+    #: `direct` texts it at once, `off` never texts it (the Answer button still does).
+    thread_answers: str = "confirm"
     #: Links and numbers registered with the carriers (BOT_REGISTERED_LINKS); None: no check.
     registered_links: RegisteredLinks | None = None
     #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.

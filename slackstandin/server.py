@@ -903,7 +903,12 @@ class SlackStandIn:
             if ts and channel and r["delete_original"]:
                 self._delete(self._message(channel, ts))
             elif ts and channel and r["replace_original"]:
-                self._edit(self._message(channel, ts), {"text": r["text"], "blocks": r["blocks"]})
+                ephemeral = next((e for e in self._ephemerals if e["ts"] == ts and e["user"] == user), None)
+                if ephemeral is not None:  # a button in a message only this user sees: Slack replaces it
+                    ephemeral.update(text=r["text"], blocks=r["blocks"])
+                    self._emit("ephemeral", ephemeral)
+                else:
+                    self._edit(self._message(channel, ts), {"text": r["text"], "blocks": r["blocks"]})
             elif channel and r["response_type"] == "in_channel":
                 self._post(self._channel(channel)["id"], r["text"], r["blocks"], r["thread_ts"], user=self.bot_user_id)
             elif channel and user:

@@ -53,6 +53,9 @@ def make_config(standin: SlackStandIn, db_path: Path, **overrides: Any) -> Confi
         # Off unless a test turns it on with a fixed clock: a send "now" must not depend on the hour the
         # suite happens to run at (the product's default is 21:00-08:00).
         quiet_hours="",
+        # Most conversation tests type an answer and expect it sent; the default (confirm: the author is
+        # asked first) has its own tests in tests/test_thread_answers.py.
+        thread_answers="direct",
     )
     return replace(base, **overrides)
 
