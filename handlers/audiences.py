@@ -62,7 +62,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack()
         update = template_redraw(ctx, body)
         if update is not None:
-            client.views_update(**update)
+            modals.update_view(client, **update)
 
 
 # -- /sms contacts ----------------------------------------------------------------------------------------
@@ -253,6 +253,14 @@ def import_answer(ctx: HandlerContext, client: WebClient, user: str, state: dict
     text = voice.t(f"📇 匯入完成：新增 {result.added} 位、更新 {result.updated} 位、略過 {result.skipped} 列。",
                    f"Import done: {result.added} added, {result.updated} updated, {result.skipped} skipped.")
     blocks = [SectionBlock(text=_md(text)).to_dict()]
+    if result.renamed:
+        shown_zh = "、".join(f"{escape(old)} → {escape(new)}" for old, new in result.renames)
+        shown_en = ", ".join(f"{escape(old)} → {escape(new)}" for old, new in result.renames)
+        more = result.renamed - len(result.renames)
+        zh = f"✏️ 其中 {result.renamed} 位已在通訊錄中，名字改為檔案中的名字：{shown_zh}" + (" 等" if more else "")
+        en = (f"✏️ {result.renamed} of them were in the address book under another name and were renamed: "
+              f"{shown_en}" + (f" and {more} more" if more else ""))
+        blocks.append(SectionBlock(text=_md(voice.t(zh, en))).to_dict())
     if lines:
         blocks.append(SectionBlock(text=_md("\n".join(lines))).to_dict())
     view = View(type="modal", title=_plain(voice.t("匯入完成", "Imported") if voice.language != "both" else "匯入完成 Done"),

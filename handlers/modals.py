@@ -7,12 +7,15 @@ these fields by name: `recipients`, `message`, `subject`, `image`, `send_at`, `v
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import (
     ContextBlock,
     DateTimePickerElement,
@@ -34,6 +37,8 @@ from every8d.problems import Problem
 from handlers import cards
 from handlers.texts import Voice, escape, points
 from services.compose import Preview, skipped_rows_text, unregistered_texts
+
+_log = logging.getLogger("every8d_bot.handlers")
 
 COMPOSE_CALLBACK = "sms_compose"
 PREVIEW_CALLBACK = "sms_preview"
@@ -74,6 +79,21 @@ class ComposeValues:
 
 def _plain(text: str) -> PlainTextObject:
     return PlainTextObject(text=text[:150], emoji=True)
+
+
+def update_view(client: WebClient, *, view_id: str, view: dict, hash: str | None = None) -> bool:
+    """`views.update` after the ack. Slack answers `hash_conflict` when the window changed meanwhile (two
+    redraws raced): the redraw is retried once against the current window. Any other refusal is logged, not
+    raised: the ack already went out and the person still has the window as it was."""
+    try:
+        client.views_update(view_id=view_id, view=view, **({"hash": hash} if hash else {}))
+        return True
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response is not None else ""
+        if error == "hash_conflict" and hash:
+            return update_view(client, view_id=view_id, view=view)
+        _log.info("a window was not redrawn: %s", error or type(exc).__name__)
+        return False
 
 
 def notice_view(voice: Voice, text: str) -> dict:

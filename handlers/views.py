@@ -40,9 +40,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         values = modals.read_compose(_state_values(view), voice.tz)
         channel = meta.get("channel_id", "")
         initial = {"recipients_text": values.recipients, "message": values.message, "subject": values.subject}
-        client.views_update(
-            view_id=view["id"],
-            hash=view.get("hash"),
+        modals.update_view(
+            client, view_id=view["id"], hash=view.get("hash"),
             view=modals.compose_view(voice, channel_id=channel, kind=values.kind, initial=initial,
                                      templates=template_names(ctx), limits=ctx.limits),
         )

@@ -172,6 +172,10 @@ class ImportResult:
     skipped: int = 0
     reasons: list[tuple[int, str, str]] = field(default_factory=list)
     groups: set[str] = field(default_factory=set)
+    #: Numbers already in the address book under another name, which the import renamed: how many, and the
+    #: first few (old name, new name), so nobody is surprised that a contact changed name.
+    renamed: int = 0
+    renames: list[tuple[str, str]] = field(default_factory=list)
 
 
 class CsvImportError(Exception):
@@ -221,6 +225,12 @@ def import_contacts(content: bytes, store: Store, *, actor: str, now: float | No
         valid.append((cell["name"], checked.e164, _tags(cell["tags"])))
         groups.append(cell["group"])
     with store.immediate():  # the rows, their groups and the audit record land together or not at all
+        before = store.contacts.names_of(e164 for _, e164, _ in valid)
+        for name, e164, _ in valid:
+            if e164 in before and before[e164] != name:
+                result.renamed += 1
+                if len(result.renames) < REASONS_LISTED:
+                    result.renames.append((before[e164], name))
         ids, result.added = store.contacts.upsert_many(valid, actor=actor, now=now)
         result.updated = len(valid) - result.added
         members: dict[str, list[int]] = {}
@@ -231,7 +241,7 @@ def import_contacts(content: bytes, store: Store, *, actor: str, now: float | No
             store.contacts.add_to_group(group, group_ids, actor=actor, now=now)
             result.groups.add(group)
         store.audit.record(actor, "contacts_imported", now=now, added=result.added, updated=result.updated,
-                           skipped=result.skipped, groups=sorted(result.groups))
+                           skipped=result.skipped, groups=sorted(result.groups), renamed=result.renamed)
     return result
 
 

@@ -44,6 +44,16 @@ class Contacts:
             ids = {r[0]: r[1] for r in db.conn.execute("SELECT e164, id FROM contacts")}
         return [ids[e164] for _, e164, _ in rows], after - before
 
+    def names_of(self, numbers: Iterable[str]) -> dict[str, str]:
+        """{e164: its contact's name} for the numbers already in the address book."""
+        wanted = list(dict.fromkeys(numbers))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.update(self._store.db.conn.execute(
+                f"SELECT e164, name FROM contacts WHERE e164 IN ({', '.join('?' for _ in chunk)})", chunk).fetchall())
+        return found
+
     def by_number(self, e164: str) -> Contact | None:
         rows = list(self._store.db.query("SELECT id, name, e164, tags FROM contacts WHERE e164 = ?", [e164]))
         return row_to(Contact, rows[0]) if rows else None  # type: ignore[return-value]

@@ -156,3 +156,17 @@ def test_a_utf8_csv_with_bom_and_english_headers_imports_too(product):
     assert [(c.name, c.e164, c.tags) for c in product.store.contacts.list()] == [("Amy Lin", AMY, "vip,north")]
     # A name with a space is one entry in a recipients field (the one-line send takes one word).
     assert resolve_recipients("Amy Lin、0922333444", product.store) == (f"{AMY}\n0922333444", {AMY: "Amy Lin"}, [])
+
+
+def test_an_import_that_renames_existing_numbers_says_so_and_how_many(product):
+    add_contacts(product)  # 王小明 0912345678, 陳小華 0922333444
+    boss = approver(product)
+    boss.command("contacts import")
+    [view] = wait_until(lambda: product.standin.open_views("U_APPROVER"))
+    csv_text = "姓名,電話\n王大明,0912345678\n陳小華,0922333444\n林美麗,0966777888\n"
+    file_id = product.standin.add_file(csv_text.encode(), "客戶.csv", "text/csv", "csv", user="U_APPROVER")
+    done = boss.submit(view, {"file": p.file_input("value", [product.standin.file_object(file_id)])}).json()
+    shown = all_text(done["view"])
+    assert "新增 1 位、更新 2 位" in shown
+    assert "其中 1 位已在通訊錄中，名字改為檔案中的名字：王小明 → 王大明" in shown
+    assert "1 of them were in the address book under another name" in shown

@@ -160,3 +160,18 @@ def test_mms_refuses_international_numbers_and_long_chinese_subject(product):
                                       message="hi", files=[product.standin.file_object(file_id)])).json()
     assert answer["response_action"] == "errors"
     assert "recipients" in answer["errors"] and "subject" in answer["errors"]
+
+
+def test_a_redraw_that_meets_a_hash_conflict_is_retried_quietly(product, caplog):
+    user = SlackUser(product, "U_REQUESTER")
+    view = open_compose(product, user)
+    product.standin.faults.fail("views.update", "hash_conflict")  # another redraw got there first
+    response = user._post(p.block_actions(user_id=user.user_id, action_id="compose_kind", value="mms", view={
+        **view, "state": {"values": {"kind": p.radio_buttons("compose_kind", "mms")}}}, action_type="radio_buttons"))
+    assert response.status_code == 200
+    redrawn = wait_until(lambda: [v for v in product.standin.open_views(user.user_id)
+                                  if "image" in {b.get("block_id") for b in v["blocks"]}])
+    assert redrawn, "the window was not redrawn after the conflict"
+    updates = product.standin.calls_to("views.update")
+    assert [c.status for c in updates] == [200, 200] and "hash" not in updates[-1].params
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
