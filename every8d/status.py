@@ -19,7 +19,8 @@ class Outcome(StrEnum):
     """What a status means to the people watching a batch."""
 
     SCHEDULED = "scheduled"  # 300: waiting for its send time
-    PENDING = "pending"  # 0 / 700: handed to the carrier, no final report yet
+    PENDING = "pending"  # 0: handed to the carrier, no final report yet
+    SENT = "sent"  # 700: an MMS went out; the MMS API reports nothing later (no delivered, no failed)
     DELIVERED = "delivered"  # 100
     FAILED = "failed"  # 101-107, 301, 500 and every negative code (-1 ... -10): closed at once
     CANCELLED = "cancelled"  # 303
@@ -89,7 +90,7 @@ _KNOWN: dict[int, DeliveryStatus] = {
         _s(303, "已取消預約", "scheduled send cancelled", Outcome.CANCELLED, True),
         _s(500, "未發送：國際號碼，需先開通國際簡訊", "not sent: international number, international SMS not enabled",
            Outcome.FAILED, True),
-        _s(700, "多媒體簡訊已發送", "MMS sent", Outcome.PENDING, False),
+        _s(700, "多媒體簡訊已發送（MMS 不提供送達回報）", "MMS sent (MMS gives no delivery report)", Outcome.SENT, True),
         _s(888, "測試模式，未實際發送", "test mode: nothing delivered", Outcome.TEST, True),
         _s(999, "簡訊回覆", "reply", Outcome.REPLY, True),
         _s(-1, "未發送：參數錯誤", "not sent: parameter error", Outcome.FAILED, True),

@@ -379,6 +379,7 @@ def batch_summary(
     scheduled = by_outcome.get(Outcome.SCHEDULED, 0)
     cancelled = by_outcome.get(Outcome.CANCELLED, 0)
     test_mode = by_outcome.get(Outcome.TEST, 0)
+    mms_sent = by_outcome.get(Outcome.SENT, 0)
     unknown = {code: n for code, n in counts.items() if status_for(code).outcome is Outcome.UNKNOWN}
     finished = sum(n for code, n in counts.items() if status_for(code).final)
     pending = total - finished - scheduled - sum(unknown.values())
@@ -393,6 +394,8 @@ def batch_summary(
         parts.append(voice.t(f"已取消 {cancelled}", f"cancelled {cancelled}"))
     if test_mode:
         parts.append(voice.t(f"測試模式 {test_mode}", f"test mode {test_mode}"))
+    if mms_sent:
+        parts.append(voice.t(f"已發送 {mms_sent}（多媒體簡訊無送達回報）", f"sent {mms_sent} (MMS reports no delivery)"))
     for code, n in sorted(unknown.items()):  # a code no table knows stays visible as itself
         parts.append(voice.t(f"未知代碼 {code}：{n}", f"unknown code {code}: {n}"))
     lines = [f"*{head}*", f"`{progress_bar(finished, total)}`", " · ".join(parts)]

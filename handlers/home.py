@@ -169,7 +169,7 @@ def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int], batch_count:
     scheduled, cancelled = tally[Outcome.SCHEDULED], tally[Outcome.CANCELLED]
     gone_out = total - scheduled - cancelled
     delivered, failed = tally[Outcome.DELIVERED], tally[Outcome.FAILED]
-    waiting = gone_out - delivered - failed
+    waiting = gone_out - delivered - failed - tally[Outcome.SENT]  # an MMS "sent" waits for nothing more
     rate = f"{100 * delivered / gone_out:.0f}%" if gone_out else "—"
     when = voice.time(batch.send_at or batch.created_at)
     zh = [f"*#{batch.request_id}* {when}", f"{total} 位", f"已送達 {rate}（{delivered}）", f"未送達 {failed}",

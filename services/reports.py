@@ -153,7 +153,7 @@ def _bucket(code: int) -> str | None:
     outcome = status_for(code).outcome
     if outcome is Outcome.CANCELLED:
         return None
-    if outcome is Outcome.DELIVERED:
+    if outcome in (Outcome.DELIVERED, Outcome.SENT):  # an MMS "sent" is all its API ever reports
         return "delivered"
     if outcome is Outcome.FAILED:
         return "failed"

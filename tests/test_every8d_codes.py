@@ -57,7 +57,9 @@ def test_every_delivery_code_has_both_meanings_finality_and_outcome():
         assert (status.outcome is Outcome.FAILED) == (code in FAILURES), code
         if code in FAILURES:
             assert status.final, f"a failure code closes the recipient at once: {code}"
-    assert not table[0].final and not table[300].final and not table[700].final
+    assert not table[0].final and not table[300].final
+    # 700: the MMS table's last state (it has no delivered or failed); final, not a failure (delta §9)
+    assert table[700].final and table[700].outcome is Outcome.SENT
     assert table[100].outcome is Outcome.DELIVERED and table[303].outcome is Outcome.CANCELLED
     assert table[888].outcome is Outcome.TEST and table[999].outcome is Outcome.REPLY
     # 104 is the blacklist; 105/106 carry both readings: equipment (2017/2021) and content blocked (later).

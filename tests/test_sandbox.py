@@ -273,7 +273,7 @@ def test_failure_rates_draw_the_configured_codes(make_sandbox: Callable[..., San
     assert 140 < codes.count("100") < 260 and 80 < codes.count("101") < 160
 
 
-def test_mms_costs_four_goes_700_then_final_and_stays_on_mms_endpoints(
+def test_mms_costs_four_ends_at_700_as_documented_and_stays_on_mms_endpoints(
     make_sandbox: Callable[..., Sandbox], clock: FakeClock
 ) -> None:
     sb = make_sandbox(mms_terms="2017")
@@ -284,7 +284,7 @@ def test_mms_costs_four_goes_700_then_final_and_stays_on_mms_endpoints(
     assert [(row[3], row[4]) for row in status(sb, batch_id, mms=True)[1]] == [("4.0", "700"), ("4.0", "700")]
     assert call(sb, "getDeliveryStatus.ashx", BID=batch_id).text == "-25, 查無此批次代碼。"
     clock.advance(2)
-    assert statuses(sb, batch_id, mms=True) == ["100", "100"]
+    assert statuses(sb, batch_id, mms=True) == ["700", "700"]  # the MMS table has no delivered state
     assert (sb.batches[batch_id].kind, sb.batches[batch_id].attachment_type) == ("mms", "jpg")
 
 

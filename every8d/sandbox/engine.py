@@ -671,6 +671,8 @@ class Engine:
         for index, record in enumerate(batch.records):
             if record.status != pending:
                 continue
+            if batch.kind == "mms" and self._forced(record.mobile) is None and record.mobile not in self._failing:
+                continue  # EVERY8D's MMS table ends at 700 "sent": it has no delivered and no failed state
             record.status = self._outcome(batch.batch_id, record.mobile)
             self._notify(batch, record, at)
             if record.status == DELIVERED:
