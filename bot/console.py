@@ -24,6 +24,7 @@ import logging
 import mimetypes
 import os
 import queue
+import re
 import secrets
 import socket
 import sys
@@ -96,6 +97,8 @@ Console commands:
                                send_at takes `2026-12-01 09:00` or `+2h`, image a file path
   /submit · /cancel    submit or close your open modal
   /home                open your App Home
+  /shortcut send_as_sms <msg n|last> · /shortcut compose_sms   the message and global shortcuts
+  /workflow recipients=<numbers> message=<text>           a Workflow Builder step "Send SMS" run by you
   /wait <seconds>      let time pass;  /wait-for [20s] <text>  wait until something shown contains text
   /expect <text>       fail unless something shown so far contains text
   /tick                poll delivery status and check the credit now
@@ -215,6 +218,7 @@ class Console:
         self.people: dict[str, str] = {}
         self.events_url = ""
         self._server: Any = None  # waitress's server object
+        self._workflow_runs = 0
         self._printer = threading.Thread(target=self._print_loop, name="console-screen", daemon=True)
 
     # -- life cycle --------------------------------------------------------------------------------
@@ -396,6 +400,7 @@ class Console:
             "/fill": self._fill, "/submit": self._submit, "/cancel": self._cancel, "/home": self._home,
             "/wait": self._wait, "/wait-for": self._wait_for, "/expect": self._expect, "/tick": self._tick,
             "/sandbox": self._sandbox, "/quit": self._quit, "/exit": self._quit,
+            "/shortcut": self._shortcut, "/workflow": self._workflow,
         }
 
     # -- talking to the app, as Slack does ---------------------------------------------------------
@@ -428,6 +433,43 @@ class Console:
         message = self.slack.add_message(place.channel, text, user=self.user, thread_ts=place.thread_ts)
         event = payloads.message_event(place.channel, self.user, text, ts=message["ts"], thread_ts=place.thread_ts)
         self._post(payloads.event_callback(event), payloads.JSON_TYPE)
+
+    def _shortcut(self, args: str) -> None:
+        """`/shortcut send_as_sms <msg n>` on a message, or `/shortcut compose_sms` from anywhere."""
+        name, _, ref = args.partition(" ")
+        if name == "compose_sms":
+            self._post(payloads.global_shortcut(name, user_id=self.user))
+            return
+        if name != "send_as_sms" or not ref.strip():
+            raise StepFailed("usage: /shortcut send_as_sms <msg n|last>  ·  /shortcut compose_sms")
+        ref = ref.strip()
+        if ref == "last":  # the newest message shown in the channel you are in
+            numbers = [n for n, (channel, _, _) in self._messages.items() if channel == self.place.channel]
+            ref = str(max(numbers)) if numbers else ""
+        found = self._messages.get(int(ref.lstrip("#"))) if ref.lstrip("#").isdigit() else None
+        if found is None:
+            raise StepFailed(f"no message {ref!r}; messages are numbered `msg n` where they are shown")
+        channel, ts, _ = found
+        message = next((m for m in self.slack.messages(channel) if m["ts"] == ts), None) or {"ts": ts, "text": ""}
+        response_url = self.slack.new_response_url(channel=channel, user=self.user)
+        self._post(payloads.message_shortcut(name, user_id=self.user, channel_id=channel, response_url=response_url,
+                                             message={"ts": ts, "text": message.get("text", ""),
+                                                      "user": message.get("user", "")}))
+
+    def _workflow(self, args: str) -> None:
+        """`/workflow recipients=0912345678 message=您好 [send_at=+2h]`: a Workflow Builder step "Send SMS"
+        runs as you (requested_by); its end is shown when the request settles."""
+        inputs: dict[str, str] = {"requested_by": self.user}
+        for part in re.split(r"\s+(?=\w+=)", args.strip()):
+            key, eq, value = part.partition("=")
+            if not eq or key not in ("recipients", "message", "send_at", "requested_by"):
+                raise StepFailed("usage: /workflow recipients=<numbers> message=<text> [send_at=<epoch>]")
+            inputs[key] = value.replace("\\n", "\n")
+        self._workflow_runs += 1
+        execution = f"Fx{self._workflow_runs:04d}"
+        self._post(payloads.function_executed("send_sms", inputs, execution_id=execution,
+                                              bot_access_token=self.slack.bot_token), payloads.JSON_TYPE)
+        self.say(f"  ⚙️ workflow step {execution} started (Send SMS, requested by @{self.user})")
 
     def _home(self, _: str) -> None:
         self._post(payloads.event_callback(payloads.app_home_opened(self.user)), payloads.JSON_TYPE)
@@ -763,6 +805,11 @@ class Console:
             return self._close_modal(payload["user"])
         if kind == "file_shared":
             return self._save_file(payload)
+        if kind == "function_ended":
+            line = (f"⚙️ workflow step {payload['execution_id']} completed: {json.dumps(payload.get('outputs'), ensure_ascii=False)}"
+                    if payload.get("ok") else f"⚙️ workflow step {payload['execution_id']} failed: {payload.get('error')}")
+            self._remember([line])
+            return line + "\n"
         return ""  # response: shown as the ephemeral or edit it causes
 
     def _save_file(self, upload: Mapping[str, Any]) -> str:
