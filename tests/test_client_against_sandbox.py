@@ -112,7 +112,7 @@ def test_mms_end_to_end(sandbox: Sandbox, client: Every8dClient, clock: FakeCloc
     assert set(statuses(client.delivery_status_page(result.batch_id, 1, mms=True)[1]).values()) == {700}
     later(clock, sandbox, 3)
     records = list(client.iter_delivery_status(result.batch_id, mms=True))
-    assert {r.status.code for r in records} == {100} and {r.cost for r in records} == {3.0}
+    assert {r.status.code for r in records} == {700} and {r.cost for r in records} == {3.0}  # MMS ends at 700
     assert sandbox.calls[-1].endpoint == "MMS/getDeliveryStatus.ashx"
 
 
