@@ -388,6 +388,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms contacts` 通訊錄與群組（新增、移除、匯入 CSV）\n"
         "• `/sms templates` 訊息範本（{name}、{date}，或 CSV 名單的任何欄位）\n"
         "• `/sms optout`、`/sms optout add|remove 0912345678` 退訂名單（增刪限核准者）\n"
+        "• `/sms budget`、`/sms budget set #頻道|@某人 5000` 每月點數預算與用量（設定限核准者）\n"
         "• `/sms help` 顯示這份說明"
     )
     en = (
@@ -403,6 +404,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms contacts` address book and groups (add, remove, import a CSV)\n"
         "• `/sms templates` message templates ({name}, {date}, or any column of a CSV audience)\n"
         "• `/sms optout`, `/sms optout add|remove 0912345678` the opt-out list (changes: approvers)\n"
+        "• `/sms budget`, `/sms budget set #channel|@someone 5000` monthly point budgets and their use (changes: approvers)\n"
         "• `/sms help` this help"
     )
     return _answer(voice, zh, en)
