@@ -248,3 +248,48 @@ def test_app_home_offers_the_override_on_a_request_over_budget(product):
     approver._post(p.event_callback(p.app_home_opened("U_APPROVER")), content_type=p.JSON_TYPE)
     home = wait_until(lambda: product.standin.home("U_APPROVER"))
     assert button(home, "approve_over_budget") is not None and button(home, "approve_request") is None
+
+
+def test_an_answer_that_skips_approval_still_waits_for_the_override_over_budget(product):
+    """Answers typed under a reply are approved by the policy (BOT_ANSWERS_NEED_APPROVAL=false): not over a
+    budget."""
+    from tests.test_conversations import FIRST, batch_sent_and_replied, thread_of, type_in_thread
+
+    card = batch_sent_and_replied(product, (FIRST, "幾點？"))
+    set_budget(product, "<@U_OTHER>", "0.5")
+    type_in_thread(product, "U_OTHER", "十點", card["ts"])
+    product.settle()
+    assert product.store.requests.get(2).state is RequestState.PENDING_APPROVAL and len(sends(product)) == 1
+    [pending] = [m for m in thread_of(product, card) if button(m, "approve_over_budget")]
+    SlackUser(product, "U_APPROVER").click("approve_over_budget", "2", message=pending)
+    assert wait_until(lambda: len(sends(product)) == 2)
+
+
+@pytest.mark.parametrize(("state", "cost", "counted"), [
+    (RequestState.PENDING_APPROVAL, None, 10.0),
+    (RequestState.APPROVED, None, 10.0),
+    (RequestState.UNKNOWN, None, 10.0),
+    (RequestState.SENT, 7.0, 7.0),  # what EVERY8D charged
+    (RequestState.SENT, None, 10.0),  # marked as sent by an approver: its priced points
+    (RequestState.FAILED, 4.0, 4.0),  # parts that went out before the failure
+    (RequestState.FAILED, None, 0.0),  # failed before sending
+    (RequestState.REJECTED, None, 0.0),
+    (RequestState.CANCELLED, 10.0, 0.0),  # a scheduled send cancelled is refunded
+])
+def test_what_a_request_counts_for_by_state(tmp_path, state, cost, counted):
+    from storage import Store
+
+    store = Store(tmp_path / "bot.db")
+    try:
+        request_id = store.requests.create(
+            dict(requester="U_A", origin_channel="C_A", kind="sms", message="x", validity_minutes=1440,
+                 recipient_count=10, taiwan_count=10, international_count=0, chars=1, parts=1, points=10,
+                 approval_channel="C_APPROVALS", now=1000.0), ["+886912345678"])
+        store.requests.update(request_id, state=state.value, cost=cost)
+        assert store.budgets.used("channel", "C_A", 0, 2000) == counted
+        assert store.budgets.used("requester", "U_A", 0, 2000) == counted
+        assert store.budgets.used("requester", "U_B", 0, 2000) == 0.0
+        assert store.budgets.used("channel", "C_A", 1000.5, 2000) == 0.0  # made before that month
+        assert store.budgets.used("channel", "C_A", 0, 2000, before_request=request_id) == 0.0  # itself
+    finally:
+        store.close()
