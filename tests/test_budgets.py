@@ -16,6 +16,9 @@ from storage import RequestState
 from tests.harness import Product, SlackUser, all_text, button, make_config, wait_until
 from tests.test_compose_modal import open_compose, values
 from tests.test_quiet_hours import FixedClock
+from tests.test_tracking import external_sandbox
+
+__all__ = ["external_sandbox"]  # a fixture (the auto-reply test drives EVERY8D's replies by hand)
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 
@@ -293,3 +296,20 @@ def test_what_a_request_counts_for_by_state(tmp_path, state, cost, counted):
         assert store.budgets.used("channel", "C_A", 0, 2000, before_request=request_id) == 0.0  # itself
     finally:
         store.close()
+
+
+def test_an_auto_reply_over_budget_waits_for_the_override(make_product, external_sandbox):
+    """An automatic answer (`/sms autoreply`) is approved by rule, so never over a budget: its channel is the
+    approval channel, whose budget it counts against."""
+    from tests.test_autoreply import answer, delivered, sent
+    from tests.test_tracking import batch_id_of
+
+    product, sandbox, card, now = delivered(make_product, external_sandbox)
+    answer(product, "U_APPROVER", "add 營業時間 週一至週五 9:00-18:00")
+    set_budget(product, "<#C_APPROVALS>", "0.5")
+    sandbox.simulate_reply(batch_id_of(product), "0912345678", "營業時間")
+    product.poll()
+    assert wait_until(lambda: product.store.requests.get(2))
+    product.settle()
+    assert product.store.requests.get(2).state is RequestState.PENDING_APPROVAL and len(sent(sandbox)) == 1
+    assert [a["request_id"] for a in audit(product, "over_budget")] == [2]
