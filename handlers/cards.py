@@ -277,11 +277,11 @@ def budget_line(voice: Voice, verdict: BudgetVerdict, *, card: bool = False) -> 
             return voice.t(f"⚠️ 超出本月預算 {verdict.over_by:,.1f} 點：核准需確認（{whose_zh} 的預算 {tightest.budget.points:,.0f} 點，"
                            f"已用 {tightest.used:,.1f} 點）",
                            f"⚠️ {verdict.over_by:,.1f} points over this month's budget: approving needs an explicit "
-                           f"override ({whose_en} budget {tightest.budget.points:,.0f}, used {tightest.used:,.1f})")
+                           f"override (budget of {whose_en}: {tightest.budget.points:,.0f}, used {tightest.used:,.1f})")
         return voice.t(f"⚠️ 超出預算 {verdict.over_by:,.1f} 點（{whose_zh} 本月預算剩餘 {max(tightest.left, 0):,.1f} 點），"
                        "需核准者確認才會發送",
-                       f"⚠️ {verdict.over_by:,.1f} points over budget ({max(tightest.left, 0):,.1f} left of {whose_en} "
-                       "budget this month); an approver must override it")
+                       f"⚠️ {verdict.over_by:,.1f} points over budget ({max(tightest.left, 0):,.1f} left this month of the "
+                       f"budget of {whose_en}); an approver must override it")
     after = verdict.left_after or 0.0
     return voice.t(f"💼 本月預算剩餘 {tightest.left:,.1f} 點（{whose_zh}）→ 本次後 {after:,.1f} 點",
                    f"💼 {tightest.left:,.1f} points left of this month's budget ({whose_en}) → {after:,.1f} after this")
