@@ -82,7 +82,7 @@ def change(ctx: HandlerContext, call: SubcommandCall, target_text: str, points_t
     if points_text is None:
         result = ctx.budgets.remove(call.user, scope, key)
         if result.change is Change.NOT_FOUND:
-            return _answer(voice, f"{whose[0]}沒有設定預算。", f"{whose[1]} has no budget.")
+            return _answer(voice, f"{whose[0]}沒有設定預算。", f"{_first_up(whose[1])} has no budget.")
         return _answer(voice, f"🗑️ 已移除{whose[0]}的每月預算（原為 {result.previous:,.0f} 點）。",
                        f"Removed {whose[1]}'s monthly budget (it was {result.previous:,.0f} points).")
     points = float(points_text.replace(",", "")) if _POINTS.match(points_text) else 0.0
@@ -95,10 +95,10 @@ def change(ctx: HandlerContext, call: SubcommandCall, target_text: str, points_t
     extra = [cards.budget_use_line(voice, use)] if use else []
     if result.change is Change.UPDATED:
         return _answer(voice, f"💼 已將{whose[0]}的每月預算由 {result.previous:,.0f} 點改為 {points:,.0f} 點。",
-                       f"{whose[1]}'s monthly budget changed from {result.previous:,.0f} to {points:,.0f} points.",
+                       f"{_first_up(whose[1])}'s monthly budget changed from {result.previous:,.0f} to {points:,.0f} points.",
                        extra=extra)
     return _answer(voice, f"💼 已設定{whose[0]}的每月預算：{points:,.0f} 點。",
-                   f"{whose[1]}'s monthly budget is now {points:,.0f} points.", extra=extra)
+                   f"{_first_up(whose[1])}'s monthly budget is now {points:,.0f} points.", extra=extra)
 
 
 def listing(ctx: HandlerContext) -> dict:
@@ -139,7 +139,11 @@ def _month(ctx: HandlerContext) -> str:
 
 
 def _whose(scope: str, key: str) -> tuple[str, str]:
-    return (f"頻道 <#{key}> ", f"Channel <#{key}>") if scope == "channel" else (f" <@{key}> ", f"<@{key}>")
+    return (f"頻道 <#{key}> ", f"channel <#{key}>") if scope == "channel" else (f" <@{key}> ", f"<@{key}>")
+
+
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _answer(voice: Voice, zh: str, en: str, *, extra: list[str] | None = None) -> dict:

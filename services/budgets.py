@@ -188,9 +188,3 @@ class BudgetService:
         start, end = self.month()
         return [BudgetUse(b, self.store.budgets.used(b.scope, b.key, start, end)) for b in self.store.budgets.list()]
 
-
-def scope_words(budget: Budget) -> tuple[str, str]:
-    """`頻道 <#C1>` / `<#C1>'s`, `<@U1> 的` / `<@U1>'s`: whose budget, for a sentence."""
-    if budget.scope == "channel":
-        return f"頻道 <#{budget.key}> 的", f"<#{budget.key}>'s"
-    return f" <@{budget.key}> 的", f"<@{budget.key}>'s"
