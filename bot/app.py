@@ -20,6 +20,7 @@ from handlers import (
     actions,
     audiences,
     autoreply,
+    budgets,
     cards,
     commands,
     conversations,
@@ -71,7 +72,7 @@ def create_app(
     views.register(app, ctx)
     home.register(app, ctx)
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
-    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step, autoreply):
+    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step, autoreply, budgets):
         feature.register(app, ctx)
     ignored.register(app, ctx)  # last: it matches whatever no surface above took
 

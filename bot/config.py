@@ -75,6 +75,9 @@ VARIABLES: tuple[Variable, ...] = (
              "text it to that number, `direct` texts it at once, `off` never (the Answer button still works)."),
     Variable("BOT_AUTOREPLY_COOLDOWN_HOURS", "24",
              "An auto-reply rule answers the same number at most once in this many hours (`/sms autoreply`)."),
+    Variable("BOT_BUDGET_OVER", "approve",
+             "A request over a monthly budget (`/sms budget`): `approve` (an approver must choose \"Approve over "
+             "budget\") or `refuse` (the draft is refused in the preview)."),
     Variable("BOT_LANGUAGE", "both", "`zh-TW`, `en`, or `both`."),
     Variable("BOT_MASK_NUMBERS", "true", "Mask phone numbers in channel posts (`0912-***-678`)."),
     Variable("BOT_STATUS_POLL_SECONDS", "60", "How often open batches are polled for delivery status."),
@@ -147,6 +150,7 @@ class Config:
     autoreply_cooldown_hours: float = 24.0
     thread_answers: str = "confirm"
     refuse_unregistered_links: bool = False
+    budget_over: str = "approve"
     language: str = "both"
     mask_numbers: bool = True
     status_poll_seconds: float = 60.0
@@ -286,6 +290,15 @@ def _base_url_problem(base: str) -> str | None:
     return None
 
 
+def _budget_over(value: str, problems: list[str]) -> str:
+    """BOT_BUDGET_OVER: `approve` or `refuse` (services/budgets.py)."""
+    value = value.lower() or "approve"
+    if value not in ("approve", "refuse"):
+        problems.append(f"BOT_BUDGET_OVER={value!r}: 請填 approve 或 refuse / use approve or refuse.")
+        return "approve"
+    return value
+
+
 def _parse(raw: dict[str, str]) -> Config:
     problems: list[str] = []
 
@@ -343,6 +356,7 @@ def _parse(raw: dict[str, str]) -> Config:
                         "direct or off.")
     if raw["BOT_UNREGISTERED_LINKS"].lower() not in ("warn", "refuse"):
         problems.append(f"BOT_UNREGISTERED_LINKS={raw['BOT_UNREGISTERED_LINKS']!r}: 請填 warn 或 refuse / use warn or refuse.")
+    budget_over = _budget_over(raw["BOT_BUDGET_OVER"], problems)
     language = raw["BOT_LANGUAGE"]
     if language not in ("both", "zh-TW", "en"):
         problems.append(f"BOT_LANGUAGE={language!r}: 請填 zh-TW、en 或 both / use zh-TW, en or both.")
@@ -393,6 +407,7 @@ def _parse(raw: dict[str, str]) -> Config:
         autoreply_cooldown_hours=number("BOT_AUTOREPLY_COOLDOWN_HOURS"),
         thread_answers=raw["BOT_THREAD_ANSWERS"].lower(),
         refuse_unregistered_links=raw["BOT_UNREGISTERED_LINKS"].lower() == "refuse",
+        budget_over=budget_over,
         language=language,
         mask_numbers=flag("BOT_MASK_NUMBERS"),
         status_poll_seconds=number("BOT_STATUS_POLL_SECONDS", minimum=1),

@@ -76,10 +76,10 @@ SETTLE_SECONDS = 10.0
 #: actions.py, views.py, app.py). A step whose answer says one of them failed, unless marked with `!`.
 REFUSALS: tuple[str, ...] = (
     "無法送出", "無法取得", "找不到", "只有核准者", "只有申請人", "不能核准", "處理過了", "抱歉", "取消失敗",
-    "請在 send", "請提供", "已經確定", "無法再取消", "已過期",
+    "請在 send", "請提供", "已經確定", "無法再取消", "已過期", "未核准：",
     "was not sent", "not available", "nothing found", "no longer exists", "only approvers", "only the requester",
     "cannot approve", "already handled", "sorry", "cancel failed", "give numbers", "give a batch",
-    "already settled", "already went out", "expired",
+    "already settled", "already went out", "expired", "not approved:",
 )
 
 HELP = """\

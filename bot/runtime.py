@@ -31,6 +31,7 @@ from handlers.reports import WeeklyReporter
 from handlers.texts import Voice
 from services.approval import ApprovalService
 from services.autoreply import AutoReplyService
+from services.budgets import BudgetService
 from services.cancel import CancelService
 from services.conversations import AnswerService
 from services.credit import CreditService
@@ -193,6 +194,7 @@ class Runtime:
             quiet_hours=config.quiet_window,
             registered_links=config.link_rules,
             thread_answers=config.thread_answers,
+            budget_over=config.budget_over,
             group_members=self._group_members,
         )
         self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)
@@ -209,19 +211,20 @@ class Runtime:
         self.sending.record_patience = config.watchdog_minutes * 60
         self.reply_lookup = ReplyLookupService(self.store, self.gateway, self.tracking, clock,
                                                enabled=config.reply_lookup)
-        self.requests = RequestService(self.store, self.policy, clock, self.start_send)
-        self.approval = ApprovalService(self.store, self.policy, clock, self.start_send)
+        self.budgets = BudgetService(self.store, self.policy, clock, config.tz)
+        self.requests = RequestService(self.store, self.policy, clock, self.start_send, budgets=self.budgets)
+        self.approval = ApprovalService(self.store, self.policy, clock, self.start_send, budgets=self.budgets)
         self.cancel = CancelService(self.store, self.gateway, self.policy, clock)
         self.autoreply = AutoReplyService(self.store, self.requests, self.policy, clock, limits=config.limits,
                                           cooldown_seconds=config.autoreply_cooldown_hours * 3600)
         self.answers = AnswerService(self.store, self.requests, self.policy, clock, limits=config.limits)
-        self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit,
+        self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit, budgets=self.budgets,
                                              thread_answers=config.thread_answers)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
-            answers=self.answers, limits=config.limits, autoreply=self.autoreply,
+            answers=self.answers, limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
         )
         self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")

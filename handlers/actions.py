@@ -74,18 +74,25 @@ def register(app: App, ctx: HandlerContext) -> None:
             tell(f"這筆申請已由 {who} 處理過了。", f"This request was already handled by {who}.")
         elif decision.verdict is Verdict.NOT_UNKNOWN:
             tell("這筆申請的結果已經確定，不需要再處理。", "This request's outcome is already settled.")
+        elif decision.verdict is Verdict.OVER_BUDGET and decision.budget is not None:
+            over = decision.budget.over_by
+            tell(f"⚠️ 未核准：這筆申請超出本月預算 {over:,.1f} 點。若仍要發送，請按卡片上的「超出預算仍核准」。",
+                 f"⚠️ Not approved: this request is {over:,.1f} points over this month's budget. To send it anyway, "
+                 "press \"Approve over budget\" on the card.")
 
     def refresh_home(body: dict, client: WebClient) -> None:
         """A decision taken in App Home shows there at once (the buttons of a decided request go)."""
         if (body.get("view") or {}).get("type") == "home":
             client.views_publish(user_id=body["user"]["id"], view=home.home_view(ctx, body["user"]["id"]))
 
-    def decide(ack: Ack, body: dict, respond: Respond, client: WebClient, *, approve: bool) -> None:
+    def decide(ack: Ack, body: dict, respond: Respond, client: WebClient, *, approve: bool,
+               override_budget: bool = False) -> None:
         ack()
         request_id = request_id_of(body)
         if request_id is None:
             return
-        decision = ctx.approval.decide(request_id, body["user"]["id"], approve=approve)
+        decision = ctx.approval.decide(request_id, body["user"]["id"], approve=approve,
+                                       override_budget=override_budget)
         if decision.changed:
             refresh_home(body, client)
         explain(decision, teller(body, respond, client))
@@ -94,6 +101,11 @@ def register(app: App, ctx: HandlerContext) -> None:
     @app.action(cards.APPROVE)
     def approve(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:
         decide(ack, body, respond, client, approve=True)
+
+    @app.action(cards.APPROVE_OVER_BUDGET)
+    def approve_over_budget(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:
+        """The explicit override on a request over a monthly budget (audited as `budget_override`)."""
+        decide(ack, body, respond, client, approve=True, override_budget=True)
 
     @app.action(cards.REJECT)
     def reject(ack: Ack, body: dict, respond: Respond, client: WebClient) -> None:

@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 
 from every8d.status import Outcome, status_for
 from handlers.texts import Voice, clip, count, escape, points, progress_bar
+from services.budgets import BudgetUse, BudgetVerdict
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER, AUTOREPLY_APPROVER
 from services.resend import resendable
 from storage import Batch, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
@@ -32,6 +33,8 @@ Rendered = tuple[str, list[dict]]
 
 #: action_ids of the buttons (the listeners in handlers/actions.py match these).
 APPROVE = "approve_request"
+#: Instead of Approve on a request over a monthly budget: the approver's explicit override.
+APPROVE_OVER_BUDGET = "approve_over_budget"
 REJECT = "reject_request"
 CANCEL_SCHEDULED = "cancel_scheduled"
 MARK_SENT = "mark_sent"
@@ -85,10 +88,11 @@ def untrusted_block(text: str) -> SectionBlock:
 
 def approval_card(
     voice: Voice, request: SendRequest, recipients_preview: Sequence[str], *, now: float | None = None,
-    parts: Sequence[RequestPart] = (),
+    parts: Sequence[RequestPart] = (), budget: BudgetVerdict | None = None,
 ) -> Rendered:
     """The request's card. `parts`: its EVERY8D calls (a line shows them when there are several, and a
-    personalised message shows one recipient's text as an example)."""
+    personalised message shows one recipient's text as an example). `budget`: the request against its
+    month's budgets, shown while it waits; over one, Approve becomes "Approve over budget"."""
     when = (
         voice.t(f"預約發送：{voice.time(request.send_at)}", f"scheduled: {voice.time(request.send_at)}")
         if request.send_at
@@ -119,7 +123,13 @@ def approval_card(
     blocks.append(SectionBlock(text=_md(_cost_line(voice, request))))
     if len(parts) > 1:
         blocks.append(_context(parts_line(voice, request, parts)))
-    blocks.extend(_card_state(voice, request, now))
+    pending = request.state is RequestState.PENDING_APPROVAL
+    if pending and budget is not None and budget.applies:
+        blocks.append(_context(budget_line(voice, budget, card=True)))
+    if pending and budget is not None and budget.over:
+        blocks.append(over_budget_buttons(voice, request.id))
+    else:
+        blocks.extend(_card_state(voice, request, now))
     blocks.extend(sandbox_block(voice))
     text = voice.t(
         f"{kind_zh}發送申請 #{request.id}：{request.recipient_count} 位收件人，{points(request.points)}",
@@ -251,6 +261,62 @@ def _card_state(voice: Voice, request: SendRequest, now: float | None) -> list[B
     if state is RequestState.SENT and request.send_at and request.batch_id and (now is None or request.send_at > now):
         blocks.append(cancel_button(voice, request.id))
     return blocks
+
+
+# -- monthly budgets (services/budgets.py) ------------------------------------------------------------
+
+
+def budget_line(voice: Voice, verdict: BudgetVerdict, *, card: bool = False) -> str:
+    """`本月預算剩餘 1,200.0 點` (and after this request), or `⚠️ 超出本月預算 50.0 點`: the tightest budget
+    that applies. On the card, over a budget adds that approving needs the override."""
+    tightest = verdict.tightest
+    assert tightest is not None
+    whose_zh, whose_en = budget_owner(voice, tightest)
+    if verdict.over:
+        if card:
+            return voice.t(f"⚠️ 超出本月預算 {verdict.over_by:,.1f} 點：核准需確認（{whose_zh} 的預算 {tightest.budget.points:,.0f} 點，"
+                           f"已用 {tightest.used:,.1f} 點）",
+                           f"⚠️ {verdict.over_by:,.1f} points over this month's budget: approving needs an explicit "
+                           f"override (budget of {whose_en}: {tightest.budget.points:,.0f}, used {tightest.used:,.1f})")
+        return voice.t(f"⚠️ 超出預算 {verdict.over_by:,.1f} 點（{whose_zh} 本月預算剩餘 {max(tightest.left, 0):,.1f} 點），"
+                       "需核准者確認才會發送",
+                       f"⚠️ {verdict.over_by:,.1f} points over budget ({max(tightest.left, 0):,.1f} left this month of the "
+                       f"budget of {whose_en}); an approver must override it")
+    after = verdict.left_after or 0.0
+    return voice.t(f"💼 本月預算剩餘 {tightest.left:,.1f} 點（{whose_zh}）→ 本次後 {after:,.1f} 點",
+                   f"💼 {tightest.left:,.1f} points left of this month's budget ({whose_en}) → {after:,.1f} after this")
+
+
+def budget_owner(voice: Voice, use: BudgetUse) -> tuple[str, str]:
+    """Whose budget: `頻道 <#C1>` / `channel <#C1>`, `<@U1>` / `<@U1>`."""
+    key = use.budget.key
+    if use.budget.scope == "channel":
+        return f"頻道 <#{key}>", f"channel <#{key}>"
+    return f"<@{key}>", f"<@{key}>"
+
+
+def budget_use_line(voice: Voice, use: BudgetUse) -> str:
+    """`頻道 <#C1> ▓▓▓░░░░░░░ 30% · 已用 1,500.0 / 5,000 點 · 剩餘 3,500.0 點` (the list and App Home)."""
+    whose_zh, whose_en = budget_owner(voice, use)
+    bar = progress_bar(min(round(use.used * 10), round(use.budget.points * 10)), round(use.budget.points * 10))
+    over = use.used > use.budget.points
+    warn_zh = f" · ⚠️ 超出 {use.used - use.budget.points:,.1f} 點" if over else ""
+    warn_en = f" · ⚠️ {use.used - use.budget.points:,.1f} over" if over else ""
+    return voice.t(f"{whose_zh} `{bar}` 已用 {use.used:,.1f} / {use.budget.points:,.0f} 點 · 剩餘 {max(use.left, 0):,.1f} 點{warn_zh}",
+                   f"{whose_en} `{bar}` used {use.used:,.1f} / {use.budget.points:,.0f} points · "
+                   f"{max(use.left, 0):,.1f} left{warn_en}")
+
+
+def over_budget_buttons(voice: Voice, request_id: int, block_id: str = "decide") -> ActionsBlock:
+    """A pending request over a budget: "Approve over budget" (the explicit override) and Reject."""
+    return ActionsBlock(
+        block_id=f"{block_id}:{request_id}",
+        elements=[
+            ButtonElement(text=voice.t("超出預算仍核准", "Approve over budget"), action_id=APPROVE_OVER_BUDGET,
+                          value=str(request_id), style="danger"),
+            ButtonElement(text=voice.t("駁回", "Reject"), action_id=REJECT, value=str(request_id)),
+        ],
+    )
 
 
 def unknown_buttons(voice: Voice, request_id: int) -> ActionsBlock:

@@ -32,6 +32,7 @@ from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
 from handlers.texts import count as plural
+from services.budgets import BudgetVerdict
 from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, unregistered_texts
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
@@ -148,15 +149,25 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
             return _answer(voice, f"找不到範本「{shown}」。可用的範本：{names}",
                            f"There is no template \"{shown}\". Templates: {names}")
         message = template.body
-    preview = ctx.check(ComposeInput(kind="sms", recipients_text=numbers, message=message))
+    preview = ctx.check(ComposeInput(kind="sms", recipients_text=numbers, message=message), requester=user,
+                        channel=channel)
     if not preview.ok:
         return _problems_answer(voice, preview)
     quiet_until = quiet_hours_end(ctx, preview)
     if quiet_until is not None:
         draft_id = ctx.store.drafts.save(user, {**preview.to_json(), "origin_channel": channel})
         return quiet_hours_question(voice, preview, quiet_until, draft_id)
+    budget = ctx.budget(preview, user, channel)
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel)
-    return submitted_answer(voice, preview, submitted)
+    return with_budget_line(voice, submitted_answer(voice, preview, submitted), budget)
+
+
+def with_budget_line(voice: Voice, answer: dict, budget: BudgetVerdict | None) -> dict:
+    """The answer with what is left of the month's budget, or that it is over (services/budgets.py)."""
+    if budget is not None:
+        answer["blocks"].insert(1, {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": cards.budget_line(voice, budget)}]})
+    return answer
 
 
 def resend_failed_answer(ctx: HandlerContext, request_id: int, *, user: str, channel: str) -> dict:
@@ -167,7 +178,7 @@ def resend_failed_answer(ctx: HandlerContext, request_id: int, *, user: str, cha
     if draft is None:
         return _answer(voice, f"申請 #{request_id} 沒有可以重送的收件人（號碼無效或已退訂的不會重送）。",
                        f"Request #{request_id} has nobody to resend to (invalid or opted-out numbers are not resent).")
-    preview = ctx.check(draft.compose)
+    preview = ctx.check(draft.compose, requester=user, channel=channel)
     if not preview.ok:
         return _problems_answer(voice, preview)
     left_out = [voice.t(f"另有 {draft.left_out} 位未送達者不會重送（號碼無效、黑名單或沒有回報）。",
@@ -254,7 +265,7 @@ def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, overrid
     compose = input_from_json(payload, image)
     if not override:
         compose = replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at))
-    preview = ctx.check(compose)
+    preview = ctx.check(compose, requester=user, channel=payload.get("origin_channel", ""))
     if not preview.ok:
         return _problems_answer(voice, preview)
     submitted = ctx.requests.submit(preview, requester=user, origin_channel=payload.get("origin_channel", ""),
@@ -377,6 +388,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms contacts` 通訊錄與群組（新增、移除、匯入 CSV）\n"
         "• `/sms templates` 訊息範本（{name}、{date}，或 CSV 名單的任何欄位）\n"
         "• `/sms optout`、`/sms optout add|remove 0912345678` 退訂名單（增刪限核准者）\n"
+        "• `/sms budget`、`/sms budget set #頻道|@某人 5000` 每月點數預算與用量（設定限核准者）\n"
         "• `/sms help` 顯示這份說明"
     )
     en = (
@@ -392,6 +404,7 @@ def help_answer(voice: Voice) -> dict:
         "• `/sms contacts` address book and groups (add, remove, import a CSV)\n"
         "• `/sms templates` message templates ({name}, {date}, or any column of a CSV audience)\n"
         "• `/sms optout`, `/sms optout add|remove 0912345678` the opt-out list (changes: approvers)\n"
+        "• `/sms budget`, `/sms budget set #channel|@someone 5000` monthly point budgets and their use (changes: approvers)\n"
         "• `/sms help` this help"
     )
     return _answer(voice, zh, en)

@@ -4,13 +4,14 @@ read-only lookups, and a background runner. Listeners hold no business rule; the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
 from services.approval import ApprovalService
 from services.audiences import resolver
 from services.autoreply import AutoReplyService
+from services.budgets import BudgetService, BudgetVerdict
 from services.cancel import CancelService
 from services.compose import ComposeInput, Preview, prepare
 from services.conversations import AnswerService
@@ -44,10 +45,26 @@ class HandlerContext:
     subcommands: dict[str, Callable] = field(default_factory=dict)
     #: Auto-reply rules (`/sms autoreply`); None where the bot has none (tests of other surfaces).
     autoreply: AutoReplyService | None = None
+    #: Monthly point budgets (services/budgets.py); None: none are checked.
+    budgets: BudgetService | None = None
 
-    def check(self, compose: ComposeInput) -> Preview:
+    def check(self, compose: ComposeInput, *, requester: str | None = None, channel: str = "") -> Preview:
         """`services.compose.prepare` with everything a Slack user's draft is checked against: the last
-        credit, the opt-out list, the address book, the bot's time zone, numbers masked in problems."""
-        return prepare(compose, clock=self.clock, last_credit=self.store.credit.latest(), limits=self.limits,
-                       opted_out=self.store.optouts.among, resolve=resolver(self.store), tz=self.voice.tz,
-                       show=self.voice.number, links=self.policy.registered_links)
+        credit, the opt-out list, the address book, the bot's time zone, numbers masked in problems; with
+        `requester` (and the `channel` it comes from), the monthly budgets too (BOT_BUDGET_OVER=refuse: a
+        draft over one gets a problem)."""
+        preview = prepare(compose, clock=self.clock, last_credit=self.store.credit.latest(), limits=self.limits,
+                          opted_out=self.store.optouts.among, resolve=resolver(self.store), tz=self.voice.tz,
+                          show=self.voice.number, links=self.policy.registered_links)
+        if requester is None or not preview.ok:
+            return preview
+        verdict = self.budget(preview, requester, channel)
+        problem = self.budgets.refusal(verdict) if self.budgets is not None and verdict is not None else None
+        return replace(preview, problems=[*preview.problems, problem]) if problem else preview
+
+    def budget(self, preview: Preview, requester: str, channel: str) -> BudgetVerdict | None:
+        """A checked draft against the budgets of its requester and channel this month (None: no budgets)."""
+        if self.budgets is None or preview.quote is None:
+            return None
+        verdict = self.budgets.check(preview.quote.points, requester=requester, channel=channel)
+        return verdict if verdict.applies else None

@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from every8d.status import Outcome, status_for
-from handlers import cards
+from handlers import budgets, cards
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, count, escape, points
 from storage import Batch, RequestState
@@ -49,6 +49,7 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict:
     voice = ctx.voice
     is_approver = ctx.policy.is_approver(user_id)
     blocks: list[Block] = [HeaderBlock(text=voice.t("EVERY8D 簡訊", "EVERY8D SMS")), *_credit(ctx)]
+    blocks += budgets.home_section(ctx)
     blocks += _pending(ctx, user_id, is_approver)
     blocks += _scheduled(ctx, user_id, is_approver)
     blocks += _recent_batches(ctx)
@@ -110,7 +111,9 @@ def _pending(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block
         # What the requester typed, shown literally (plain_text): it cannot mention anyone or form links.
         blocks.append(ContextBlock(elements=[PlainTextObject(text=clip(request.message, 150) or " ", emoji=False)]))
         if is_approver and (ctx.policy.allow_self_approval or request.requester != user_id):
-            blocks.append(_decision_buttons(voice, request.id))
+            over = ctx.budgets is not None and ctx.budgets.check_request(request).over
+            blocks.append(cards.over_budget_buttons(voice, request.id, "home-decide") if over
+                          else _decision_buttons(voice, request.id))
     if total > PENDING_SHOWN:
         blocks.append(_note(voice.t(f"另有 {total - PENDING_SHOWN} 筆，請到核准頻道查看",
                                     f"{total - PENDING_SHOWN} more in the approval channel")))

@@ -36,6 +36,7 @@ from every8d.pricing import Quote
 from every8d.problems import Problem
 from handlers import cards
 from handlers.texts import Voice, escape, points
+from services.budgets import BudgetVerdict
 from services.compose import Preview, skipped_rows_text, unregistered_texts
 
 _log = logging.getLogger("every8d_bot.handlers")
@@ -406,7 +407,8 @@ def damaged_view(voice: Voice) -> dict:
 
 
 def preview_view(
-    voice: Voice, preview: Preview, *, draft_id: str, channel_id: str, quiet_until: datetime | None = None
+    voice: Voice, preview: Preview, *, draft_id: str, channel_id: str, quiet_until: datetime | None = None,
+    budget: BudgetVerdict | None = None,
 ) -> dict:
     """The confirmation step: exactly what will be sent, to how many, at what cost. `quiet_until`: the send
     would go out inside quiet hours, which end then; the view asks whether to schedule it for that time
@@ -433,6 +435,8 @@ def preview_view(
                              f"*Credit* {preview.credit:,.1f} → after {preview.credit_after or 0:,.1f}"))
     if preview.short_of_credit:
         lines.append(voice.t("⚠️ 點數不足，部分簡訊將無法發送。", "⚠️ Not enough credit: part of the batch will not be sent."))
+    if budget is not None:  # monthly budgets (services/budgets.py): what is left, or how far over
+        lines.append(cards.budget_line(voice, budget))
     if recipients.duplicates:
         lines.append(voice.t(f"已移除重複號碼 {len(recipients.duplicates)} 個", f"{len(recipients.duplicates)} duplicates removed"))
     if recipients.rejected:

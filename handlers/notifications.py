@@ -10,6 +10,7 @@ from every8d.status import Outcome, status_for
 from handlers import cards
 from handlers.texts import Voice, points
 from services import notices, workflow_step
+from services.budgets import BudgetService
 from services.credit import CreditService
 from services.ports import Clock
 from services.tracking import request_batches, summary_digest
@@ -36,14 +37,16 @@ class Plan:
 
 
 class NotificationRenderer:
-    def __init__(self, store: Store, voice: Voice, clock: Clock, credit: CreditService | None = None, *,
-                 thread_answers: str = "confirm") -> None:
+    def __init__(self, store: Store, voice: Voice, clock: Clock, credit: CreditService | None = None,
+                 budgets: BudgetService | None = None, *, thread_answers: str = "confirm") -> None:
         self.store = store
         self.voice = voice
         self.clock = clock
         self.credit = credit
         #: BOT_THREAD_ANSWERS: what a reply in a thread says typing there does.
         self.thread_answers = thread_answers
+        #: Monthly budgets: a pending card shows what is left, or that approving needs the override.
+        self.budgets = budgets
 
     def plan(self, item: OutboxItem) -> Plan:
         render = getattr(self, f"_{item.kind}", None)
@@ -58,8 +61,9 @@ class NotificationRenderer:
         if request is None:
             return Plan(channel=item.channel or "", skip=True)
         shown = self.store.requests.recipients(request.id)[: cards.RECIPIENTS_SHOWN]
+        budget = self.budgets.check_request(request) if self.budgets is not None else None
         text, blocks = cards.approval_card(self.voice, request, shown, now=self.clock(),
-                                           parts=self.store.parts.of_request(request.id))
+                                           parts=self.store.parts.of_request(request.id), budget=budget)
 
         def remember(ts: str) -> None:
             self.store.requests.update(request.id, approval_ts=ts)

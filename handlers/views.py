@@ -87,7 +87,8 @@ def register(app: App, ctx: HandlerContext) -> None:
                 send_at=values.send_at,
                 validity_minutes=values.validity,
                 audience=audience,
-            )
+            ),
+            requester=user, channel=channel,
         )
         if values.problems or not preview.ok:
             ack(response_action="errors", errors=field_errors(ctx, [*values.problems, *preview.problems], values.kind))
@@ -95,7 +96,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         draft_id = ctx.store.drafts.save(user, preview.to_json(), image=image)
         ack(response_action="push",
             view=modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel,
-                                     quiet_until=quiet_hours_end(ctx, preview)))
+                                     quiet_until=quiet_hours_end(ctx, preview),
+                                     budget=ctx.budget(preview, user, channel)))
 
     @app.view(modals.PREVIEW_CALLBACK)
     def preview_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
@@ -110,18 +112,20 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         payload, image = draft
         compose = input_from_json(payload, image)
-        preview = ctx.check(compose)
+        channel = meta.get("channel_id", "")
+        preview = ctx.check(compose, requester=user, channel=channel)
         quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
         choice = modals.read_quiet_choice(_state_values(view))
         if quiet_until is not None and choice is None:
             # Quiet hours began while the preview was open: ask before anything is submitted.
             ack(response_action="update", view=modals.preview_view(
                 voice, preview, draft_id=meta["draft_id"], channel_id=meta.get("channel_id", ""),
-                quiet_until=quiet_until))
+                quiet_until=quiet_until, budget=ctx.budget(preview, user, channel)))
             return
         override = quiet_until is not None and choice == modals.QUIET_OVERRIDE
         if quiet_until is not None and not override:
-            preview = ctx.check(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)))
+            preview = ctx.check(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)), requester=user,
+                                channel=channel)
         if not preview.ok:
             # Time passed since the preview (e.g. the scheduled time is now past): go back and say why.
             problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)

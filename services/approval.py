@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services import notices
+from services.budgets import BudgetService, BudgetVerdict
 from services.crashpoints import crash_point
 from services.policy import Policy
 from services.ports import Clock
@@ -33,12 +34,15 @@ class Verdict(StrEnum):
     NOT_UNKNOWN = "not_unknown"  # resolve_unknown on a request whose outcome is known
     MARKED_SENT = "marked_sent"
     RESENT = "resent"
+    OVER_BUDGET = "over_budget"  # a plain Approve on a request over a monthly budget (services/budgets.py)
 
 
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
     request: SendRequest | None
+    #: The request against its month's budgets, when one was over (OVER_BUDGET, or approved over budget).
+    budget: BudgetVerdict | None = None
 
     @property
     def changed(self) -> bool:
@@ -46,11 +50,13 @@ class Decision:
 
 
 class ApprovalService:
-    def __init__(self, store: Store, policy: Policy, clock: Clock, on_approved) -> None:
+    def __init__(self, store: Store, policy: Policy, clock: Clock, on_approved,
+                 budgets: BudgetService | None = None) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock
         self.on_approved = on_approved
+        self.budgets = budgets
 
     def refusal(self, request_id: int, user_id: str, *, approve: bool) -> Decision | None:
         """Why this person may not take this decision now, or None if they may: asked before the Reject
@@ -66,9 +72,12 @@ class ApprovalService:
             return Decision(Verdict.ALREADY_DECIDED, request)
         return None
 
-    def decide(self, request_id: int, user_id: str, *, approve: bool, reason: str = "") -> Decision:
+    def decide(self, request_id: int, user_id: str, *, approve: bool, reason: str = "",
+               override_budget: bool = False) -> Decision:
         """`reason` (a rejection's, optional) is kept on the request, shown on the card and told to the
-        requester."""
+        requester. A request over a monthly budget is approved only with `override_budget` (the card's
+        "Approve over budget"; audited as `budget_override`); a plain Approve gets OVER_BUDGET and the card
+        is redrawn with the override button (it may have gone over since it was posted)."""
         request = self.store.requests.get(request_id)
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
@@ -80,6 +89,10 @@ class ApprovalService:
         target = RequestState.APPROVED if approve else RequestState.REJECTED
         reason = " ".join(reason.split())[:MAX_REASON_CHARS]
         with self.store.immediate():
+            budget = self._over_budget(request_id) if approve else None
+            if budget is not None and not override_budget:
+                notices.card(self.store, request_id, request.approval_channel)
+                return Decision(Verdict.OVER_BUDGET, request, budget)
             won = self.store.requests.transition(
                 request_id, [RequestState.PENDING_APPROVAL], target, decided_by=user_id, decided_at=now, now=now,
                 decision_reason=reason or None,
@@ -87,6 +100,9 @@ class ApprovalService:
             if won:
                 self.store.audit.record(user_id, target.value, request_id=request_id, now=now,
                                         **({"reason": reason} if reason else {}))
+                if budget is not None:
+                    self.store.audit.record(user_id, "budget_override", request_id=request_id, now=now,
+                                            **budget.audit_detail())
                 notices.card(self.store, request_id, request.approval_channel)
                 if user_id != request.requester:
                     notices.requester_update(self.store, request_id, request.requester, target.value)
@@ -99,6 +115,17 @@ class ApprovalService:
             crash_point("after_approval")
             self.on_approved(request_id)
         return Decision(Verdict.APPROVED if approve else Verdict.REJECTED, current)
+
+    def _over_budget(self, request_id: int) -> BudgetVerdict | None:
+        """The budget verdict of a still pending request when it is over a budget (read under the caller's
+        write lock, so what it counts cannot change before the decision is written)."""
+        if self.budgets is None:
+            return None
+        current = self.store.requests.get(request_id)
+        if current is None or current.state is not RequestState.PENDING_APPROVAL:
+            return None
+        verdict = self.budgets.check_request(current)
+        return verdict if verdict.over else None
 
     def resolve_unknown(self, request_id: int, user_id: str, *, resend: bool) -> Decision:
         """An approver settles a send whose outcome is unknown: it did go out (mark sent), or it did not

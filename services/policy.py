@@ -48,6 +48,8 @@ class Policy:
     thread_answers: str = "confirm"
     #: Links and numbers registered with the carriers (BOT_REGISTERED_LINKS); None: no check.
     registered_links: RegisteredLinks | None = None
+    #: A draft over a monthly budget (services/budgets.py): "approve" (an approver must override) or "refuse".
+    budget_over: str = "approve"
     #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.
     group_members: Callable[[str], frozenset[str]] | None = field(default=None, compare=False)
 

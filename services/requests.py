@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from services import notices
+from services.budgets import BudgetService, BudgetVerdict
 from services.compose import Preview
 from services.parts import plan_parts
 from services.policy import Policy
@@ -34,12 +35,15 @@ class Submitted:
 
 
 class RequestService:
-    def __init__(self, store: Store, policy: Policy, clock: Clock, on_approved) -> None:
-        """`on_approved(request_id)` starts the send (in the background in the bot)."""
+    def __init__(self, store: Store, policy: Policy, clock: Clock, on_approved,
+                 budgets: BudgetService | None = None) -> None:
+        """`on_approved(request_id)` starts the send (in the background in the bot). `budgets`: monthly
+        budgets (services/budgets.py); a request over one is never approved without an approver's override."""
         self.store = store
         self.policy = policy
         self.clock = clock
         self.on_approved = on_approved
+        self.budgets = budgets
 
     def submit(
         self,
@@ -101,6 +105,8 @@ class RequestService:
             earlier = self.store.requests.by_source_event(source_event) if source_event else None
             if earlier is not None:
                 return Submitted(earlier.id, earlier.auto_approved, duplicate=True)
+            # Under the write lock: pending requests count, so two drafts at once cannot both fit the last points.
+            verdict = self._budget(quote.points, requester, origin_channel, now)
             numbers, parts = plan_parts(
                 [r.e164 for r in preview.recipients.recipients], chunk_size=self.policy.send_chunk_size,
                 messages=preview.messages, message=compose.message, price=preview.price_part,
@@ -114,9 +120,14 @@ class RequestService:
                 self.store.workflow_steps.link(workflow_execution, request_id, now=now)
             if quiet_override:
                 self.store.audit.record(requester, "quiet_hours_override", request_id=request_id, now=now)
+            if verdict is not None and verdict.over:
+                self.store.audit.record(requester, "over_budget", request_id=request_id, now=now,
+                                        **verdict.audit_detail())
             notices.card(self.store, request_id, approval_channel)
         auto = self.policy.auto_approve_under is not None and quote.points < self.policy.auto_approve_under
         approver = approved_by or (AUTO_APPROVER if auto else None)
+        if approver and verdict is not None and verdict.over:
+            approver = None  # never approved automatically over a budget: an approver must override
         if approver and self.store.requests.transition(
             request_id,
             [RequestState.PENDING_APPROVAL],
@@ -132,3 +143,8 @@ class RequestService:
         log.info("request %s submitted by %s (%.1f points, approved by %s)", request_id, requester, quote.points,
                  approver or "nobody yet")
         return Submitted(request_id, approver is not None)
+
+    def _budget(self, points: float, requester: str, channel: str, now: float) -> BudgetVerdict | None:
+        if self.budgets is None:
+            return None
+        return self.budgets.check(points, requester=requester, channel=channel, at=now)

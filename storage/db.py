@@ -53,6 +53,7 @@ class Store:
         from storage.audit import AuditLog
         from storage.autoreplies import AutoReplies
         from storage.batches import Batches
+        from storage.budgets import Budgets
         from storage.contacts import Contacts
         from storage.credit import CreditLog
         from storage.drafts import Drafts
@@ -77,6 +78,7 @@ class Store:
         self.templates = Templates(self)
         self.workflow_steps = WorkflowSteps(self)
         self.autoreplies = AutoReplies(self)
+        self.budgets = Budgets(self)
 
     # -- connections -------------------------------------------------------------------------------
 

@@ -222,3 +222,14 @@ class OptOut:
     source: str
     keyword: str
     actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A monthly point budget: `scope` "channel" (key: a channel id) or "requester" (key: a user id)."""
+
+    scope: str
+    key: str
+    points: float
+    created_by: str
+    updated_at: float

@@ -413,3 +413,24 @@ def push_fields(db: Database) -> None:
         CREATE INDEX unmatched_reports_created ON unmatched_reports(created_at);
         """
     )
+
+
+@MIGRATIONS(name="0014_budgets")
+def budgets(db: Database) -> None:
+    """Monthly point budgets (`/sms budget`): one per channel (the channel a request came from) or per
+    requester (a Slack user). A month's use is read from the requests themselves (storage/budgets.py), so
+    nothing is counted twice or forgotten; the indexes make that read cheap for one channel or one person."""
+    db.executescript(
+        """
+        CREATE TABLE budgets (
+            scope TEXT NOT NULL CHECK (scope IN ('channel', 'requester')),
+            key TEXT NOT NULL,
+            points REAL NOT NULL CHECK (points > 0),
+            created_by TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        );
+        CREATE INDEX requests_channel_created ON requests(origin_channel, created_at);
+        CREATE INDEX requests_requester_created ON requests(requester, created_at);
+        """
+    )

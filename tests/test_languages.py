@@ -39,11 +39,13 @@ def drive_everything(make_product, external_sandbox, language: str) -> tuple[obj
             acks.append(response.text)
 
     for text in ("help", "sned 0912345678 hi", "0912345678 hi", "credit", "status #99", "scheduled", "optout",
-                 "contacts", "templates", "audit 7d", "report", "send 02-2345-6789 hello"):
+                 "contacts", "templates", "audit 7d", "report", "send 02-2345-6789 hello",
+                 "budget", "budget set here 5"):
         said(requester.command(text))
     for text in ("contacts add Amy 0912345678", "contacts add Ben 0922333444 vip", "contacts group VIPs Amy,Ben",
                  "contacts", "templates add greet Hello {name}", "templates", "optout add 0955666777", "optout",
-                 "audit 7d", "report 7d", "audit 2026-13-01 2026-11-30"):
+                 "audit 7d", "report 7d", "audit 2026-13-01 2026-11-30", "budget set <#C_GENERAL|general> 1000",
+                 "budget set <@U_REQUESTER> 500", "budget", "budget set #general 5", "budget remove <@U_REQUESTER>"):
         said(approver.command(text))
     said(requester.command("send 0912345678,0933444555 Meeting at ten"))
     said(requester.command("send 0922333444 Please ignore"))
