@@ -346,6 +346,8 @@ class Runtime:
         """Recover interrupted sends, then start the poster and the scheduler (tests drive them by hand)."""
         for request_id in self.sending.recover():
             self.start_send(request_id)
+        if self.cancel.resume_retries():  # cancels promised "again in N min" before a stop
+            log.info("cancel retries resumed after a restart")
         self.identity.refresh_in_background()
         if poster:
             self.poster.start()

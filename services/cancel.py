@@ -7,6 +7,7 @@ never retried (the account would lock)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -40,6 +41,8 @@ class CancelVerdict(StrEnum):
 CANCEL_RETRIES = 3
 CANCEL_RETRY_SECONDS = 60.0
 
+#: Settings key of a promised cancel retry, kept so a restart does not forget it: `cancel_retry:<request>`.
+_RETRY_KEY = "cancel_retry:"
 #: `later(delay_seconds, work)`: run `work` once, after the delay, off the caller's thread.
 Later = Callable[[float, Callable[[], None]], None]
 
@@ -98,6 +101,7 @@ class CancelService:
                 if _worth_retrying(exc) and attempt <= CANCEL_RETRIES:
                     delay = self.retry_seconds * 2 ** (attempt - 1)
                     self._say(request, attempt, exc, delay)
+                    self._remember_retry(request_id, user_id, attempt + 1, self.clock() + delay)
                     self.later(delay, partial(self._retry, request_id, user_id, attempt + 1))
                     return CancelOutcome(CancelVerdict.RETRYING, deleted, refunded, error=exc, retry_in=delay)
                 if attempt > 1:
@@ -118,8 +122,30 @@ class CancelService:
         batch = self.store.batches.get(batch_id)
         return batch is not None and batch.state == "complete"
 
+    def resume_retries(self) -> int:
+        """At start: the cancel retries a stopped bot had promised in a thread are scheduled again (at their
+        time, or now if it passed), so "will try again in 2 min" never goes silent. Returns how many."""
+        pending = self.store.credit.settings_with_prefix(_RETRY_KEY)
+        for key, value in pending.items():
+            try:
+                saved = json.loads(value)
+                request_id, user_id, attempt, due = (int(key[len(_RETRY_KEY):]), str(saved["user"]),
+                                                     int(saved["attempt"]), float(saved["due"]))
+            except (ValueError, KeyError, TypeError):
+                self.store.credit.delete_setting(key)
+                continue
+            self.later(max(0.0, due - self.clock()), partial(self._retry, request_id, user_id, attempt))
+        return len(pending)
+
+    def _remember_retry(self, request_id: int, user_id: str, attempt: int, due: float) -> None:
+        self.store.credit.set_setting(f"{_RETRY_KEY}{request_id}",
+                                      json.dumps({"user": user_id, "attempt": attempt, "due": due}))
+
     def _retry(self, request_id: int, user_id: str, attempt: int) -> None:
         """A retry scheduled by `cancel`: its outcome is said in the thread (nobody is waiting for an answer)."""
+        if self.store.credit.get_setting(f"{_RETRY_KEY}{request_id}") is None:
+            return  # already done (a retry resumed at start and the original timer both fired)
+        self.store.credit.delete_setting(f"{_RETRY_KEY}{request_id}")
         try:
             outcome = self.cancel(request_id, user_id, attempt=attempt)
         except Exception:  # noqa: BLE001 - a timer thread has nobody to raise to

@@ -336,3 +336,29 @@ def test_a_cancel_refused_with_minus_8_is_retried_later_and_said_in_the_thread(m
     assert "機器人將於約 1 分鐘後自動再試" in notes and "已取消預約" in notes
     erases = [c for c in product.sandbox.calls if c.endpoint == "eraseBooking.ashx"]
     assert len(erases) == 5  # four refused (the client's own retries), then the service's retry
+
+
+def test_a_cancel_retry_promised_before_a_restart_still_happens_after_it(make_product, external_sandbox):  # noqa: F811
+    from tests.test_tracking import against
+
+    sandbox = external_sandbox()
+    product = make_product(**against(sandbox))
+    product.runtime.cancel.retry_seconds = 600  # far beyond the test: only the restart can bring it back
+    send_at = datetime.fromtimestamp(int(time.time()) + 3600, tz=UTC)
+    preview = prepare(ComposeInput(kind="sms", recipients_text="0912345678", message="預約通知", send_at=send_at),
+                      clock=time.time, last_credit=None)
+    product.runtime.requests.submit(preview, requester="U_REQUESTER", origin_channel="C_GENERAL")
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    approve(product, card)
+    sandbox.faults.inject("-8", count=4, endpoint="eraseBooking.ashx")
+    SlackUser(product, "U_REQUESTER").click("cancel_scheduled", "1", message=product.standin.messages("C_APPROVALS")[0])
+    wait_for(lambda: product.store.credit.get_setting("cancel_retry:1") is not None, what="the promised retry")
+    saved = json.loads(product.store.credit.get_setting("cancel_retry:1"))
+    product.store.credit.set_setting("cancel_retry:1", json.dumps({**saved, "due": time.time() - 1}))  # due while down
+    product.stop()
+
+    again = make_product(**against(sandbox))  # same database, same EVERY8D
+    wait_for(lambda: again.store.requests.get(1).state is RequestState.CANCELLED, timeout=15,
+             what="the retry resumed after the restart")
+    assert again.store.credit.get_setting("cancel_retry:1") is None
