@@ -62,14 +62,22 @@ class ApprovalService:
         """Why this person may not take this decision now, or None if they may: asked before the Reject
         window opens, so nobody types a reason for a request that is gone or not theirs to decide."""
         request = self.store.requests.get(request_id)
+        refused = self._who_may_not(request, user_id, approve=approve)
+        if refused is not None:
+            return refused
+        if request is not None and request.state is not RequestState.PENDING_APPROVAL:
+            return Decision(Verdict.ALREADY_DECIDED, request)
+        return None
+
+    def _who_may_not(self, request: SendRequest | None, user_id: str, *, approve: bool) -> Decision | None:
+        """The one rule of who may decide: an approver, and not on their own request unless self-approval is
+        allowed (rejecting one's own request is always allowed: it sends nothing)."""
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
         if not self.policy.is_approver(user_id):
             return Decision(Verdict.NOT_APPROVER, request)
         if approve and user_id == request.requester and not self.policy.allow_self_approval:
             return Decision(Verdict.SELF_APPROVAL, request)
-        if request.state is not RequestState.PENDING_APPROVAL:
-            return Decision(Verdict.ALREADY_DECIDED, request)
         return None
 
     def decide(self, request_id: int, user_id: str, *, approve: bool, reason: str = "",
@@ -79,12 +87,9 @@ class ApprovalService:
         "Approve over budget"; audited as `budget_override`); a plain Approve gets OVER_BUDGET and the card
         is redrawn with the override button (it may have gone over since it was posted)."""
         request = self.store.requests.get(request_id)
-        if request is None:
-            return Decision(Verdict.NOT_FOUND, None)
-        if not self.policy.is_approver(user_id):
-            return Decision(Verdict.NOT_APPROVER, request)
-        if approve and user_id == request.requester and not self.policy.allow_self_approval:
-            return Decision(Verdict.SELF_APPROVAL, request)
+        refused = self._who_may_not(request, user_id, approve=approve)
+        if refused is not None or request is None:
+            return refused or Decision(Verdict.NOT_FOUND, None)
         now = self.clock()
         target = RequestState.APPROVED if approve else RequestState.REJECTED
         reason = " ".join(reason.split())[:MAX_REASON_CHARS]

@@ -313,9 +313,8 @@ def test_a_code_no_table_knows_stays_visible_after_expiry_in_summary_and_audit(m
     assert product.store.batches.counts(batch_id) == {100: 1, 103: 1}
 
 
-def test_a_cancel_refused_with_minus_8_is_retried_later_and_said_in_the_thread(make_product):
-    product = make_product()
-    product.runtime.cancel.retry_seconds = 0.2
+def scheduled_and_approved(product) -> dict:
+    """Request #1, scheduled an hour ahead, approved and sent to EVERY8D (as a booking); returns its card."""
     send_at = datetime.fromtimestamp(int(time.time()) + 3600, tz=UTC)
     preview = prepare(ComposeInput(kind="sms", recipients_text="0912345678", message="預約通知", send_at=send_at),
                       clock=time.time, last_credit=None)
@@ -323,6 +322,13 @@ def test_a_cancel_refused_with_minus_8_is_retried_later_and_said_in_the_thread(m
     product.settle()
     [card] = product.standin.messages("C_APPROVALS")
     approve(product, card)
+    return card
+
+
+def test_a_cancel_refused_with_minus_8_is_retried_later_and_said_in_the_thread(make_product):
+    product = make_product()
+    product.runtime.cancel.retry_seconds = 0.2
+    card = scheduled_and_approved(product)
     product.sandbox.faults.inject("-8", count=4, endpoint="eraseBooking.ashx")  # every try of the first cancel
 
     requester = SlackUser(product, "U_REQUESTER")
@@ -344,13 +350,7 @@ def test_a_cancel_retry_promised_before_a_restart_still_happens_after_it(make_pr
     sandbox = external_sandbox()
     product = make_product(**against(sandbox))
     product.runtime.cancel.retry_seconds = 600  # far beyond the test: only the restart can bring it back
-    send_at = datetime.fromtimestamp(int(time.time()) + 3600, tz=UTC)
-    preview = prepare(ComposeInput(kind="sms", recipients_text="0912345678", message="預約通知", send_at=send_at),
-                      clock=time.time, last_credit=None)
-    product.runtime.requests.submit(preview, requester="U_REQUESTER", origin_channel="C_GENERAL")
-    product.settle()
-    [card] = product.standin.messages("C_APPROVALS")
-    approve(product, card)
+    scheduled_and_approved(product)
     sandbox.faults.inject("-8", count=4, endpoint="eraseBooking.ashx")
     SlackUser(product, "U_REQUESTER").click("cancel_scheduled", "1", message=product.standin.messages("C_APPROVALS")[0])
     wait_for(lambda: product.store.credit.get_setting("cancel_retry:1") is not None, what="the promised retry")
