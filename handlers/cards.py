@@ -27,7 +27,7 @@ from handlers.texts import Voice, clip, count, escape, points, progress_bar
 from services.budgets import BudgetUse, BudgetVerdict
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER, AUTOREPLY_APPROVER
 from services.resend import resendable
-from storage import Batch, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
+from storage import Batch, BatchState, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
 
 Rendered = tuple[str, list[dict]]
 
@@ -449,7 +449,7 @@ def batch_summary(
     unknown = {code: n for code, n in counts.items() if status_for(code).outcome is Outcome.UNKNOWN}
     finished = sum(n for code, n in counts.items() if status_for(code).final)
     pending = total - finished - scheduled - sum(unknown.values())
-    complete = batch.state == "complete"
+    complete = batch.state is BatchState.COMPLETE
     head = voice.t("📊 發送狀態" + ("（已完成）" if complete else ""), "Delivery status" + (" (complete)" if complete else ""))
     parts = [voice.t(f"已送達 {delivered}", f"delivered {delivered}"),
              voice.t(f"等待回報 {pending}", f"pending {pending}"),

@@ -39,7 +39,7 @@ from services.requests import Submitted
 from services.resend import resend_draft
 from services.resend import source_event as resend_source_event
 from services.tracking import request_batches
-from storage import RequestState
+from storage import BatchState, RequestState
 
 #: Open batches read live for `/sms status` (a request of many parts shows the rest as last polled).
 LIVE_POLLS = 5
@@ -325,7 +325,7 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
         return _answer(voice, f"申請 #{request.id} 目前狀態：{_STATE_ZH[request.state]}",
                        f"Request #{request.id} is {state_en}")
     try:
-        for batch in [b for b in batches if b.state == "open"][:LIVE_POLLS]:
+        for batch in [b for b in batches if b.state is BatchState.OPEN][:LIVE_POLLS]:
             ctx.tracking.poll_batch(batch)
         ctx.wake_poster()
     except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached

@@ -49,10 +49,11 @@ class NotificationRenderer:
         self.budgets = budgets
 
     def plan(self, item: OutboxItem) -> Plan:
-        render = getattr(self, f"_{item.kind}", None)
+        """The Slack call for this outbox item; a kind this version does not know is skipped (dropped)."""
+        render = RENDERERS.get(item.kind)
         if render is None:
             return Plan(channel=item.channel or "", skip=True)
-        return render(item)
+        return render(self, item)
 
     # -- per kind ----------------------------------------------------------------------------------
 
@@ -202,8 +203,20 @@ class NotificationRenderer:
         return " · ".join(bits)
 
 
-KINDS = (
-    notices.APPROVAL_CARD, notices.SEND_RESULT, notices.BATCH_SUMMARY, notices.REPLY_IN_THREAD,
-    notices.REPLY_IN_CHANNEL, notices.CREDIT_LOW, notices.CREDIT_RECOVERED, notices.CANCEL_RESULT,
-    notices.THREAD_NOTE, notices.REQUESTER_UPDATE, notices.WORKFLOW_OUTCOME, notices.ALERT_NOTE,
-)
+#: Each outbox kind (services/notices.py) and the method that renders it: one table, no names built from
+#: strings.
+RENDERERS: dict[str, Callable[[NotificationRenderer, OutboxItem], Plan]] = {
+    notices.APPROVAL_CARD: NotificationRenderer._approval_card,
+    notices.SEND_RESULT: NotificationRenderer._send_result,
+    notices.BATCH_SUMMARY: NotificationRenderer._batch_summary,
+    notices.REPLY_IN_THREAD: NotificationRenderer._reply_in_thread,
+    notices.REPLY_IN_CHANNEL: NotificationRenderer._reply_in_channel,
+    notices.CREDIT_LOW: NotificationRenderer._credit_low,
+    notices.CREDIT_RECOVERED: NotificationRenderer._credit_recovered,
+    notices.CANCEL_RESULT: NotificationRenderer._cancel_result,
+    notices.THREAD_NOTE: NotificationRenderer._thread_note,
+    notices.REQUESTER_UPDATE: NotificationRenderer._requester_update,
+    notices.WORKFLOW_OUTCOME: NotificationRenderer._workflow_outcome,
+    notices.ALERT_NOTE: NotificationRenderer._alert_note,
+}
+KINDS = tuple(RENDERERS)

@@ -22,7 +22,7 @@ from services import notices
 from services.notices import CANCEL_RESULT
 from services.policy import Policy
 from services.ports import Clock, Gateway
-from storage import PartState, RequestState, SendRequest, Store
+from storage import BatchState, PartState, RequestState, SendRequest, Store
 
 log = logging.getLogger("every8d_bot.cancel")
 
@@ -120,7 +120,7 @@ class CancelService:
     def _closed(self, batch_id: str) -> bool:
         """A batch already closed (cancelled by an earlier try) is not cancelled again."""
         batch = self.store.batches.get(batch_id)
-        return batch is not None and batch.state == "complete"
+        return batch is not None and batch.state is BatchState.COMPLETE
 
     def resume_retries(self) -> int:
         """At start: the cancel retries a stopped bot had promised in a thread are scheduled again (at their

@@ -30,7 +30,7 @@ from services import notices, optout
 from services.policy import Policy
 from services.ports import Clock, Gateway
 from services.sending import deployment_tag, parse_tag, request_state, tag_is_ours
-from storage import Batch, PartState, RequestState, Store
+from storage import Batch, BatchState, PartState, RequestState, Store
 
 log = logging.getLogger("every8d_bot.tracking")
 
@@ -75,7 +75,7 @@ class RequestBatches:
 
     lead: Batch
     batch_ids: list[str]
-    state: str
+    state: BatchState
 
 
 def request_batches(store: Store, request_id: int) -> RequestBatches | None:
@@ -84,8 +84,9 @@ def request_batches(store: Store, request_id: int) -> RequestBatches | None:
     if not batches:
         return None
     settled = all(p.state not in (PartState.PENDING, PartState.SENDING) for p in store.parts.of_request(request_id))
-    complete = settled and all(b.state == "complete" for b in batches)
-    return RequestBatches(batches[0], [b.batch_id for b in batches], "complete" if complete else "open")
+    complete = settled and all(b.state is BatchState.COMPLETE for b in batches)
+    return RequestBatches(batches[0], [b.batch_id for b in batches],
+                          BatchState.COMPLETE if complete else BatchState.OPEN)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class TrackingService:
         now = self.clock()
         if batch.poll_failures:
             log.info("polling batch %s works again", batch.batch_id)
-        interval = self.policy.reply_poll_seconds if batch.state == "complete" else self.policy.status_poll_seconds
+        interval = self.policy.reply_poll_seconds if batch.state is BatchState.COMPLETE else self.policy.status_poll_seconds
         self.store.batches.polled(batch.batch_id, next_poll_at=now + interval, now=now, failed=False)
         done = self._maybe_complete(batch.batch_id)
         if not done:
@@ -343,7 +344,7 @@ class TrackingService:
         """Close the batch when nothing is pending, or when validity plus the margin has passed (what is
         still pending is then marked expired). Returns True if it closed now."""
         batch = self.store.batches.get(batch_id)
-        if batch is None or batch.state != "open":
+        if batch is None or batch.state is not BatchState.OPEN:
             return False
         now = self.clock()
         pending = self.store.batches.has_pending(batch_id)

@@ -3,6 +3,7 @@
 from storage.db import StorageError, Store
 from storage.models import (
            Batch,
+           BatchState,
            Delivery,
            OutboxItem,
            PartPlan,
@@ -13,5 +14,5 @@ from storage.models import (
            SendRequest,
 )
 
-__all__ = ["Store", "StorageError", "Batch", "Delivery", "OutboxItem", "Reply", "RequestState", "SendRequest",
+__all__ = ["Store", "StorageError", "Batch", "BatchState", "Delivery", "OutboxItem", "Reply", "RequestState", "SendRequest",
            "PartPlan", "PartState", "RequestPart"]

@@ -139,12 +139,20 @@ class RequestPart:
     mode: str = "text"
 
 
+class BatchState(StrEnum):
+    """A batch is polled while `open`; `complete` once every recipient is final (or validity ran out, or it
+    was cancelled); a complete batch is still read for late replies during its reply window."""
+
+    OPEN = "open"
+    COMPLETE = "complete"
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     batch_id: str
     request_id: int
     kind: str
-    state: str
+    state: BatchState
     created_at: float
     send_at: float | None
     validity_until: float
@@ -196,7 +204,10 @@ class OutboxItem:
 def row_to(cls: type, row: dict) -> object:
     """Build a dataclass from a row, ignoring columns the dataclass does not carry (e.g. image bytes)."""
     names = cls.__dataclass_fields__.keys()  # type: ignore[attr-defined]
-    return cls(**{name: row[name] for name in names})
+    values = {name: row[name] for name in names}
+    if cls is Batch:
+        values["state"] = BatchState(values["state"])
+    return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
