@@ -671,7 +671,7 @@ def _migrations(name: str, shown: str, store: Store) -> Check:
 def _write_probe(name: str, shown: str, store: Store, fix: str) -> Check:
     try:
         with store.immediate():
-            store.credit.set_setting("doctor_write_probe", str(time.time()))
+            store.settings.set("doctor_write_probe", str(time.time()))
             raise _RollBack
     except _RollBack:
         return _passed(f"{name} write", f"{shown} 可寫入", f"{shown} is writable")

@@ -158,15 +158,15 @@ class WeeklyReporter:
         start, end, label = previous_week(now, self.voice.timezone)
         key = WEEKLY_KEY.format(label=label)
         claim = f"posting:{now:.0f}"
-        settings = self.store.credit
-        if not (settings.swap_setting(key, None, claim) or settings.swap_setting(key, _FAILED, claim)):
+        settings = self.store.settings
+        if not (settings.swap(key, None, claim) or settings.swap(key, _FAILED, claim)):
             return False
         try:
             self._post(channel, weekly_summary(self.store, start, end, timezone=self.voice.timezone, label=label))
         except BaseException:
-            settings.swap_setting(key, claim, _FAILED)
+            settings.swap(key, claim, _FAILED)
             raise
-        settings.swap_setting(key, claim, f"posted:{now:.0f}")
+        settings.swap(key, claim, f"posted:{now:.0f}")
         log.info("weekly report %s posted to %s", label, channel)
         return True
 

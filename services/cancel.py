@@ -125,27 +125,27 @@ class CancelService:
     def resume_retries(self) -> int:
         """At start: the cancel retries a stopped bot had promised in a thread are scheduled again (at their
         time, or now if it passed), so "will try again in 2 min" never goes silent. Returns how many."""
-        pending = self.store.credit.settings_with_prefix(_RETRY_KEY)
+        pending = self.store.settings.with_prefix(_RETRY_KEY)
         for key, value in pending.items():
             try:
                 saved = json.loads(value)
                 request_id, user_id, attempt, due = (int(key[len(_RETRY_KEY):]), str(saved["user"]),
                                                      int(saved["attempt"]), float(saved["due"]))
             except (ValueError, KeyError, TypeError):
-                self.store.credit.delete_setting(key)
+                self.store.settings.delete(key)
                 continue
             self.later(max(0.0, due - self.clock()), partial(self._retry, request_id, user_id, attempt))
         return len(pending)
 
     def _remember_retry(self, request_id: int, user_id: str, attempt: int, due: float) -> None:
-        self.store.credit.set_setting(f"{_RETRY_KEY}{request_id}",
+        self.store.settings.set(f"{_RETRY_KEY}{request_id}",
                                       json.dumps({"user": user_id, "attempt": attempt, "due": due}))
 
     def _retry(self, request_id: int, user_id: str, attempt: int) -> None:
         """A retry scheduled by `cancel`: its outcome is said in the thread (nobody is waiting for an answer)."""
-        if self.store.credit.get_setting(f"{_RETRY_KEY}{request_id}") is None:
+        if self.store.settings.get(f"{_RETRY_KEY}{request_id}") is None:
             return  # already done (a retry resumed at start and the original timer both fired)
-        self.store.credit.delete_setting(f"{_RETRY_KEY}{request_id}")
+        self.store.settings.delete(f"{_RETRY_KEY}{request_id}")
         try:
             outcome = self.cancel(request_id, user_id, attempt=attempt)
         except Exception:  # noqa: BLE001 - a timer thread has nobody to raise to

@@ -24,7 +24,7 @@ REPROBE_SECONDS = 24 * 3600.0
 
 def is_unsupported(store: Store, endpoint: str, now: float) -> bool:
     """True while the endpoint is known to be missing and not yet due for another try."""
-    seen = store.credit.get_setting(_KEY + endpoint)
+    seen = store.settings.get(_KEY + endpoint)
     if seen is None:
         return False
     try:
@@ -36,9 +36,9 @@ def is_unsupported(store: Store, endpoint: str, now: float) -> bool:
 def mark_unsupported(store: Store, endpoint: str, error: Every8dError, now: float) -> bool:
     """Remember that the platform lacks `endpoint`. Returns True the first time (then it is reported:
     a warning in the log and an audit line); a re-probe that finds it still missing stays quiet."""
-    first = store.credit.get_setting(_KEY + endpoint) is None
+    first = store.settings.get(_KEY + endpoint) is None
     with store.immediate():
-        store.credit.set_setting(_KEY + endpoint, repr(now))
+        store.settings.set(_KEY + endpoint, repr(now))
         if first:
             store.audit.record("bot", "endpoint_unsupported", now=now, endpoint=endpoint,
                                error=error.describe("en"))
@@ -50,14 +50,14 @@ def mark_unsupported(store: Store, endpoint: str, error: Every8dError, now: floa
 
 def mark_supported(store: Store, endpoint: str) -> None:
     """The endpoint answered in its own format: forget an earlier "missing" mark (a platform upgrade)."""
-    if store.credit.get_setting(_KEY + endpoint) is not None and store.credit.delete_setting(_KEY + endpoint):
+    if store.settings.get(_KEY + endpoint) is not None and store.settings.delete(_KEY + endpoint):
         log.info("%s works on this account's platform again", endpoint)
 
 
 def unsupported_endpoints(store: Store) -> dict[str, float]:
     """Every endpoint marked missing, with when it was last seen missing (for `doctor`)."""
     found: dict[str, float] = {}
-    for key, value in store.credit.settings_with_prefix(_KEY).items():
+    for key, value in store.settings.with_prefix(_KEY).items():
         try:
             found[key.removeprefix(_KEY)] = float(value)
         except ValueError:

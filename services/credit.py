@@ -66,14 +66,14 @@ class CreditService:
         on the stored state means concurrent readings (a send and the scheduled check) post at most once."""
         threshold = self.policy.low_credit_threshold
         with self.store.immediate():
-            stored = self.store.credit.get_setting(ALERT_KEY)
+            stored = self.store.settings.get(ALERT_KEY)
             state = stored or "ok"
             if credit < threshold and state == "ok":
-                if self.store.credit.swap_setting(ALERT_KEY, stored, "low"):
+                if self.store.settings.swap(ALERT_KEY, stored, "low"):
                     log.warning("credit %.1f is below the threshold %.1f", credit, threshold)
                     self._post(CREDIT_LOW, {"credit": credit, "threshold": threshold, "at": self.clock()})
             elif state == "low" and credit > threshold + self.policy.low_credit_margin:
-                if self.store.credit.swap_setting(ALERT_KEY, "low", "ok"):
+                if self.store.settings.swap(ALERT_KEY, "low", "ok"):
                     log.info("credit %.1f recovered above %.1f", credit, threshold + self.policy.low_credit_margin)
                     self._post(CREDIT_RECOVERED, {"credit": credit, "at": self.clock()})
 

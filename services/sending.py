@@ -96,10 +96,10 @@ def parse_tag(subject: str) -> tuple[int, int, str | None] | None:
 
 def deployment_tag(store: Store) -> str:
     """This database's deployment tag (4 hex digits), made at first use and kept in its settings."""
-    current = store.credit.get_setting(DEPLOYMENT_KEY)
+    current = store.settings.get(DEPLOYMENT_KEY)
     if current is None:
-        store.credit.swap_setting(DEPLOYMENT_KEY, None, secrets.token_hex(2))
-        current = store.credit.get_setting(DEPLOYMENT_KEY)
+        store.settings.swap(DEPLOYMENT_KEY, None, secrets.token_hex(2))
+        current = store.settings.get(DEPLOYMENT_KEY)
     return current or ""
 
 

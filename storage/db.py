@@ -62,6 +62,7 @@ class Store:
         from storage.parts import Parts
         from storage.replies import Replies
         from storage.requests import Requests
+        from storage.settings import Settings
         from storage.templates import Templates
         from storage.workflow_steps import WorkflowSteps
 
@@ -71,6 +72,7 @@ class Store:
         self.replies = Replies(self)
         self.outbox = Outbox(self)
         self.credit = CreditLog(self)
+        self.settings = Settings(self)
         self.audit = AuditLog(self)
         self.drafts = Drafts(self)
         self.optouts = OptOuts(self)

@@ -129,7 +129,7 @@ def test_the_write_probe_leaves_nothing_behind(env):
 
     store = Store(env["BOT_DB_PATH"])
     try:
-        assert store.credit.get_setting("doctor_write_probe") is None
+        assert store.settings.get("doctor_write_probe") is None
         assert store.pending_migrations() == []
     finally:
         store.close()

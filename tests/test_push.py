@@ -353,12 +353,12 @@ def test_a_cancel_retry_promised_before_a_restart_still_happens_after_it(make_pr
     scheduled_and_approved(product)
     sandbox.faults.inject("-8", count=4, endpoint="eraseBooking.ashx")
     SlackUser(product, "U_REQUESTER").click("cancel_scheduled", "1", message=product.standin.messages("C_APPROVALS")[0])
-    wait_for(lambda: product.store.credit.get_setting("cancel_retry:1") is not None, what="the promised retry")
-    saved = json.loads(product.store.credit.get_setting("cancel_retry:1"))
-    product.store.credit.set_setting("cancel_retry:1", json.dumps({**saved, "due": time.time() - 1}))  # due while down
+    wait_for(lambda: product.store.settings.get("cancel_retry:1") is not None, what="the promised retry")
+    saved = json.loads(product.store.settings.get("cancel_retry:1"))
+    product.store.settings.set("cancel_retry:1", json.dumps({**saved, "due": time.time() - 1}))  # due while down
     product.stop()
 
     again = make_product(**against(sandbox))  # same database, same EVERY8D
     wait_for(lambda: again.store.requests.get(1).state is RequestState.CANCELLED, timeout=15,
              what="the retry resumed after the restart")
-    assert again.store.credit.get_setting("cancel_retry:1") is None
+    assert again.store.settings.get("cancel_retry:1") is None
