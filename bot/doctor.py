@@ -31,7 +31,7 @@ from slack_sdk.web import SlackResponse
 
 from bot.config import Config, ConfigError
 from every8d.client import Every8dClient
-from every8d.codes import REPLIES
+from every8d.endpoints import REPLIES
 from every8d.errors import CredentialError, Every8dError, UnavailableError
 from every8d.hosts import (
     KNOWN_HOSTS,

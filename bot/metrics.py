@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from every8d.client import Every8dClient
-from every8d.codes import SEND_ENDPOINTS
+from every8d.endpoints import SEND_ENDPOINTS
 from every8d.errors import (
     CredentialError,
     Every8dError,

@@ -32,12 +32,12 @@ from urllib.parse import quote_plus, urlsplit
 import requests
 import urllib3.exceptions
 
-from every8d.codes import (
+from every8d.codes import NOTHING_TO_CANCEL_CODES, is_transient
+from every8d.endpoints import (
     CANCEL_MMS,
     CANCEL_SMS,
     CREDIT,
     MMS_ENDPOINTS,
-    NOTHING_TO_CANCEL_CODES,
     OPTIONAL_ENDPOINTS,
     REPLIES,
     SEND_ENDPOINTS,
@@ -46,7 +46,6 @@ from every8d.codes import (
     SEND_SMS,
     STATUS_MMS,
     STATUS_SMS,
-    is_transient,
 )
 from every8d.errors import (
     CredentialError,

@@ -14,26 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from every8d.errors import CredentialError, Every8dError, ProviderError
-
-# Endpoint paths, relative to the configured base URL (e.g. `https://oms.every8d.com/API21/HTTP/`).
-SEND_SMS = "sendSMS.ashx"
-SEND_MMS = "MMS/sendMMS.ashx"
-STATUS_SMS = "getDeliveryStatus.ashx"
-STATUS_MMS = "MMS/getDeliveryStatus.ashx"
-CREDIT = "getCredit.ashx"
-CANCEL_SMS = "eraseBooking.ashx"
-CANCEL_MMS = "MMS/eraseBooking.ashx"
-# 2021 revision (v2.1.x): optional on an account's platform; a 404 means "not supported here".
-SEND_PARAM = "SendParamSMS.ashx"
-REPLIES = "getReplyMessage.ashx"
-OPTIONAL_ENDPOINTS = frozenset({SEND_PARAM, REPLIES})
-
-SEND_ENDPOINTS = frozenset({SEND_SMS, SEND_MMS, SEND_PARAM})
-MMS_ENDPOINTS = frozenset({SEND_MMS, STATUS_MMS, CANCEL_MMS})
-ALL_ENDPOINTS = frozenset(
-    {SEND_SMS, SEND_MMS, STATUS_SMS, STATUS_MMS, CREDIT, CANCEL_SMS, CANCEL_MMS, SEND_PARAM, REPLIES}
+from every8d.endpoints import (
+    CANCEL_MMS,
+    CANCEL_SMS,
+    CREDIT,
+    REPLIES,
+    SEND_MMS,
+    SEND_PARAM,
+    SEND_SMS,
+    STATUS_MMS,
+    STATUS_SMS,
 )
+from every8d.errors import CredentialError, Every8dError, ProviderError
 
 
 @dataclass(frozen=True, slots=True)

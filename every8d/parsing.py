@@ -15,7 +15,8 @@ from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from every8d.codes import CANCEL_SMS, CREDIT, REPLIES, SEND_PARAM, SEND_SMS, STATUS_SMS, error_for
+from every8d.codes import error_for
+from every8d.endpoints import CANCEL_SMS, CREDIT, REPLIES, SEND_PARAM, SEND_SMS, STATUS_SMS
 from every8d.errors import UnavailableError, UnsupportedEndpointError
 from every8d.results import (
     CancelResult,

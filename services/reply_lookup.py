@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from every8d.codes import REPLIES
+from every8d.endpoints import REPLIES
 from every8d.errors import CredentialError, Every8dError, UnsupportedEndpointError
 from every8d.results import ReplyPage
 from services import capabilities

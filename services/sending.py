@@ -45,7 +45,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from every8d.callback import subject_of
-from every8d.codes import SEND_PARAM
+from every8d.endpoints import SEND_PARAM
 from every8d.errors import Every8dError, OutcomeUnknownError, UnsupportedEndpointError, ValidationError
 from every8d.phones import Recipient, parse_phone
 from every8d.pricing import quote_sms

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from every8d.codes import SEND_ENDPOINTS
+from every8d.endpoints import SEND_ENDPOINTS
 from services import crashpoints
 from slackstandin import SlackStandIn
 from storage import RequestState, SendRequest, Store

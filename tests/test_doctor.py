@@ -22,7 +22,7 @@ import pytest
 from bot import cli
 from bot.config import DEFAULT_EVERY8D_BASE_URL, VARIABLES
 from bot.doctor import MANIFEST, REQUIRED_SCOPES, mask, required_scopes, run_doctor
-from every8d.codes import CREDIT
+from every8d.endpoints import CREDIT
 from every8d.sandbox import Sandbox
 from slackstandin import SlackStandIn
 from storage import Store

@@ -14,16 +14,8 @@ import pytest
 
 from every8d.callback import parse_callback
 from every8d.client import Every8dClient
-from every8d.codes import (
-    CANCEL_MMS,
-    CANCEL_SMS,
-    CREDIT,
-    SEND_MMS,
-    SEND_SMS,
-    STATUS_MMS,
-    STATUS_SMS,
-    documented_codes,
-)
+from every8d.codes import documented_codes
+from every8d.endpoints import CANCEL_MMS, CANCEL_SMS, CREDIT, SEND_MMS, SEND_SMS, STATUS_MMS, STATUS_SMS
 from every8d.errors import CredentialError, ProviderError
 from every8d.results import CancelResult, NothingToCancel, ParamRecipient
 from every8d.sandbox import Sandbox

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from every8d.codes import CREDIT, SEND_SMS
+from every8d.endpoints import CREDIT, SEND_SMS
 from every8d.sandbox import Sandbox
 from services.crashpoints import EXIT_CODE, POINTS
 from slackstandin import SlackStandIn

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from every8d.codes import CREDIT, SEND_SMS, STATUS_SMS
+from every8d.endpoints import CREDIT, SEND_SMS, STATUS_SMS
 from storage import RequestState
 from tests.faults_support import (
     approve_first_card,

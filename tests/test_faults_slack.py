@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from every8d.codes import SEND_SMS
+from every8d.endpoints import SEND_SMS
 from every8d.sandbox import Sandbox
 from storage import RequestState
 from tests.faults_support import (

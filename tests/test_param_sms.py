@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 
-from every8d.codes import SEND_PARAM
+from every8d.endpoints import SEND_PARAM
 from every8d.sandbox import Sandbox
 from services import capabilities
 from services.parts import PARAM, TEXT, plan_parts, replan_text_parts

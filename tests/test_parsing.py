@@ -7,16 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from every8d.codes import (
-    CANCEL_MMS,
-    CREDIT,
-    SEND_MMS,
-    SEND_SMS,
-    STATUS_MMS,
-    STATUS_SMS,
-    error_for,
-    is_transient,
-)
+from every8d.codes import error_for, is_transient
+from every8d.endpoints import CANCEL_MMS, CREDIT, SEND_MMS, SEND_SMS, STATUS_MMS, STATUS_SMS
 from every8d.errors import CredentialError, ProviderError, UnavailableError
 from every8d.parsing import (
     parse_cancel,

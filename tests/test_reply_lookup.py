@@ -9,7 +9,7 @@ import logging
 import time
 
 from bot.doctor import _platform
-from every8d.codes import REPLIES
+from every8d.endpoints import REPLIES
 from services import capabilities
 from tests.harness import all_text
 from tests.test_tracking import (

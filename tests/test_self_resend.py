@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from every8d.codes import SEND_SMS
+from every8d.endpoints import SEND_SMS
 from storage import RequestState
 from tests.faults_support import send_calls, watchdog  # noqa: F401 - fixture
 from tests.harness import SlackUser, all_text, button

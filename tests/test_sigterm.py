@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from every8d.codes import CREDIT
+from every8d.endpoints import CREDIT
 from every8d.sandbox import Sandbox
 from slackstandin import SlackStandIn
 from storage import PartState, RequestState
