@@ -17,7 +17,9 @@ turn into a Slack mention or link further in: a BatchID is GUID-like (letters, d
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from every8d.errors import ValidationError
@@ -132,3 +134,24 @@ def _mobile(value: str) -> str:
     if value.startswith(" ") and value[1:].strip().isdigit():
         return "+" + value[1:].strip()
     return value.strip()
+
+
+#: The parameters of EVERY8D's push kept for audit when a report is kept aside (upper-cased), with the most
+#: characters kept of each.
+_KEPT_PARAMETERS = {
+    "BATCHID": 64, "RM": 32, "RT": 20, "STATUS": 8, "SM": 1000, "MR": 32, "SUBJECT": 200, "SB": 200,
+    "USERID": 64, "USERNO": 32, "MSGID": 64, "TYPE": 8, "CHARGE": 16, "ST": 20, "NAME": 100, "SOURCE": 64,
+    "CUSTID": 64,
+}
+
+
+
+
+def audit_json(raw: Mapping[str, str]) -> str:
+    """What a kept report shows people of the push it came from: EVERY8D's parameters, each cut to its
+    limit; unknown names are only counted (a forged push may carry a hundred of 2,000 characters each)."""
+    kept: dict[str, object] = {name: str(raw[name])[:limit] for name, limit in _KEPT_PARAMETERS.items() if name in raw}
+    others = len([name for name in raw if name not in _KEPT_PARAMETERS])
+    if others:
+        kept["_OTHER_PARAMETERS"] = others
+    return json.dumps(kept, ensure_ascii=False, sort_keys=True)

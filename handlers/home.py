@@ -195,8 +195,8 @@ def _unmatched_reports(ctx: HandlerContext) -> list[Block]:
         return []
     voice = ctx.voice
     # Every value here came from an unsigned push: escaped, so none can become a mention or a link.
-    lines = [f"`{escape(r['batch_id'][:36])}` · {escape(voice.number(r['mobile']))} · {r['status_code']} · "
-             f"{voice.time(r['created_at'])}" for r in kept]
+    lines = [f"`{escape(r.batch_id[:36])}` · {escape(voice.number(r.mobile))} · {r.status_code} · "
+             f"{voice.time(r.created_at)}" for r in kept]
     return [
         *_heading(voice.t(f"*未對應的回報* {len(kept)}（不屬於本機器人發送的批次或號碼，未貼出）",
                           f"*Unmatched reports* {len(kept)} (for batches or numbers this bot did not send; "

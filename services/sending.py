@@ -34,7 +34,6 @@ told us, the part is settled at once instead of waiting for a report that may ne
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -44,7 +43,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from every8d.callback import subject_of
 from every8d.endpoints import SEND_PARAM
 from every8d.errors import Every8dError, OutcomeUnknownError, UnsupportedEndpointError, ValidationError
 from every8d.phones import Recipient, parse_phone
@@ -507,16 +505,11 @@ class SendService:
             return None
         since = part.claimed_at or 0.0
         for report in self.store.replies.unmatched_reports(limit=KEPT_REPORTS_SEARCHED):
-            if report["created_at"] < since:
+            if report.created_at < since:
                 continue
-            try:
-                raw = json.loads(report["raw_json"])
-                subject = str(subject_of(raw)) if isinstance(raw, dict) else ""
-            except ValueError:
-                continue
-            tag = parse_tag(subject)
+            tag = parse_tag(report.subject)
             if tag is not None and tag[:2] == (request.id, part.part) and tag_is_ours(tag, self.deployment):
-                return str(report["batch_id"])
+                return report.batch_id
         return None
 
     # -- the watchdog's remedies (services/watchdog.py) ---------------------------------------------------

@@ -13,7 +13,6 @@ the parts still to send are resumed after that push's transaction committed.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -21,8 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
+from every8d.callback import audit_json
 from every8d.errors import CredentialError, Every8dError
-from every8d.parsing import parse_taipei_time
 from every8d.phones import parse_phone
 from every8d.results import CallbackReport, DeliveryRecord
 from every8d.status import REPLY_CODE, SCHEDULED_CODE
@@ -201,13 +200,14 @@ class TrackingService:
         return changed
 
     def _keep_strangers(self, batch_id: str, strangers: Iterable[tuple[str, int, float | None, str, float]],
-                        raw: Mapping[str, str] | None = None) -> None:
+                        report: CallbackReport | None = None, *, text: str = "", record_no: str = "") -> None:
         """Reports for numbers the batch never had: kept aside as unmatched ("number"), never added to the
         batch. A push is unsigned: trusting it would let anyone grow a batch with numbers of their choice."""
-        for mobile, code, _at, _name, _cost in strangers:
+        for mobile, code, at, _name, _cost in strangers:
             self.store.replies.keep_unmatched_report(
-                batch_id=batch_id, status_code=code, mobile=mobile, now=self.clock(), reason="number",
-                raw=dict(raw) if raw is not None else {"BATCHID": batch_id, "RM": mobile, "STATUS": str(code)},
+                batch_id=batch_id, status_code=code, mobile=mobile, reported_at=at, now=self.clock(), reason="number",
+                text=report.text if report else text, record_no=report.record_no if report else record_no,
+                subject=report.subject if report else "", audit_json=audit_json(report.raw) if report else "{}",
             )
 
     def ingest_callback(self, report: CallbackReport) -> str:
@@ -245,20 +245,21 @@ class TrackingService:
                 batch = self.store.batches.get(report.batch_id)
             if batch is None:
                 self.store.replies.keep_unmatched_report(
-                    batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, raw=report.raw,
-                    now=self.clock(),
+                    batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, reported_at=at,
+                    text=report.text, record_no=report.record_no, subject=report.subject,
+                    audit_json=audit_json(report.raw), now=self.clock(),
                 )
                 return "unmatched"
             if report.is_reply:
                 return self._store_reply(batch.batch_id, mobile, at, report.text, source="callback",
-                                         record_no=report.record_no, raw=report.raw)
+                                         record_no=report.record_no, report=report)
             strangers: list[tuple[str, int, float | None, str, float]] = []
             changed = self.store.batches.merge(
                 batch.batch_id, [(mobile, report.status.code, at, "", 0.0)], source="callback", now=self.clock(),
                 strangers=strangers,
             )
             if strangers:
-                self._keep_strangers(batch.batch_id, strangers, report.raw)
+                self._keep_strangers(batch.batch_id, strangers, report)
                 return "unmatched"
             if not changed:
                 return "duplicate"
@@ -269,24 +270,23 @@ class TrackingService:
             return "status"
 
     def ingest_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str,
-                     record_no: str = "", raw: Mapping[str, str] | None = None) -> bool:
+                     record_no: str = "", report: CallbackReport | None = None) -> bool:
         """Store a reply once and queue its posts (thread of its batch, and the replies channel), in the
         same transaction; an opt-out reply (STOP, 退訂) also lists the number there. False when it was
         already stored (same content, or same batch and MR `record_no`), or when the batch never had the
         number: such a reply is kept aside as unmatched, never posted (anyone could answer it by SMS) and
         never an opt-out."""
         return self._store_reply(batch_id, mobile, at, text, source=source, record_no=record_no,
-                                 raw=raw) == "reply"
+                                 report=report) == "reply"
 
     def _store_reply(self, batch_id: str, mobile: str, at: float | None, text: str, *, source: str,
-                     record_no: str = "", raw: Mapping[str, str] | None = None) -> str:
+                     record_no: str = "", report: CallbackReport | None = None) -> str:
         """`ingest_reply`, saying what happened: "reply", "duplicate" or "unmatched"."""
         request = self.store.requests.by_batch(batch_id)
         with self.store.immediate():
             if not self.store.batches.has_recipient(batch_id, mobile):
-                kept = raw if raw is not None else {"BATCHID": batch_id, "RM": mobile, "STATUS": str(REPLY_CODE),
-                                                   "SM": text, "MR": record_no}
-                self._keep_strangers(batch_id, [(mobile, REPLY_CODE, at, "", 0.0)], kept)
+                self._keep_strangers(batch_id, [(mobile, REPLY_CODE, at, "", 0.0)], report, text=text,
+                                     record_no=record_no)
                 return "unmatched"
             reply_id = self.store.replies.add(
                 batch_id=batch_id, mobile=mobile, received_at=at, text=text, source=source,
@@ -321,18 +321,15 @@ class TrackingService:
         updates = []
         handled, strangers = [], []
         for row in kept:
-            if not self.store.batches.has_recipient(batch_id, row["mobile"]):
-                strangers.append(row["id"])
+            if not self.store.batches.has_recipient(batch_id, row.mobile):
+                strangers.append(row.id)
                 continue
-            handled.append(row["id"])
-            raw = _raw(row)
-            reported = parse_taipei_time(raw.get("RT", ""))
-            at = reported.timestamp() if reported else None
-            if row["status_code"] == REPLY_CODE:
-                self.ingest_reply(batch_id, row["mobile"], at, str(raw.get("SM", "")), source="callback",
-                                  record_no=str(raw.get("MR", "")).strip())
+            handled.append(row.id)
+            if row.status_code == REPLY_CODE:
+                self.ingest_reply(batch_id, row.mobile, row.reported_at, row.text, source="callback",
+                                  record_no=row.record_no.strip())
             else:
-                updates.append((row["mobile"], row["status_code"], at, "", 0.0))
+                updates.append((row.mobile, row.status_code, row.reported_at, "", 0.0))
         changed = self.store.batches.merge(batch_id, updates, source="callback", now=self.clock()) if updates else 0
         self.store.replies.resolve_unmatched(handled, self.clock())
         self.store.replies.reclassify_unmatched(strangers, "number")
@@ -449,15 +446,6 @@ class TrackingService:
         clear = {"error_zh": None, "error_en": None, "error_note": None} if state is RequestState.SENT else {}
         moved = self.store.requests.transition(request_id, [RequestState.UNKNOWN], state, now=now, **clear)
         return moved and state is RequestState.APPROVED
-
-
-def _raw(row: Mapping[str, object]) -> dict[str, str]:
-    """The parameters of a kept report, as received."""
-    try:
-        value = json.loads(str(row["raw_json"]))
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _inert(text: str) -> str:

@@ -188,6 +188,25 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptReport:
+    """A pushed report kept aside (its batch is unknown, or the batch never had its number), typed: the
+    EVERY8D parameter names stay at the edge (every8d/callback.py); `audit_json` is what was received,
+    bounded, for people to read."""
+
+    id: int
+    batch_id: str
+    status_code: int
+    mobile: str
+    reported_at: float | None
+    text: str
+    record_no: str
+    subject: str
+    created_at: float
+    reason: str
+    audit_json: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
     kind: str

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from storage.models import Reply, row_to
+from storage.models import KeptReport, Reply, row_to
 
 if TYPE_CHECKING:
     from storage.db import Store
@@ -32,14 +32,6 @@ _WHITESPACE = re.compile(r"\s+")
 MAX_KEPT_REPORTS = 5_000
 #: Reports kept aside longer than this are deleted (a send of unknown outcome is settled within hours).
 KEPT_REPORTS_DAYS = 7
-#: The parameters of EVERY8D's push that are kept (upper-cased), with the most characters kept of each.
-_KEPT_PARAMETERS = {
-    "BATCHID": 64, "RM": 32, "RT": 20, "STATUS": 8, "SM": 1000, "MR": 32, "SUBJECT": 200, "SB": 200,
-    "USERID": 64, "USERNO": 32, "MSGID": 64, "TYPE": 8, "CHARGE": 16, "ST": 20, "NAME": 100, "SOURCE": 64,
-    "CUSTID": 64,
-}
-
-
 def reply_key(batch_id: str, mobile: str, received_at: float | None, text: str) -> str:
     """The identity of a reply, the same whoever reports it: the status page flattens a reply's line
     breaks and tabs to spaces while the push carries them as typed, so whitespace is normalized."""
@@ -111,20 +103,21 @@ class Replies:
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM replies")))["n"])
 
     def keep_unmatched_report(
-        self, *, batch_id: str, status_code: int, mobile: str, raw: dict[str, str], now: float | None = None,
+        self, *, batch_id: str, status_code: int, mobile: str, reported_at: float | None = None, text: str = "",
+        record_no: str = "", subject: str = "", audit_json: str = "{}", now: float | None = None,
         reason: str = "batch",
     ) -> bool:
         """Keep aside a report that settles nothing (visible to admins, never posted): its batch is unknown
         (`reason` "batch") or the batch never had its number ("number"). Bounded in size, count and age
-        (module docstring). True when it was new."""
+        (module docstring). True when it was new (a retried push is the same report)."""
         now = now or time.time()
-        payload = json.dumps(_bounded(raw), ensure_ascii=False, sort_keys=True)
-        key = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        values = [batch_id[:64], status_code, mobile[:32], reported_at, text[:1000], record_no[:32], subject[:200]]
+        key = hashlib.sha256(json.dumps([*values, audit_json], ensure_ascii=False).encode("utf-8")).hexdigest()
         with self._store.immediate() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO unmatched_reports (dedupe_key, batch_id, status_code, mobile, raw_json, "
-                "created_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [key, batch_id[:64], status_code, mobile[:32], payload, now, reason],
+                "INSERT OR IGNORE INTO unmatched_reports (dedupe_key, batch_id, status_code, mobile, reported_at, "
+                "text, record_no, subject, raw_json, created_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [key, *values, audit_json[:8000], now, reason],
             )
             if cursor.rowcount != 1:
                 return False
@@ -144,25 +137,19 @@ class Replies:
         with self._store.immediate() as db:
             return db.execute("DELETE FROM unmatched_reports WHERE created_at < ?", [cutoff]).rowcount
 
-    def unmatched_reports(self, limit: int = 50) -> list[dict]:
+    def unmatched_reports(self, limit: int = 50) -> list[KeptReport]:
         """Reports kept aside and not yet matched to a batch, newest first: what admins review."""
-        return list(
-            self._store.db.query(
-                "SELECT id, batch_id, status_code, mobile, raw_json, created_at, reason FROM unmatched_reports "
-                "WHERE resolved_at IS NULL ORDER BY id DESC LIMIT ?",
-                [limit],
-            )
-        )
+        return self._kept("WHERE resolved_at IS NULL ORDER BY id DESC LIMIT ?", [limit])
 
-    def unmatched_for_batch(self, batch_id: str) -> list[dict]:
+    def unmatched_for_batch(self, batch_id: str) -> list[KeptReport]:
         """Reports kept aside for a batch id that has since been matched to a request."""
-        return list(
-            self._store.db.query(
-                "SELECT id, batch_id, status_code, mobile, raw_json FROM unmatched_reports "
-                "WHERE resolved_at IS NULL AND batch_id = ? AND reason = 'batch' ORDER BY id",
-                [batch_id],
-            )
-        )
+        return self._kept("WHERE resolved_at IS NULL AND batch_id = ? AND reason = 'batch' ORDER BY id", [batch_id])
+
+    def _kept(self, where: str, params: list) -> list[KeptReport]:
+        cursor = self._store.db.conn.execute(
+            "SELECT id, batch_id, status_code, mobile, reported_at, text, record_no, subject, created_at, reason, "
+            f"raw_json FROM unmatched_reports {where}", params)
+        return [KeptReport(*row) for row in cursor]
 
     def resolve_unmatched(self, report_ids: list[int], now: float | None = None) -> None:
         """Mark kept reports as handled (their batch turned out to be ours and they were merged)."""
@@ -200,13 +187,3 @@ class Replies:
             "SELECT text FROM replies WHERE created_at >= ? AND created_at < ? ORDER BY id", [start, end]
         ):
             yield r["text"]
-
-
-def _bounded(raw: dict[str, str]) -> dict[str, object]:
-    """The parameters worth keeping, each cut to its limit; unknown names are only counted (a forged push
-    may carry a hundred parameters of 2,000 characters each)."""
-    kept: dict[str, object] = {name: str(raw[name])[:limit] for name, limit in _KEPT_PARAMETERS.items() if name in raw}
-    others = len([name for name in raw if name not in _KEPT_PARAMETERS])
-    if others:
-        kept["_OTHER_PARAMETERS"] = others
-    return kept

@@ -434,3 +434,23 @@ def budgets(db: Database) -> None:
         CREATE INDEX requests_requester_created ON requests(requester, created_at);
         """
     )
+
+
+@MIGRATIONS(name="0016_kept_report_fields")
+def kept_report_fields(db: Database) -> None:
+    """Reports kept aside get typed columns (time, text, MR, subject): services read those, never EVERY8D's
+    parameter names from the stored JSON (which stays, renamed `audit_json` in reads, for people). Rows
+    kept before are filled from their JSON; their report time stays unknown (they expire within a week)."""
+    db.executescript(
+        """
+        ALTER TABLE unmatched_reports ADD COLUMN reported_at REAL;
+        ALTER TABLE unmatched_reports ADD COLUMN text TEXT NOT NULL DEFAULT '';
+        ALTER TABLE unmatched_reports ADD COLUMN record_no TEXT NOT NULL DEFAULT '';
+        ALTER TABLE unmatched_reports ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+        UPDATE unmatched_reports SET
+            text = COALESCE(json_extract(raw_json, '$.SM'), ''),
+            record_no = COALESCE(json_extract(raw_json, '$.MR'), ''),
+            subject = COALESCE(NULLIF(json_extract(raw_json, '$.SUBJECT'), ''), json_extract(raw_json, '$.SB'), '')
+        WHERE json_valid(raw_json);
+        """
+    )

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -23,6 +25,7 @@ from tests.test_tracking import (
 )
 
 REPLY_TIME = "20260105093000"  # Taipei wall clock, as EVERY8D writes RT
+REPLY_AT = datetime(2026, 1, 5, 9, 30, tzinfo=ZoneInfo("Asia/Taipei")).timestamp()  # the same moment
 
 
 def push(product, params: dict[str, str] | str, *, token: str = CALLBACK_TOKEN) -> requests.Response:
@@ -162,8 +165,8 @@ def test_a_report_for_an_unknown_batch_is_kept_aside_and_not_posted(product):
     product.settle()
 
     kept = product.store.replies.unmatched_reports()
-    assert sorted(r["status_code"] for r in kept) == [100, 999]
-    assert all(r["batch_id"] == unknown for r in kept)
+    assert sorted(r.status_code for r in kept) == [100, 999]
+    assert all(r.batch_id == unknown for r in kept)
     assert product.store.replies.count() == 0
     assert product.standin.messages("C_REPLIES") == []
     assert product.standin.calls_to("chat.postMessage") == []
@@ -190,8 +193,7 @@ def test_pushes_that_arrive_before_the_batch_is_recorded_are_absorbed_by_its_fir
     batch_id = batch_id_of(product)
     # What a push racing the send's bookkeeping leaves behind: a report kept aside for the batch id.
     product.store.replies.keep_unmatched_report(
-        batch_id=batch_id, status_code=999, mobile="+886912345678",
-        raw={"BATCHID": batch_id, "RM": "+886912345678", "RT": REPLY_TIME, "STATUS": "999", "SM": "早到的回覆"},
+        batch_id=batch_id, status_code=999, mobile="+886912345678", reported_at=REPLY_AT, text="早到的回覆",
     )
     product.poll()
 

@@ -101,8 +101,9 @@ def test_the_real_push_sent_to_the_running_bot(make_product):
     unknown = requests.get(f"{product.callback_url}?{REAL_PUSH}", timeout=5)
     assert unknown.status_code == 200
     [aside] = kept(product)
-    raw = json.loads(aside["raw_json"])
-    assert aside["batch_id"] == "220478cc-8506-49b2-93b7-2505f651c12e" and aside["reason"] == "batch"
+    raw = json.loads(aside.audit_json)
+    assert aside.batch_id == "220478cc-8506-49b2-93b7-2505f651c12e" and aside.reason == "batch"
+    assert (aside.subject, aside.text, aside.record_no) == ("", "Hello, 世界", "1")  # typed, for the services
     assert raw["SUBJECT"] == "" and raw["CUSTID"] == "CUSTID" and raw["SM"] == "Hello, 世界"
 
     card = send_approved(product, "send 0987654321 Hello, 世界")
@@ -170,7 +171,7 @@ def test_only_a_tag_naming_this_deployment_settles_a_send(make_product):
     product.settle()
     request = product.store.requests.get(1)
     assert request.state is RequestState.UNKNOWN and request.batch_id is None  # Send again still offered
-    assert [r["batch_id"] for r in kept(product)] == [GUID]  # visible as unmatched
+    assert [r.batch_id for r in kept(product)] == [GUID]  # visible as unmatched
 
     ours = with_params(REAL_PUSH, BatchID="1f0e0d0c-2222-4000-8000-000000000000", RM="+886912345678", STATUS="0",
                        SUBJECT=f"#R1@{product.runtime.sending.deployment} 停水")
@@ -219,7 +220,7 @@ def test_reports_and_replies_for_numbers_the_batch_never_had_are_kept_aside(deli
     assert product.store.replies.for_batch(batch_id) == []  # not a reply
     assert product.standin.messages("C_REPLIES") == [] and reply_posts(product, card)[0] == []
     assert product.store.optouts.among([stranger]) == set()  # no opt-out from a stranger
-    assert sorted((r["status_code"], r["reason"]) for r in kept(product)) == [(100, "number"), (999, "number")]
+    assert sorted((r.status_code, r.reason) for r in kept(product)) == [(100, "number"), (999, "number")]
     summary = all_text(only_summary(product, card))
     assert "已送達 1" in summary and "等待回報 0" in summary and "未送達 0" in summary  # the stranger counts nowhere
 
@@ -232,22 +233,21 @@ def test_reports_kept_aside_are_capped_bounded_and_expired(make_product, monkeyp
         assert push(product, report).status_code == 200
     rows = kept(product)
     assert len(rows) == 20 and product.store.replies.kept_count() == 20
-    assert rows[0]["mobile"] == "+886933000029"  # the newest are kept, the oldest went
+    assert rows[0].mobile == "+886933000029"  # the newest are kept, the oldest went
 
     # Only EVERY8D's parameters are kept, each bounded; unknown ones are only counted.
     big = {**reply_report(GUID), "RM": "+886933999999", "SM": "長" * 1100,
            **{f"X{i}": "x" * 2000 for i in range(2)}}
     assert push(product, big).status_code == 200
-    raw = json.loads(kept(product)[0]["raw_json"])
+    raw = json.loads(kept(product)[0].audit_json)
     assert len(raw["SM"]) == 1000 and raw["_OTHER_PARAMETERS"] == 2 and not any(k.startswith("X") for k in raw)
 
     # Older than KEPT_REPORTS_DAYS: deleted when the next one comes in.
     old = time.time() - (storage.replies.KEPT_REPORTS_DAYS * 86400 + 60)
-    product.store.replies.keep_unmatched_report(batch_id=GUID, status_code=0, mobile="+886933888888",
-                                                raw={"RM": "+886933888888"}, now=old)
-    assert any(r["mobile"] == "+886933888888" for r in kept(product))
+    product.store.replies.keep_unmatched_report(batch_id=GUID, status_code=0, mobile="+886933888888", now=old)
+    assert any(r.mobile == "+886933888888" for r in kept(product))
     assert push(product, {**reply_report(GUID), "RM": "+886933777777", "STATUS": "0"}).status_code == 200
-    assert not any(r["mobile"] == "+886933888888" for r in kept(product))
+    assert not any(r.mobile == "+886933888888" for r in kept(product))
 
 
 # -- Slack sees push values as text ------------------------------------------------------------------------
