@@ -35,6 +35,7 @@ from handlers.texts import Voice, clip, escape
 from handlers.views import template_names
 from services import audiences
 from services.audiences import CsvImportError, NameRefused, fill_template, import_contacts, unknown_variables
+from services.permissions import Action, may
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -77,7 +78,7 @@ def contacts_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> Non
         ack(**contacts_listing(ctx))
     elif word not in ("add", "remove", "group", "ungroup", "import"):
         ack(**_contacts_usage(voice))
-    elif not ctx.policy.is_approver(call.user):
+    elif not may(ctx.policy, call.user, Action.MANAGE_LISTS):
         ack(**_answer(voice, "只有核准者可以修改通訊錄。", "Only approvers can change the address book."))
     elif word == "import":
         ack()
@@ -233,7 +234,7 @@ def import_view(voice: Voice) -> dict:
 def import_answer(ctx: HandlerContext, client: WebClient, user: str, state: dict[str, Any]) -> dict:
     """The ack for a submitted import: an inline error on the file field, or the counts."""
     voice = ctx.voice
-    if not ctx.policy.is_approver(user):
+    if not may(ctx.policy, user, Action.MANAGE_LISTS):
         return _field_error(voice, "只有核准者可以匯入聯絡人。", "Only approvers can import contacts.")
     block = state.get(IMPORT_BLOCK)
     field = block.get(modals.VALUE) if isinstance(block, dict) else None
@@ -310,7 +311,7 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
     if len(name) > _NAME_MAX:
         return _answer(voice, f"範本名稱最多 {_NAME_MAX} 字。", f"A template name has at most {_NAME_MAX} characters.")
     existing = ctx.store.templates.get(name)
-    if existing and existing.created_by != user and not ctx.policy.is_approver(user):
+    if existing and not may(ctx.policy, user, Action.EDIT_TEMPLATE, owner=existing.created_by):
         return _answer(voice, f"範本「{escape(name)}」是 <@{existing.created_by}> 建立的，只有他或核准者可以修改。",
                        f"The template \"{escape(name)}\" belongs to <@{existing.created_by}>; only they or an "
                        "approver can change it.")
@@ -337,7 +338,7 @@ def remove_template(ctx: HandlerContext, user: str, name: str) -> dict:
     if existing is None:
         return _answer(voice, f"沒有名為「{escape(clip(name, _NAME_MAX))}」的範本。",
                        f"There is no template named \"{escape(clip(name, _NAME_MAX))}\".")
-    if existing.created_by != user and not ctx.policy.is_approver(user):
+    if not may(ctx.policy, user, Action.EDIT_TEMPLATE, owner=existing.created_by):
         return _answer(voice, "只有範本的建立者或核准者可以刪除它。", "Only the template's author or an approver can remove it.")
     audiences.remove_template(ctx.store, actor=user, name=existing.name, now=ctx.clock())
     return _answer(voice, f"🗑 已刪除範本「{escape(existing.name)}」。", f"Template \"{escape(existing.name)}\" removed.")

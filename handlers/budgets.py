@@ -22,6 +22,7 @@ from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, escape
 from services.budgets import MAX_POINTS, Change
+from services.permissions import Action, may
 
 #: Budgets listed (the answer and App Home); the count says how many there are in all.
 LISTED = 25
@@ -69,7 +70,7 @@ def change(ctx: HandlerContext, call: SubcommandCall, target_text: str, points_t
     voice = ctx.voice
     if ctx.budgets is None:
         return _answer(voice, "預算功能未啟用。", "Budgets are not enabled.")
-    if not ctx.policy.is_approver(call.user):
+    if not may(ctx.policy, call.user, Action.MANAGE_LISTS):
         return _answer(voice, "只有核准者可以設定預算。", "Only approvers can change budgets.")
     target = target_of(target_text, call.channel)
     if target is None:

@@ -27,6 +27,7 @@ from every8d.status import Outcome, status_for
 from handlers import budgets, cards
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, count, escape, points
+from services.permissions import Action, may
 from storage import Batch, RequestState
 
 #: Items shown per section (pending: up to 3 blocks each, scheduled: 2, batches: 1).
@@ -47,13 +48,12 @@ def register(app: App, ctx: HandlerContext) -> None:
 def home_view(ctx: HandlerContext, user_id: str) -> dict:
     """The Home tab as this user sees it (buttons depend on who they are)."""
     voice = ctx.voice
-    is_approver = ctx.policy.is_approver(user_id)
     blocks: list[Block] = [HeaderBlock(text=voice.t("EVERY8D 簡訊", "EVERY8D SMS")), *_credit(ctx)]
     blocks += budgets.home_section(ctx)
-    blocks += _pending(ctx, user_id, is_approver)
-    blocks += _scheduled(ctx, user_id, is_approver)
+    blocks += _pending(ctx, user_id)
+    blocks += _scheduled(ctx, user_id)
     blocks += _recent_batches(ctx)
-    if is_approver:
+    if may(ctx.policy, user_id, Action.MANAGE_LISTS):  # kept reports are the approvers' to review
         blocks += _unmatched_reports(ctx)
     tail = cards.sandbox_block(voice)
     blocks = blocks[: HOME_BLOCK_LIMIT - len(tail)] + tail
@@ -95,7 +95,7 @@ def _credit(ctx: HandlerContext) -> list[Block]:
     return [_md(headline), _note(" · ".join(bits))]
 
 
-def _pending(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block]:
+def _pending(ctx: HandlerContext, user_id: str) -> list[Block]:
     """Requests waiting for a decision; approvers can decide right here."""
     voice = ctx.voice
     total = ctx.store.requests.count_by_state().get(RequestState.PENDING_APPROVAL.value, 0)
@@ -110,26 +110,30 @@ def _pending(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block
         )))
         # What the requester typed, shown literally (plain_text): it cannot mention anyone or form links.
         blocks.append(ContextBlock(elements=[PlainTextObject(text=clip(request.message, 150) or " ", emoji=False)]))
-        if is_approver and (ctx.policy.allow_self_approval or request.requester != user_id):
+        approve = may(ctx.policy, user_id, Action.APPROVE, owner=request.requester)
+        reject = may(ctx.policy, user_id, Action.REJECT, owner=request.requester)
+        if approve:
             over = ctx.budgets is not None and ctx.budgets.check_request(request).over
             blocks.append(cards.over_budget_buttons(voice, request.id, "home-decide") if over
                           else _decision_buttons(voice, request.id))
+        elif reject:  # one's own request: it may be withdrawn (rejected), never approved by oneself
+            blocks.append(_decision_buttons(voice, request.id, approve=False))
     if total > PENDING_SHOWN:
         blocks.append(_note(voice.t(f"另有 {total - PENDING_SHOWN} 筆，請到核准頻道查看",
                                     f"{total - PENDING_SHOWN} more in the approval channel")))
     return blocks
 
 
-def _decision_buttons(voice: Voice, request_id: int) -> ActionsBlock:
-    return ActionsBlock(block_id=f"home-decide:{request_id}", elements=[
-        ButtonElement(text=voice.t("核准", "Approve"), action_id=cards.APPROVE, value=str(request_id),
-                      style="primary"),
-        ButtonElement(text=voice.t("駁回", "Reject"), action_id=cards.REJECT, value=str(request_id),
-                      style="danger"),
-    ])
+def _decision_buttons(voice: Voice, request_id: int, *, approve: bool = True) -> ActionsBlock:
+    approve_button = ButtonElement(text=voice.t("核准", "Approve"), action_id=cards.APPROVE, value=str(request_id),
+                                   style="primary")
+    reject_button = ButtonElement(text=voice.t("駁回", "Reject"), action_id=cards.REJECT, value=str(request_id),
+                                  style="danger")
+    return ActionsBlock(block_id=f"home-decide:{request_id}",
+                        elements=[approve_button, reject_button] if approve else [reject_button])
 
 
-def _scheduled(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Block]:
+def _scheduled(ctx: HandlerContext, user_id: str) -> list[Block]:
     """Scheduled sends not gone out yet; Cancel for whoever may cancel (the requester or an approver)."""
     voice = ctx.voice
     scheduled = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
@@ -140,7 +144,7 @@ def _scheduled(ctx: HandlerContext, user_id: str, is_approver: bool) -> list[Blo
             f"*#{request.id}* {voice.time(request.send_at)} · {count(request.recipient_count, 'recipient')} · "
             f"{request.points:,.1f} points",
         )))
-        if is_approver or request.requester == user_id:
+        if may(ctx.policy, user_id, Action.CANCEL, owner=request.requester):
             blocks.append(cards.cancel_button(voice, request.id))
     if len(scheduled) > SCHEDULED_SHOWN:
         blocks.append(_note(voice.t(f"另有 {len(scheduled) - SCHEDULED_SHOWN} 筆，請用 `/sms scheduled` 查看",

@@ -18,6 +18,7 @@ from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.texts import Voice, count, escape
 from services import optout
+from services.permissions import Action, may
 from storage.models import OptOut
 
 #: How many entries the list shows (the count says how many there are in all).
@@ -70,7 +71,7 @@ def _entry_line(voice: Voice, entry: OptOut) -> str:
 def change(ctx: HandlerContext, user: str, word: str, number: str) -> dict:
     """Add or remove one number, for approvers; each change is audited."""
     voice = ctx.voice
-    if not ctx.policy.is_approver(user):
+    if not may(ctx.policy, user, Action.MANAGE_LISTS):
         return _answer(voice, "只有核准者可以修改退訂名單。", "Only approvers can change the opt-out list.")
     parsed = parse_phone(number) if number else None
     if not isinstance(parsed, Recipient):

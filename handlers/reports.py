@@ -25,6 +25,7 @@ from handlers import cards
 from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, count, escape, points
+from services.permissions import Action, may
 from services.policy import Policy
 from services.ports import Clock
 from services.reports import DateRange, WeeklyReport, draw_chart, parse_range, previous_week, weekly_summary
@@ -51,7 +52,7 @@ def report_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
     """`/sms report [from to | Nd]` (approvers): the weekly report now, in the channel where it was asked.
     Without a range it is last week's, the one the schedule posts (which still posts as usual)."""
     voice = ctx.voice
-    if not ctx.policy.is_approver(call.user):
+    if not may(ctx.policy, call.user, Action.EXPORT):
         ack(**_answer(voice, "只有核准者可以產生報告。", "Only approvers can post the report."))
         return
     if call.rest:
@@ -89,7 +90,7 @@ def _post_report_now(ctx: HandlerContext, call: SubcommandCall, start: float, en
 def audit_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
     """Refuse non-approvers and explain a bad range in the ack; otherwise ack and export in the background."""
     voice = ctx.voice
-    if not ctx.policy.is_approver(call.user):
+    if not may(ctx.policy, call.user, Action.EXPORT):
         ack(**_answer(voice, "只有核准者可以匯出稽核紀錄。", "Only approvers can export the audit log."))
         return
     parsed = parse_range(call.rest, ctx.clock(), voice.timezone)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from services import notices
 from services.budgets import BudgetService, BudgetVerdict
 from services.crashpoints import crash_point
+from services.permissions import Action, may
 from services.policy import Policy
 from services.ports import Clock
 from storage import PartState, RequestState, SendRequest, Store
@@ -74,9 +75,9 @@ class ApprovalService:
         allowed (rejecting one's own request is always allowed: it sends nothing)."""
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
-        if not self.policy.is_approver(user_id):
+        if not may(self.policy, user_id, Action.REJECT, owner=request.requester):
             return Decision(Verdict.NOT_APPROVER, request)
-        if approve and user_id == request.requester and not self.policy.allow_self_approval:
+        if approve and not may(self.policy, user_id, Action.APPROVE, owner=request.requester):
             return Decision(Verdict.SELF_APPROVAL, request)
         return None
 
@@ -141,9 +142,9 @@ class ApprovalService:
         request = self.store.requests.get(request_id)
         if request is None:
             return Decision(Verdict.NOT_FOUND, None)
-        if not self.policy.is_approver(user_id):
+        if not may(self.policy, user_id, Action.MARK_SENT, owner=request.requester):
             return Decision(Verdict.NOT_APPROVER, request)
-        if resend and not self.policy.may_decide(user_id, request.requester):
+        if resend and not may(self.policy, user_id, Action.SEND_AGAIN, owner=request.requester):
             return Decision(Verdict.SELF_RESEND, request)
         now = self.clock()
         with self.store.immediate():

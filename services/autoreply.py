@@ -18,6 +18,7 @@ from enum import StrEnum
 from every8d.limits import DEFAULT_LIMITS, Limits
 from services.compose import ComposeInput, prepare
 from services.optout import is_opt_out, normalize
+from services.permissions import Action, may
 from services.policy import Policy
 from services.ports import Clock
 from services.requests import AUTOREPLY_APPROVER, RequestService
@@ -65,7 +66,7 @@ class AutoReplyService:
 
     def set_rule(self, actor: str, keyword: str, body: str) -> RuleChange:
         """A keyword rule; `body` is the answer's text or `@template`."""
-        if not self.policy.is_approver(actor):
+        if not may(self.policy, actor, Action.MANAGE_LISTS):
             return RuleChange(RuleVerdict.NOT_APPROVER)
         key = normalize(keyword)
         if not key or len(key) > MAX_KEYWORD_CHARS:
@@ -78,14 +79,14 @@ class AutoReplyService:
 
     def set_out_of_hours(self, actor: str, body: str | None) -> RuleChange:
         """The answer to replies inside quiet hours; None removes it."""
-        if not self.policy.is_approver(actor):
+        if not may(self.policy, actor, Action.MANAGE_LISTS):
             return RuleChange(RuleVerdict.NOT_APPROVER)
         if body is None:
             return self.remove_rule(actor, OUT_OF_HOURS)
         return self._put(actor, OUT_OF_HOURS, OUT_OF_HOURS, body)
 
     def remove_rule(self, actor: str, keyword: str) -> RuleChange:
-        if not self.policy.is_approver(actor):
+        if not may(self.policy, actor, Action.MANAGE_LISTS):
             return RuleChange(RuleVerdict.NOT_APPROVER)
         key = keyword if keyword == OUT_OF_HOURS else normalize(keyword)
         now = self.clock()

@@ -22,6 +22,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from every8d.problems import Problem
+from services.permissions import Action, may
 from services.policy import Policy
 from services.ports import Clock
 from storage import SendRequest, Store
@@ -161,7 +162,7 @@ class BudgetService:
 
     def set(self, actor: str, scope: str, key: str, points: float) -> ChangeResult:
         """Create or change a budget (approvers only; audited)."""
-        if not self.policy.is_approver(actor):
+        if not may(self.policy, actor, Action.MANAGE_LISTS):
             return ChangeResult(Change.NOT_APPROVER)
         if scope not in SCOPES or not (0 < points <= MAX_POINTS):
             return ChangeResult(Change.BAD_POINTS)
@@ -174,7 +175,7 @@ class BudgetService:
 
     def remove(self, actor: str, scope: str, key: str) -> ChangeResult:
         """Delete a budget (approvers only; audited)."""
-        if not self.policy.is_approver(actor):
+        if not may(self.policy, actor, Action.MANAGE_LISTS):
             return ChangeResult(Change.NOT_APPROVER)
         now = self.clock()
         with self.store.immediate():

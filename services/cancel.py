@@ -20,6 +20,7 @@ from every8d.errors import Every8dError, ProviderError, UnavailableError
 from every8d.results import CancelResult
 from services import notices
 from services.notices import CANCEL_RESULT
+from services.permissions import Action, may
 from services.policy import Policy
 from services.ports import Clock, Gateway
 from storage import BatchState, PartState, RequestState, SendRequest, Store
@@ -79,7 +80,7 @@ class CancelService:
         request = self.store.requests.get(request_id)
         if request is None:
             return CancelOutcome(CancelVerdict.NOT_FOUND)
-        if user_id != request.requester and not self.policy.is_approver(user_id):
+        if not may(self.policy, user_id, Action.CANCEL, owner=request.requester):
             return CancelOutcome(CancelVerdict.NOT_ALLOWED)
         if (
             request.state is not RequestState.SENT

@@ -61,6 +61,3 @@ class Policy:
         if self.group_members is None:
             return False
         return any(user_id in self.group_members(group) for group in self.approver_groups)
-
-    def may_decide(self, user_id: str, requester: str) -> bool:
-        return self.is_approver(user_id) and (self.allow_self_approval or user_id != requester)
