@@ -27,6 +27,7 @@ from handlers.texts import Voice, clip, count, escape, points, progress_bar
 from services.budgets import BudgetUse, BudgetVerdict
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER, AUTOREPLY_APPROVER
 from services.resend import resendable
+from services.summary import RequestSummary
 from storage import Batch, BatchState, Delivery, PartState, Reply, RequestPart, RequestState, SendRequest
 
 Rendered = tuple[str, list[dict]]
@@ -490,6 +491,12 @@ def batch_summary(
     text = voice.t(f"發送狀態：已送達 {delivered} · 等待回報 {pending} · 未送達 {failed}",
                    f"Delivery: {delivered} delivered · {pending} pending · {failed} failed")
     return text, _done(blocks)
+
+
+def summary_card(voice: Voice, summary: RequestSummary, now: float) -> Rendered:
+    """The delivery summary of a request (services/summary.py): thread message and `/sms status` alike."""
+    return batch_summary(voice, summary.request, summary.lead, summary.counts, summary.failures, now,
+                         batch_count=summary.batch_count, replied=summary.replied, opted_out=summary.opted_out)
 
 
 def _rate(part: int, whole: int) -> str:

@@ -38,7 +38,7 @@ from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
 from services.resend import resend_draft
 from services.resend import source_event as resend_source_event
-from services.tracking import request_batches
+from services.summary import request_summary
 from storage import BatchState, RequestState
 
 #: Open batches read live for `/sms status` (a request of many parts shows the rest as last polled).
@@ -330,15 +330,9 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
         ctx.wake_poster()
     except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
         log.info("live status check failed: %s", type(exc).__name__)
-    seen = request_batches(ctx.store, request.id)
+    seen = request_summary(ctx.store, request.id, failures_listed=cards.FAILURES_LISTED)
     assert seen is not None  # the batches above are still there
-    counts = ctx.store.batches.counts(*seen.batch_ids)
-    failed = [c for c in counts if cards.status_for(c).outcome is cards.Outcome.FAILED]
-    failures = ctx.store.batches.deliveries(seen.batch_ids, codes=failed, limit=cards.FAILURES_LISTED)
-    text, blocks = cards.batch_summary(voice, request, replace(seen.lead, state=seen.state), counts, failures,
-                                       ctx.clock(), batch_count=len(seen.batch_ids),
-                                       replied=ctx.store.replies.repliers(seen.batch_ids),
-                                       opted_out=ctx.store.optouts.from_batches(seen.batch_ids))
+    text, blocks = cards.summary_card(voice, seen, ctx.clock())
     return {"text": text, "blocks": blocks}
 
 

@@ -28,6 +28,7 @@ from handlers import budgets, cards
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, count, escape, points
 from services.permissions import Action, may
+from services.summary import request_summary
 from storage import Batch, RequestState
 
 #: Items shown per section (pending: up to 3 blocks each, scheduled: 2, batches: 1).
@@ -160,9 +161,9 @@ def _recent_batches(ctx: HandlerContext) -> list[Block]:
     if not request_ids:
         blocks.append(_note(voice.t("尚無發送紀錄", "Nothing sent yet")))
     for request_id in request_ids:
-        batches = ctx.store.batches.of_request(request_id)  # a request sent in parts is one line
-        counts = ctx.store.batches.counts(*(b.batch_id for b in batches))
-        blocks.append(_md(_batch_line(voice, batches[0], counts, len(batches))))
+        summary = request_summary(ctx.store, request_id)  # a request sent in parts is one line
+        if summary is not None:
+            blocks.append(_md(_batch_line(voice, summary.lead, summary.counts, summary.batch_count)))
     return blocks
 
 

@@ -4,16 +4,16 @@ reply in a request's thread, or an update of a message posted before. Rendered f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from every8d.status import Outcome, status_for
 from handlers import cards
 from handlers.texts import Voice, points
 from services import notices, workflow_step
 from services.budgets import BudgetService
 from services.credit import CreditService
 from services.ports import Clock
-from services.tracking import request_batches, summary_digest
+from services.summary import request_summary
+from services.tracking import summary_digest
 from storage import OutboxItem, Store
 
 
@@ -92,17 +92,11 @@ class NotificationRenderer:
         """The one summary of a request's thread: every batch of the request (one per part) counted
         together, kept in the lead batch's message."""
         request = self.store.requests.by_batch(item.ref["batch_id"])
-        seen = request_batches(self.store, request.id) if request else None
+        seen = request_summary(self.store, request.id, failures_listed=cards.FAILURES_LISTED) if request else None
         if request is None or seen is None:
             return Plan(channel="", skip=True)
-        counts = self.store.batches.counts(*seen.batch_ids)
-        failed_codes = [code for code in counts if status_for(code).outcome is Outcome.FAILED]
-        failures = self.store.batches.deliveries(seen.batch_ids, codes=failed_codes, limit=cards.FAILURES_LISTED)
-        shown = replace(seen.lead, state=seen.state)
-        text, blocks = cards.batch_summary(self.voice, request, shown, counts, failures, self.clock(),
-                                           batch_count=len(seen.batch_ids),
-                                           replied=self.store.replies.repliers(seen.batch_ids),
-                                           opted_out=self.store.optouts.from_batches(seen.batch_ids))
+        counts = seen.counts
+        text, blocks = cards.summary_card(self.voice, seen, self.clock())
         plan = self._thread_plan(request.id, text, blocks)
         plan.update_ts = seen.lead.summary_ts
 
