@@ -26,7 +26,6 @@ import os
 import queue
 import re
 import secrets
-import socket
 import sys
 import tempfile
 import threading
@@ -123,14 +122,6 @@ class Place:
 
     channel: str
     thread_ts: str | None = None
-
-
-def free_port() -> int:
-    """A loopback port for the app's HTTP server, known before the server starts (the sandbox needs the
-    callback URL when it is built)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def console_config(base: Config, explicit: Mapping[str, str], standin: SlackStandIn, db_path: str, *,
@@ -237,11 +228,14 @@ class Console:
         self._log_handler = _ScreenLog(self, [self.config.every8d_pwd, self.config.slack_signing_secret,
                                               self.config.callback_token])
         logging.getLogger().addHandler(self._log_handler)
-        port = free_port()
+        # Bind first (the system picks the port), then build the product: its sandbox needs the callback
+        # URL, and a port only probed as free could be taken by the sandbox's own server meanwhile.
+        application: list[Any] = []
+        self._server, port = serve_in_thread(lambda environ, start: application[0](environ, start),
+                                             host="127.0.0.1", port=0, threads=8)
         callback_url = f"http://127.0.0.1:{port}/every8d/callback/{self.config.callback_token}"
         self.runtime = Runtime(self.config, callback_url=callback_url)
-        self._server, _ = serve_in_thread(build_wsgi_app(self.runtime.app, self.runtime.receiver),
-                                          host="127.0.0.1", port=port, threads=8)
+        application.append(build_wsgi_app(self.runtime.app, self.runtime.receiver))
         self.events_url = f"http://127.0.0.1:{port}/slack/events"
         self.runtime.start()
         self._started = True

@@ -6,7 +6,6 @@ assertion sees a settled state."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,12 +23,6 @@ from slackstandin.signing import post_signed
 SIGNING_SECRET = "test-signing-secret-0123456789"
 CALLBACK_TOKEN = "callback-token-0123456789abcdef"
 APPROVERS = ("U_APPROVER", "U_APPROVER2")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_config(standin: SlackStandIn, db_path: Path, **overrides: Any) -> Config:
@@ -66,13 +59,16 @@ class Product:
     def __init__(self, config: Config, standin: SlackStandIn, *, clock: Callable[[], float] = time.time) -> None:
         """`clock`: the product's time (a fixed one for tests of time-of-day rules such as quiet hours)."""
         self.standin = standin
-        self.port = free_port()
+        # The server binds its port first (port 0: the system's choice) and gets its application once the
+        # runtime exists: the sandbox, built by the runtime, needs the callback URL, and a port merely
+        # probed as free could be handed to the sandbox's own server meanwhile (seen under load).
+        application: list[Callable] = []
+        self.server, self.port = serve_in_thread(lambda environ, start: application[0](environ, start),
+                                                 host="127.0.0.1", port=0, threads=8)
         self.callback_url = f"http://127.0.0.1:{self.port}/every8d/callback/{config.callback_token}"
         self.runtime = Runtime(config, clock=clock, callback_url=self.callback_url if config.callback_token else None)
         self.runtime.start(scheduler=False, poster=False)
-        self.server, _ = serve_in_thread(
-            build_wsgi_app(self.runtime.app, self.runtime.receiver), host="127.0.0.1", port=self.port, threads=8
-        )
+        application.append(build_wsgi_app(self.runtime.app, self.runtime.receiver))
         self.url = f"http://127.0.0.1:{self.port}"
         self.events_url = f"{self.url}/slack/events"
 
