@@ -28,6 +28,7 @@ from handlers import (
     ignored,
     optout,
     reports,
+    series,
     shortcuts,
     views,
     workflow_step,
@@ -72,7 +73,7 @@ def create_app(
     views.register(app, ctx)
     home.register(app, ctx)
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
-    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step, autoreply, budgets):
+    for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step, autoreply, budgets, series):
         feature.register(app, ctx)
     ignored.register(app, ctx)  # last: it matches whatever no surface above took
 

@@ -89,6 +89,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BOT_EXPIRY_MARGIN_MINUTES", "60", "After validity plus this margin, recipients with no report are marked expired."),
     Variable("BOT_REPLY_WINDOW_HOURS", "72", "A completed batch is still polled for late replies this many hours."),
     Variable("BOT_REPLY_POLL_SECONDS", "300", "How often completed batches in their reply window are polled."),
+    Variable("BOT_SERIES_GRACE_MINUTES", "60",
+             "A recurring send missed while the bot was down runs once on start if at most this late; older ones are reported and skipped."),
     Variable("BOT_SEND_CHUNK_SIZE", "1000",
              "Recipients per EVERY8D call: a larger send goes out as several calls (parts), each sent exactly once."),
     Variable("BOT_WATCHDOG_MINUTES", "5",
@@ -162,6 +164,7 @@ class Config:
     expiry_margin_minutes: float = 60.0
     reply_window_hours: float = 72.0
     reply_poll_seconds: float = 300.0
+    series_grace_minutes: float = 60.0
     send_chunk_size: int = 1000
     watchdog_minutes: float = 5.0
     weekly_report: bool = True
@@ -419,6 +422,7 @@ def _parse(raw: dict[str, str]) -> Config:
         expiry_margin_minutes=number("BOT_EXPIRY_MARGIN_MINUTES"),
         reply_window_hours=number("BOT_REPLY_WINDOW_HOURS"),
         reply_poll_seconds=number("BOT_REPLY_POLL_SECONDS", minimum=1),
+        series_grace_minutes=number("BOT_SERIES_GRACE_MINUTES", minimum=0),
         send_chunk_size=_chunk_size(number("BOT_SEND_CHUNK_SIZE", minimum=1, integer=True), problems),
         watchdog_minutes=number("BOT_WATCHDOG_MINUTES", minimum=0.05),
         weekly_report=flag("BOT_WEEKLY_REPORT"),

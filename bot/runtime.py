@@ -40,6 +40,7 @@ from services.ports import Clock
 from services.reply_lookup import ReplyLookupService
 from services.requests import RequestService
 from services.sending import SendService
+from services.series import SeriesService
 from services.tracking import TrackingService
 from services.watchdog import Watchdog
 from storage import StorageError, Store
@@ -227,6 +228,9 @@ class Runtime:
             answers=self.answers, limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
         )
+        self.series = SeriesService(self.store, self.policy, clock, self.requests, self.context.check,
+                                    grace_seconds=config.series_grace_minutes * 60)
+        self.context.series = self.series
         self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")
         self.identity = BotIdentity(self.client, config.slack_bot_token)
         self.app = create_app(self.context, self.client, signing_secret=config.slack_signing_secret,
@@ -251,6 +255,7 @@ class Runtime:
             reply_lookup_seconds=config.reply_poll_seconds,
             watchdog=self._jobs.wrap(self.watchdog.run),
             watchdog_seconds=max(1.0, min(60.0, config.watchdog_minutes * 30)),
+            series=self._jobs.wrap(self.run_series_once),
         )
         self.health = Health(
             OpsReads(self.store), self.metrics, scheduler_running=lambda: bool(self.scheduler.running),
@@ -315,6 +320,11 @@ class Runtime:
     def lookup_replies_once(self) -> None:
         """The reply-lookup job: replies read with getReplyMessage go to their threads like pushed ones."""
         self.reply_lookup.run()
+        self.poster.wake()
+
+    def run_series_once(self) -> None:
+        """The recurring-sends job: each due occurrence becomes a request (sent in the background)."""
+        self.series.run_due()
         self.poster.wake()
 
     def wait_idle(self, timeout: float = 10.0) -> None:

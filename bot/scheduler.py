@@ -28,6 +28,9 @@ REPLY_LOOKUP_JOB = "reply-lookup"
 WEEKLY_REPORT_JOB = "weekly-report"
 WEEKLY_CATCH_UP_JOB = "weekly-report-catch-up"
 WATCHDOG_JOB = "watchdog"
+#: Recurring sends: each tick runs the occurrences that are due (the truth is the series table).
+SERIES_JOB = "recurring-sends"
+SERIES_TICK_SECONDS = 60.0
 #: The catch-up waits this long after start, so the first poll and credit check go first.
 CATCH_UP_DELAY_SECONDS = 30.0
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -82,6 +85,7 @@ def build_scheduler(
     reply_lookup_seconds: float = 300.0,
     watchdog: Callable[[], object] | None = None,
     watchdog_seconds: float = 60.0,
+    series: Callable[[], object] | None = None,
 ) -> BackgroundScheduler:
     """Two interval jobs with stable ids, both run once right at start (resume open batches at once), and
     the weekly report when given: a cron job at `weekly_report_at` (weekday, hour, minute) in `timezone`.
@@ -94,6 +98,8 @@ def build_scheduler(
         (POLL_JOB, poll, poll_tick_seconds), (CREDIT_JOB, check_credit, credit_seconds)]
     if reply_lookup is not None:
         jobs.append((REPLY_LOOKUP_JOB, reply_lookup, reply_lookup_seconds))
+    if series is not None:  # also right at start: a run missed while the bot was down, within the grace window
+        jobs.append((SERIES_JOB, series, SERIES_TICK_SECONDS))
     for job_id, job, seconds in jobs:
         scheduler.add_job(_guard(job, job_id), "interval", seconds=seconds, id=job_id, name=job_id,
                           replace_existing=True, next_run_time=datetime.now(UTC), **JOB_SETTINGS)

@@ -43,7 +43,7 @@ METADATA_EVENT = "every8d_outbox_post"
 LOOKUP_PAGES = 5
 LOOKUP_PAGE_SIZE = 200
 #: Kinds queued with `collapse=True` (one pending post stands for all changes): see `_follow_up`.
-COLLAPSED_KINDS = frozenset({notices.APPROVAL_CARD, notices.BATCH_SUMMARY})
+COLLAPSED_KINDS = frozenset({notices.APPROVAL_CARD, notices.BATCH_SUMMARY, "series_card"})
 
 
 class SlackPoster:

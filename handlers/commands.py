@@ -351,8 +351,12 @@ _STATE_ZH = {
 def scheduled_answer(ctx: HandlerContext) -> dict:
     voice = ctx.voice
     pending = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
+    from handlers.series import list_blocks  # recurring sends, with Pause / Resume / Stop
+
+    series = list_blocks(ctx)
     if not pending:
-        return _answer(voice, "目前沒有尚未發送的預約簡訊。", "No scheduled sends are waiting.")
+        answer = _answer(voice, "目前沒有尚未發送的預約簡訊。", "No scheduled sends are waiting.")
+        return {**answer, "blocks": [*answer["blocks"], *series]} if series else answer
     blocks: list[dict] = [cards.divider()]
     for request in pending[:20]:
         line = voice.t(
@@ -363,6 +367,7 @@ def scheduled_answer(ctx: HandlerContext) -> dict:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": line}})
         blocks.append(cards.untrusted_block(request.message[:200]).to_dict())
         blocks.append(cards.cancel_button(voice, request.id).to_dict())
+    blocks.extend(series)
     blocks.extend(b.to_dict() for b in cards.sandbox_block(voice))
     text = voice.t(f"預約中的簡訊 {len(pending)} 批", f"{len(pending)} scheduled sends")
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}, *blocks]}

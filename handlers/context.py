@@ -19,6 +19,7 @@ from services.credit import CreditService
 from services.policy import Policy
 from services.ports import Clock, Runner
 from services.requests import RequestService
+from services.series import SeriesService
 from services.tracking import TrackingService
 from storage import Store
 
@@ -47,6 +48,8 @@ class HandlerContext:
     autoreply: AutoReplyService | None = None
     #: Monthly point budgets (services/budgets.py); None: none are checked.
     budgets: BudgetService | None = None
+    #: Recurring sends (services/series.py); None where a tool builds handlers without them.
+    series: SeriesService | None = None
 
     def check(self, compose: ComposeInput, *, requester: str | None = None, channel: str = "") -> Preview:
         """`services.compose.prepare` with everything a Slack user's draft is checked against: the last

@@ -53,6 +53,7 @@ def home_view(ctx: HandlerContext, user_id: str) -> dict:
     blocks += budgets.home_section(ctx)
     blocks += _pending(ctx, user_id)
     blocks += _scheduled(ctx, user_id)
+    blocks += _series(ctx, user_id)
     blocks += _recent_batches(ctx)
     if may(ctx.policy, user_id, Action.MANAGE_LISTS):  # kept reports are the approvers' to review
         blocks += _unmatched_reports(ctx)
@@ -151,6 +152,14 @@ def _scheduled(ctx: HandlerContext, user_id: str) -> list[Block]:
         blocks.append(_note(voice.t(f"另有 {len(scheduled) - SCHEDULED_SHOWN} 筆，請用 `/sms scheduled` 查看",
                                     f"{len(scheduled) - SCHEDULED_SHOWN} more: see `/sms scheduled`")))
     return blocks
+
+
+def _series(ctx: HandlerContext, user_id: str) -> list[Block]:
+    """Recurring sends, with Pause / Resume / Stop for their requester and the approvers."""
+    from handlers.series import list_blocks
+
+    listed = list_blocks(ctx, user_id)
+    return [DividerBlock(), *(Block.parse(b) for b in listed)] if listed else []
 
 
 def _recent_batches(ctx: HandlerContext) -> list[Block]:

@@ -34,7 +34,7 @@ from slack_sdk.models.views import View
 from every8d.limits import DEFAULT_LIMITS, KB, Limits
 from every8d.pricing import Quote
 from every8d.problems import Problem
-from handlers import cards
+from handlers import cards, repeat_fields
 from handlers.texts import Voice, escape, points
 from services.budgets import BudgetVerdict
 from services.compose import Preview, skipped_rows_text, unregistered_texts
@@ -199,6 +199,7 @@ def compose_view(
                 optional=True,
                 element=DateTimePickerElement(action_id=VALUE),
             ).to_dict(),
+            *repeat_fields.blocks(voice),
             InputBlock(
                 block_id="validity",
                 label=_plain(voice.t("有效期限（分鐘）", "Validity (minutes)")),

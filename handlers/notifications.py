@@ -178,6 +178,25 @@ class NotificationRenderer:
     def _alert_note(self, item: OutboxItem) -> Plan:
         text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
         return Plan(item.channel or "", text, blocks)
+    def _series_card(self, item: OutboxItem) -> Plan:
+        from handlers.series import series_card  # the series' own module renders it
+        from services.series import upcoming_runs
+
+        series = self.store.series.get(item.ref["series_id"])
+        if series is None:
+            return Plan(channel="", skip=True)
+        text, blocks = series_card(self.voice, series, upcoming_runs(series, self.clock()))
+        return Plan(series.approval_channel, text, blocks, update_ts=series.approval_ts,
+                    on_posted=lambda ts: self.store.series.set_posted(series.id, ts))
+
+    def _series_note(self, item: OutboxItem) -> Plan:
+        series = self.store.series.get(item.ref["series_id"])
+        if series is None:
+            return Plan(channel="", skip=True)
+        if series.approval_ts is None:
+            return Plan(series.approval_channel, wait=True)
+        text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
+        return Plan(series.approval_channel, text, blocks, thread_ts=series.approval_ts)
 
     # -- shared ------------------------------------------------------------------------------------
 

@@ -15,13 +15,15 @@ from dataclasses import replace
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from handlers import cards, modals
+from handlers import cards, modals, repeat_fields
+from handlers import series as series_ui
 from handlers.commands import quiet_hours_end, scheduled_after_quiet
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
 from services.audiences import CsvImportError
 from services.compose import ComposeInput, input_from_json
 from services.personalise import read_audience_csv
+from services.recurrence import Rule
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -55,6 +57,15 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         channel = meta.get("channel_id", "")
         values = modals.read_compose(_state_values(view), voice.tz)
+        repeat = repeat_fields.read(_state_values(view))
+        rule = None
+        if repeat.kind:  # a recurring send: its first run is the scheduled time (or the rule's next day)
+            found = series_ui.rule_for(ctx, values.send_at, repeat)
+            if isinstance(found, dict):
+                ack(response_action="errors", errors=found)
+                return
+            rule = found
+            values = replace(values, send_at=series_ui.first_run(rule, values.send_at))
         image = None
         image_name = ""
         if values.kind == "mms" and values.file_ids:
@@ -93,11 +104,20 @@ def register(app: App, ctx: HandlerContext) -> None:
         if values.problems or not preview.ok:
             ack(response_action="errors", errors=field_errors(ctx, [*values.problems, *preview.problems], values.kind))
             return
-        draft_id = ctx.store.drafts.save(user, preview.to_json(), image=image)
-        ack(response_action="push",
-            view=modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel,
-                                     quiet_until=quiet_hours_end(ctx, preview),
-                                     budget=ctx.budget(preview, user, channel)))
+        if rule is not None and quiet_hours_end(ctx, preview) is not None:
+            ack(response_action="errors", errors={"send_at": voice.t(
+                "重複發送的時間落在勿擾時段，請選擇其他時間。", "The repeating send's time falls in quiet hours; pick another time.")})
+            return
+        payload = preview.to_json()
+        if rule is not None:
+            payload["series"] = rule.to_columns()
+        draft_id = ctx.store.drafts.save(user, payload, image=image)
+        shown = modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel,
+                                    quiet_until=None if rule else quiet_hours_end(ctx, preview),
+                                    budget=ctx.budget(preview, user, channel))
+        if rule is not None and preview.quote is not None and preview.input.send_at is not None:
+            shown = series_ui.with_series(voice, shown, rule, preview.input.send_at.timestamp(), preview.quote.points)
+        ack(response_action="push", view=shown)
 
     @app.view(modals.PREVIEW_CALLBACK)
     def preview_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
@@ -114,6 +134,17 @@ def register(app: App, ctx: HandlerContext) -> None:
         compose = input_from_json(payload, image)
         channel = meta.get("channel_id", "")
         preview = ctx.check(compose, requester=user, channel=channel)
+        if payload.get("series") and ctx.series is not None:
+            if not preview.ok:
+                problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)
+                ack(response_action="update", view=_problem_view(ctx, problems))
+                return
+            series_id = ctx.series.create(preview, Rule.from_columns(payload["series"]), requester=user,
+                                          origin_channel=channel)
+            ctx.store.drafts.delete(meta["draft_id"])
+            ack(response_action="update", view=series_ui.submitted_view(voice, series_id))
+            ctx.wake_poster()
+            return
         quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
         choice = modals.read_quiet_choice(_state_values(view))
         if quiet_until is not None and choice is None:

@@ -62,6 +62,7 @@ class Store:
         from storage.parts import Parts
         from storage.replies import Replies
         from storage.requests import Requests
+        from storage.series import SeriesStore
         from storage.settings import Settings
         from storage.templates import Templates
         from storage.workflow_steps import WorkflowSteps
@@ -81,6 +82,7 @@ class Store:
         self.workflow_steps = WorkflowSteps(self)
         self.autoreplies = AutoReplies(self)
         self.budgets = Budgets(self)
+        self.series = SeriesStore(self)
 
     # -- connections -------------------------------------------------------------------------------
 

@@ -454,3 +454,57 @@ def kept_report_fields(db: Database) -> None:
         WHERE json_valid(raw_json);
         """
     )
+
+
+@MIGRATIONS(name="0013_series")
+def series(db: Database) -> None:
+    """Recurring sends: one approved series, each occurrence its own request (`series_runs` says what
+    became of each occurrence, and its key makes handling one occurrence twice impossible).
+
+    - series.state: pending (waiting for its one approval) -> active <-> paused -> stopped | finished;
+      or rejected. next_run_at is the next occurrence to handle (NULL when none is left).
+    - the rule: rule_kind (daily, weekdays, monthly), time_of_day HH:MM and dates in `timezone`.
+    """
+    db.executescript(
+        """
+        CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            origin_channel TEXT NOT NULL,
+            payload_json TEXT NOT NULL,
+            image BLOB,
+            rule_kind TEXT NOT NULL CHECK (rule_kind IN ('daily', 'weekdays', 'monthly')),
+            weekdays TEXT NOT NULL DEFAULT '',
+            month_day INTEGER,
+            time_of_day TEXT NOT NULL,
+            start_date TEXT NOT NULL,
+            until_date TEXT,
+            max_runs INTEGER,
+            timezone TEXT NOT NULL,
+            points_per_run REAL NOT NULL,
+            recipient_count INTEGER NOT NULL,
+            runs_done INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'paused', 'stopped', 'finished', 'rejected')),
+            next_run_at REAL,
+            approval_channel TEXT NOT NULL,
+            approval_ts TEXT,
+            approved_by TEXT,
+            approved_at REAL,
+            ended_by TEXT
+        );
+        CREATE INDEX series_due ON series(state, next_run_at);
+
+        CREATE TABLE series_runs (
+            series_id INTEGER NOT NULL REFERENCES series(id),
+            occurrence REAL NOT NULL,
+            number INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('requested', 'refused', 'missed')),
+            request_id INTEGER,
+            note TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (series_id, occurrence)
+        );
+        """
+    )
