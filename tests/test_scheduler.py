@@ -13,6 +13,7 @@ from bot.scheduler import (
     CREDIT_JOB,
     POLL_JOB,
     REPLY_LOOKUP_JOB,
+    SERIES_JOB,
     WATCHDOG_JOB,
     WEEKLY_CATCH_UP_JOB,
     WEEKLY_REPORT_JOB,
@@ -28,7 +29,8 @@ def jobs(product) -> dict:
 def test_jobs_have_stable_ids_no_overlap_settings_and_configured_intervals(make_product):
     first = make_product(status_poll_seconds=3.0, credit_poll_seconds=900.0)
     found = jobs(first)
-    assert set(found) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB, REPLY_LOOKUP_JOB, WATCHDOG_JOB}
+    assert set(found) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB, REPLY_LOOKUP_JOB, WATCHDOG_JOB,
+                          SERIES_JOB}
     for job in found.values():
         assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time == 60
     assert found[POLL_JOB].trigger.interval.total_seconds() == 3.0
@@ -37,7 +39,8 @@ def test_jobs_have_stable_ids_no_overlap_settings_and_configured_intervals(make_
     first.stop()
 
     restarted = make_product(status_poll_seconds=3.0, credit_poll_seconds=900.0)  # same database
-    assert set(jobs(restarted)) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB, REPLY_LOOKUP_JOB, WATCHDOG_JOB}
+    assert set(jobs(restarted)) == {POLL_JOB, CREDIT_JOB, WEEKLY_REPORT_JOB, WEEKLY_CATCH_UP_JOB, REPLY_LOOKUP_JOB,
+                                    WATCHDOG_JOB, SERIES_JOB}
 
 
 class SlowGateway:
