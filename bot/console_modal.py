@@ -123,6 +123,8 @@ def _initial_state(element: Mapping[str, Any]) -> StateEntry:
         return payloads.datetimepicker(action_id, element.get("initial_date_time"))
     if kind == "checkboxes":
         return {action_id: {"type": kind, "selected_options": list(element.get("initial_options", []))}}
+    if kind == "datepicker":
+        return {action_id: {"type": kind, "selected_date": element.get("initial_date")}}
     if kind == "file_input":
         return payloads.file_input(action_id, [])
     if kind == "number_input":
@@ -152,6 +154,13 @@ def fill(block: Mapping[str, Any], text: str, *, tz: ZoneInfo, upload: Upload) -
         return entry, f"{option['value']} ({plain(option.get('text'))})"
     if kind == "datetimepicker":
         return _datetime(action_id, text, tz)
+    if kind == "datepicker":  # `2026-12-31` (the repeat's end date)
+        return _date(action_id, text)
+    if kind == "checkboxes":  # `mon,wed` or option values `0,2`; empty clears
+        chosen = [_option(element, part.strip()) for part in text.split(",") if part.strip()]
+        entry = {action_id: {"type": kind, "selected_options": [{"text": o["text"], "value": o["value"]}
+                                                                for o in chosen]}}
+        return entry, ", ".join(plain(o.get("text")) for o in chosen)
     if kind == "file_input":
         if not text:
             return payloads.file_input(action_id, []), ""
@@ -179,6 +188,16 @@ def _option(element: Mapping[str, Any], text: str) -> dict[str, Any]:
             return dict(option)
     choices = ", ".join(str(o.get("value")) for o in options)
     raise FillError(f"choose one of: {choices}")
+
+
+def _date(action_id: str, text: str) -> tuple[StateEntry, str]:
+    if not text:
+        return {action_id: {"type": "datepicker", "selected_date": None}}, ""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise FillError("type a date like 2026-12-31") from None
+    return {action_id: {"type": "datepicker", "selected_date": day.isoformat()}}, day.isoformat()
 
 
 def _datetime(action_id: str, text: str, tz: ZoneInfo) -> tuple[StateEntry, str]:
