@@ -25,6 +25,7 @@ from handlers.notifications import NotificationRenderer, Plan
 from services import notices
 from services.crashpoints import crash_point
 from services.sending import deployment_tag
+from services.series import SERIES_CARD
 from storage import OutboxItem, Store
 
 log = logging.getLogger("every8d_bot.slack")
@@ -43,7 +44,7 @@ METADATA_EVENT = "every8d_outbox_post"
 LOOKUP_PAGES = 5
 LOOKUP_PAGE_SIZE = 200
 #: Kinds queued with `collapse=True` (one pending post stands for all changes): see `_follow_up`.
-COLLAPSED_KINDS = frozenset({notices.APPROVAL_CARD, notices.BATCH_SUMMARY, "series_card"})
+COLLAPSED_KINDS = frozenset({notices.APPROVAL_CARD, notices.BATCH_SUMMARY, SERIES_CARD})
 
 
 class SlackPoster:

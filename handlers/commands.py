@@ -353,7 +353,8 @@ def scheduled_answer(ctx: HandlerContext) -> dict:
     pending = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
     from handlers.series import list_blocks  # recurring sends, with Pause / Resume / Stop
 
-    series = list_blocks(ctx)
+    # A message holds at most 50 blocks: the series get what the scheduled sends leave (3 blocks each).
+    series = list_blocks(ctx, shown=(46 - 3 * len(pending[:20])) // 3)
     if not pending:
         answer = _answer(voice, "目前沒有尚未發送的預約簡訊。", "No scheduled sends are waiting.")
         return {**answer, "blocks": [*answer["blocks"], *series]} if series else answer

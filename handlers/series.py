@@ -139,11 +139,12 @@ def series_card(voice: Voice, series: SeriesRow, upcoming: list[float]) -> tuple
     return f"🔁 {title}", blocks
 
 
-def list_blocks(ctx: HandlerContext, user_id: str | None = None) -> list[dict]:
-    """The series still running, paused or waiting, each with its buttons (for `/sms scheduled` and Home).
-    With `user_id`, buttons only for what that person may do."""
+def list_blocks(ctx: HandlerContext, user_id: str | None = None, *, shown: int = SHOWN) -> list[dict]:
+    """The series still running, paused or waiting, each with its buttons (for `/sms scheduled` and Home):
+    at most 1 + 3 x `shown` blocks. With `user_id`, buttons only for what that person may do (and Approve /
+    Reject on a waiting series for an approver who may decide it)."""
     service = ctx.series
-    if service is None:
+    if service is None or shown < 1:
         return []
     voice = ctx.voice
     live = ctx.store.series.live(SHOWN + 1)
@@ -152,7 +153,7 @@ def list_blocks(ctx: HandlerContext, user_id: str | None = None) -> list[dict]:
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": voice.t(
         f"*重複發送* {len(live) if len(live) <= SHOWN else f'{SHOWN}+'}",
         f"*Recurring sends* {len(live) if len(live) <= SHOWN else f'{SHOWN}+'}")}}]
-    for series in live[:SHOWN]:
+    for series in live[:shown]:
         upcoming = service.upcoming(series, 1)
         when = voice.time(upcoming[0]) if upcoming else "—"
         zh, en = describe(rule_of(series))
@@ -161,8 +162,11 @@ def list_blocks(ctx: HandlerContext, user_id: str | None = None) -> list[dict]:
             f"*S{series.id}* {en} · next {when} · {series.recipient_count} recipient(s) · "
             f"{series.points_per_run:,.1f} points per run")}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": state_line(voice, series)}]})
-        may_control = user_id is None or user_id == series.created_by or ctx.policy.is_approver(user_id)
-        actions = buttons(voice, series) if series.state != PENDING and may_control else None
+        if series.state == PENDING:
+            may = user_id is not None and ctx.policy.may_decide(user_id, series.created_by)
+        else:
+            may = user_id is None or user_id == series.created_by or ctx.policy.is_approver(user_id)
+        actions = buttons(voice, series) if may else None
         if actions:
             blocks.append(actions)
     return blocks

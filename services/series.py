@@ -209,9 +209,10 @@ class SeriesService:
                 dates = "、".join(f"{datetime.fromtimestamp(e, tz=rule.tz):%m/%d %H:%M}" for _, e in fresh)
                 minutes = int(self.grace_seconds // 60)
                 note(self.store, series,
-                     f"⚠️ 機器人停機期間錯過了 {len(fresh)} 次發送（{dates}），超過 {minutes} 分鐘寬限，已略過、未發送。",
-                     f"⚠️ {len(fresh)} run(s) were missed while the bot was down ({dates}), more than {minutes} "
-                     "minutes ago: skipped, nothing sent.", f"missed:{int(fresh[0][1])}")
+                     f"⚠️ 錯過了 {len(fresh)} 次發送（{dates}；機器人當時停機或尚未核准），已超過 {minutes} 分鐘寬限，"
+                     "略過未發送。",
+                     f"⚠️ {len(fresh)} run(s) were missed ({dates}; the bot was down or the series not yet approved), "
+                     f"more than {minutes} minutes ago: skipped, nothing sent.", f"missed:{int(fresh[0][1])}")
 
     def _run_occurrence(self, series: SeriesRow, number: int, occurrence: float, now: float) -> int | None:
         """One run: checked and priced now, then a normal request approved by the series' approver (or a

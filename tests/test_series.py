@@ -241,7 +241,7 @@ def test_a_run_missed_while_down_runs_once_within_grace_and_is_reported_beyond(c
     again.settle()
     assert [r.outcome for r in again.store.series.runs(1)] == ["requested", "missed", "missed"]
     thread = again.standin.thread("C_APPROVALS", card["ts"])
-    assert any("錯過了 2 次發送" in all_text(m) for m in thread)
+    assert any("錯過了 2 次發送" in all_text(m) and "略過未發送" in all_text(m) for m in thread)
     assert again.store.series.get(1).state == "finished"
 
 
@@ -267,3 +267,71 @@ def test_app_home_lists_series_with_their_buttons(clocked):
     text = str(home_view(product.runtime.context, "U_REQUESTER"))
     assert "S1" in text and "series_pause" in text and "series_stop" in text
     assert "series_pause" not in str(home_view(product.runtime.context, "U_OTHER"))
+
+
+def test_each_run_is_checked_again_a_number_that_opted_out_is_left_out_and_it_is_audited(clocked):
+    product, clock = clocked()
+    first, _ = start_series(product, clock)
+    assert run_at(product, clock, first + 5) == [1]
+    assert product.store.requests.recipients(1) == ["+886912345678", "+886922333444"]
+    product.store.optouts.add("+886922333444", source="reply", keyword="STOP")
+    assert run_at(product, clock, first + 86400 + 5) == [2]
+    request = product.store.requests.get(2)
+    assert product.store.requests.recipients(2) == ["+886912345678"] and request.points == 1.0  # priced at run time
+    audit = product.store.audit
+    assert [a["actor"] for a in audit.actions("series_requested")] == ["U_REQUESTER"]
+    assert [a["actor"] for a in audit.actions("series_approved")] == ["U_APPROVER"]
+    assert [a["request_id"] for a in audit.actions("series_run")] == [1, 2]
+    assert [(a["action"], a["actor"]) for a in audit.for_request(2)][:2] == [("requested", "U_REQUESTER"),
+                                                                             ("approved", "U_APPROVER")]
+
+
+def test_the_series_approval_follows_the_approval_policy(clocked):
+    product, clock = clocked()
+    user = SlackUser(product, "U_APPROVER")  # an approver asking: may not approve their own series
+    user.command("")
+    [view] = wait_until(lambda: product.standin.open_views(user.user_id))
+    answer = user.submit(view, compose_values(int(clock.now // 60 * 60 + 3600))).json()
+    user.submit(answer["view"], {})
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    user.click("series_approve", "1", message=card)
+    wait_until(lambda: user.ephemerals())
+    assert "不能核准自己提出的申請" in all_text(user.ephemerals()[-1])
+    requester = SlackUser(product, "U_REQUESTER")
+    requester.click("series_approve", "1", message=card)
+    wait_until(lambda: requester.ephemerals())
+    assert "只有核准者" in all_text(requester.ephemerals()[-1])
+    assert product.store.series.get(1).state == "pending"
+    assert product.runtime.series.run_due() == []  # nothing runs before the approval
+    from handlers.home import home_view
+
+    assert "series_approve" in str(home_view(product.runtime.context, "U_APPROVER2"))  # Home: another approver
+    assert "series_approve" not in str(home_view(product.runtime.context, "U_APPROVER"))  # not its requester
+    SlackUser(product, "U_APPROVER2").click("series_reject", "1", message=card)
+    wait_until(lambda: product.store.series.get(1).state == "rejected")
+    product.settle()
+    [latest] = product.standin.messages("C_APPROVALS")
+    assert "駁回" in all_text(latest) and button(latest, "series_approve") is None
+    clock.now += 2 * 86400
+    assert product.runtime.series.run_due() == [] and product.store.requests.get(1) is None
+
+
+def test_a_tick_interrupted_after_the_request_was_made_never_makes_a_second_one(clocked, monkeypatch):
+    product, clock = clocked()
+    first, _ = start_series(product, clock)
+    store = product.store.series
+    real_advance = store.advance
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the bot stopped here")
+
+    monkeypatch.setattr(store, "advance", crash)
+    clock.now = first + 5
+    product.runtime.series.run_due()  # the request is made, then the tick dies before moving on
+    product.settle()
+    assert product.store.requests.get(1) is not None
+    monkeypatch.setattr(store, "advance", real_advance)
+    assert run_at(product, clock, first + 20) == []  # the same occurrence again: found, not made twice
+    assert product.store.requests.get(2) is None and product.store.series.get(1).runs_done == 1
+    assert len([c for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]) == 1
