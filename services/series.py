@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from services.compose import ComposeInput, Preview, input_from_json
+from services.compose import Preview, input_from_json
 from services.policy import Policy
 from services.ports import Clock
 from services.quiet_hours import quiet_until
@@ -74,9 +74,11 @@ def note(store: Store, series: SeriesRow, zh: str, en: str, key: str) -> None:
 
 class SeriesService:
     def __init__(self, store: Store, policy: Policy, clock: Clock, requests: RequestService,
-                 check: Callable[[ComposeInput], Preview], *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
-        """`check` is the same check a person's draft gets (services.compose.prepare with the last credit,
-        the opt-out list, the address book)."""
+                 check: Callable[..., Preview], *, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
+        """`check(compose, requester=…, channel=…)` is the same check a person's draft gets
+        (services.compose.prepare with the last credit, the opt-out list, the address book, the budgets).
+        A run over a budget is not approved by the series' approval: RequestService.submit holds it for an
+        approver's override, in the series' thread, like any send."""
         self.store = store
         self.policy = policy
         self.clock = clock
@@ -225,7 +227,7 @@ class SeriesService:
                                              request_id=earlier.id)
             return None
         compose = replace(input_from_json(series.payload, series.image), send_at=None)
-        preview = self.check(compose)
+        preview = self.check(compose, requester=series.created_by, channel=series.origin_channel)
         when = short_dates(rule_of(series), [occurrence])
         refusal = self._refusal(preview, now)
         if refusal is not None:
