@@ -335,3 +335,21 @@ def test_a_tick_interrupted_after_the_request_was_made_never_makes_a_second_one(
     assert run_at(product, clock, first + 20) == []  # the same occurrence again: found, not made twice
     assert product.store.requests.get(2) is None and product.store.series.get(1).runs_done == 1
     assert len([c for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]) == 1
+
+
+def test_a_run_over_the_requesters_budget_waits_for_an_override_or_is_refused_when_configured(clocked):
+    product, clock = clocked()
+    first, card = start_series(product, clock)
+    product.store.budgets.set("requester", "U_REQUESTER", 3.0, actor="U_APPROVER", now=clock.now)
+    assert run_at(product, clock, first + 5) == [1]  # 2.0 of 3.0: sent on the series' approval
+    wait_until(lambda: product.store.requests.get(1).state == "sent")
+    assert run_at(product, clock, first + 86400 + 5) == [2]  # 4.0 of 3.0: never sent without an override
+    assert product.store.requests.get(2).state == "pending_approval"
+    assert product.store.requests.get(2).thread_ts == card["ts"]
+    product.stop()
+
+    refusing, _ = clocked(budget_over="refuse")  # BOT_BUDGET_OVER=refuse: the run is refused with a word
+    assert run_at(refusing, clock, first + 2 * 86400 + 5) == []
+    assert [r.outcome for r in refusing.store.series.runs(1)][-1] == "refused"
+    thread = refusing.standin.thread("C_APPROVALS", card["ts"])
+    assert any("未發送" in all_text(m) for m in thread)
