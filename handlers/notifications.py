@@ -12,6 +12,7 @@ from services import notices, workflow_step
 from services.budgets import BudgetService
 from services.credit import CreditService
 from services.ports import Clock
+from services.series import SERIES_CARD, SERIES_NOTE
 from services.summary import request_summary
 from services.tracking import summary_digest
 from storage import OutboxItem, Store
@@ -231,5 +232,7 @@ RENDERERS: dict[str, Callable[[NotificationRenderer, OutboxItem], Plan]] = {
     notices.REQUESTER_UPDATE: NotificationRenderer._requester_update,
     notices.WORKFLOW_OUTCOME: NotificationRenderer._workflow_outcome,
     notices.ALERT_NOTE: NotificationRenderer._alert_note,
+    SERIES_CARD: NotificationRenderer._series_card,
+    SERIES_NOTE: NotificationRenderer._series_note,
 }
 KINDS = tuple(RENDERERS)
