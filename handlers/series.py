@@ -15,6 +15,7 @@ from handlers import cards
 from handlers.context import HandlerContext
 from handlers.repeat_fields import RepeatValues
 from handlers.texts import Voice, clip, points
+from services.permissions import Action, may
 from services.recurrence import Rule, check, describe, next_after, rule_from_first, short_dates
 from services.series import SeriesVerdict, rule_of
 from storage.series import ACTIVE, FINISHED, PAUSED, PENDING, REJECTED, STOPPED, SeriesRow
@@ -163,10 +164,10 @@ def list_blocks(ctx: HandlerContext, user_id: str | None = None, *, shown: int =
             f"{series.points_per_run:,.1f} points per run")}})
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": state_line(voice, series)}]})
         if series.state == PENDING:
-            may = user_id is not None and ctx.policy.may_decide(user_id, series.created_by)
+            allowed = user_id is not None and may(ctx.policy, user_id, Action.APPROVE, owner=series.created_by)
         else:
-            may = user_id is None or user_id == series.created_by or ctx.policy.is_approver(user_id)
-        actions = buttons(voice, series) if may else None
+            allowed = user_id is None or may(ctx.policy, user_id, Action.CANCEL, owner=series.created_by)
+        actions = buttons(voice, series) if allowed else None
         if actions:
             blocks.append(actions)
     return blocks

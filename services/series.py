@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.compose import Preview, input_from_json
+from services.permissions import Action, may
 from services.policy import Policy
 from services.ports import Clock
 from services.quiet_hours import quiet_until
@@ -113,9 +114,9 @@ class SeriesService:
         series = self.store.series.get(series_id)
         if series is None:
             return SeriesOutcome(SeriesVerdict.NOT_FOUND, None)
-        if not self.policy.is_approver(user):
+        if not may(self.policy, user, Action.REJECT, owner=series.created_by):
             return SeriesOutcome(SeriesVerdict.NOT_APPROVER, series)
-        if approve and not self.policy.may_decide(user, series.created_by):
+        if approve and not may(self.policy, user, Action.APPROVE, owner=series.created_by):
             return SeriesOutcome(SeriesVerdict.SELF_APPROVAL, series)
         now = self.clock()
         with self.store.immediate():
@@ -135,7 +136,7 @@ class SeriesService:
         series = self.store.series.get(series_id)
         if series is None:
             return SeriesOutcome(SeriesVerdict.NOT_FOUND, None)
-        if user != series.created_by and not self.policy.is_approver(user):
+        if not may(self.policy, user, Action.CANCEL, owner=series.created_by):  # like a scheduled send's Cancel
             return SeriesOutcome(SeriesVerdict.NOT_ALLOWED, series)
         now = self.clock()
         with self.store.immediate():
