@@ -32,6 +32,8 @@ from services.sending import deployment_tag, parse_tag, request_state, tag_is_ou
 from storage import Batch, BatchState, PartState, RequestState, Store
 
 log = logging.getLogger("every8d_bot.tracking")
+#: A recipient's status meaning EVERY8D refused the account or password (2021 document): said to a person.
+CREDENTIALS_REFUSED = -2
 
 #: Rows merged per transaction while paging a large batch (one EVERY8D page).
 MERGE_CHUNK = 1000
@@ -197,7 +199,24 @@ class TrackingService:
             changed = self.store.batches.merge(batch_id, updates, source=source, now=self.clock(),
                                                strangers=strangers)
             self._keep_strangers(batch_id, strangers)
+            if changed and any(code == CREDENTIALS_REFUSED for _, code, *_ in updates):
+                self._alert_credentials(batch_id)
         return changed
+
+    def _alert_credentials(self, batch_id: str) -> None:
+        """EVERY8D reported recipients as refused for a wrong account or password (-2): no retry helps and the
+        next sends will fail the same way, so a person is told once per batch, in the alert channel (delta
+        notes §10: authentication failures are surfaced, never retried)."""
+        request = self.store.requests.by_batch(batch_id)
+        notices.alert_note(
+            self.store, self.policy.alert_channel,
+            f"🔑 EVERY8D 回報帳號或密碼錯誤（-2），批次 `{_inert(batch_id[:64])}` 的部分收件人未發送。請檢查 EVERY8D_UID 與 "
+            "EVERY8D_PWD（連續登入失敗可能鎖住帳號），修正後再重新申請。",
+            f"🔑 EVERY8D reports a wrong account or password (-2) for recipients of batch `{_inert(batch_id[:64])}`; "
+            "they were not sent. Check EVERY8D_UID and EVERY8D_PWD (repeated failed logins can lock the account), "
+            "then send a new request.",
+            key=f"credentials:{batch_id}", request_id=request.id if request else None,
+        )
 
     def _keep_strangers(self, batch_id: str, strangers: Iterable[tuple[str, int, float | None, str, float]],
                         report: CallbackReport | None = None, *, text: str = "", record_no: str = "") -> None:
@@ -263,6 +282,8 @@ class TrackingService:
                 return "unmatched"
             if not changed:
                 return "duplicate"
+            if report.status.code == CREDENTIALS_REFUSED:
+                self._alert_credentials(batch.batch_id)
             # Only a final report can close the batch; otherwise queue a summary update without
             # counting the batch now: the summary is counted once, when it is rendered.
             if not (report.status.final and self._maybe_complete(batch.batch_id)):

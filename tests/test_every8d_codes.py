@@ -7,6 +7,7 @@ text."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from every8d.errors import CredentialError, ProviderError
 from every8d.results import CancelResult, NothingToCancel, ParamRecipient
 from every8d.sandbox import Sandbox
 from every8d.status import Outcome, all_statuses, is_known, status_for
+from tests.harness import all_text
 from tests.test_client_against_sandbox import (
     PNG,
     FakeClock,
@@ -30,6 +32,7 @@ from tests.test_client_against_sandbox import (
     later,
     sleeps,  # noqa: F401 - fixture
 )
+from tests.test_tracking import send_approved
 
 #: Every delivery code of either version (delta notes §9), the later revision's -8 and -10 included.
 EVERY_DELIVERY_CODE = [0, 100, 101, 102, 103, 104, 105, 106, 107, 300, 301, 303, 500, 700, 888, 999,
@@ -188,3 +191,14 @@ def test_a_personalised_sends_pushes_carry_each_recipients_own_text_and_mr(
     assert {(r.mobile, r.text, r.record_no, r.subject) for r in pushed if r.status.code == 100} == {
         ("+886912000001", "王先生您好", "r1", "#R1@abcd"), ("+886912000002", "Amy, hello", "r2", "#R1@abcd")}
     assert all(r.batch_id == batch_id and "SB" not in r.raw for r in pushed)
+
+
+def test_a_recipient_refused_for_a_wrong_password_alerts_a_person_once(make_product):
+    product = make_product(callback_token="")  # polling alone reads it
+    product.sandbox.faults.force_status("0912345678", -2)
+    send_approved(product, "send 0912345678,0922333444 帳密測試")
+    for _ in range(3):
+        product.poll()
+        time.sleep(0.4)
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS") if "-2" in all_text(m)]
+    assert len(alerts) == 1 and "EVERY8D_PWD" in alerts[0] and "帳號或密碼錯誤" in alerts[0]
