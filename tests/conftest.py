@@ -34,3 +34,12 @@ def make_product(standin: SlackStandIn, tmp_path):
 @pytest.fixture
 def product(make_product) -> Product:
     return make_product()
+
+
+@pytest.fixture
+def bot_port() -> int:
+    """A port for a bot run as a real process (tests/faults_support.py): kept across its restarts, so the
+    sandbox's callback URL stays valid."""
+    from tests.faults_support import restart_safe_port
+
+    return restart_safe_port()

@@ -28,7 +28,6 @@ from tests.faults_support import (
     audit_actions,
     card_in,
     request_row,
-    restart_safe_port,
     send_calls,
     settled,
     thread_text,
@@ -41,17 +40,6 @@ pytestmark = pytest.mark.usefixtures("watchdog")
 
 SENT_WORDS = "已送出 1 則"
 UNKNOWN_WORDS = "無法確定 EVERY8D 是否收到"
-
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot_port() -> int:
-    return restart_safe_port()
 
 
 @pytest.fixture

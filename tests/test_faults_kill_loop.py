@@ -28,7 +28,6 @@ from tests.faults_support import (
     BotProcess,
     assert_no_python_text,
     open_store,
-    restart_safe_port,
     send_calls,
     thread_text,
     wait_for,
@@ -45,17 +44,6 @@ REQUESTS = (
     "send 0912000111,0922000222,0933000333 颱風停班通知",
     "send 0912555666,0922555666 社區大會改期",
 )
-
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot_port() -> int:
-    return restart_safe_port()
 
 
 @pytest.fixture

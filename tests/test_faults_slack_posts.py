@@ -119,12 +119,6 @@ def test_without_the_history_scopes_a_post_in_doubt_is_posted_rather_than_lost(t
 
 
 @pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(delivery_seconds=0.3) as sb:
         yield sb

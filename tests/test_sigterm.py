@@ -38,12 +38,6 @@ NUMBERS = ("0912345678", "0922333444", "0933444555")
 
 
 @pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(delivery_seconds=0.5) as sb:
         yield sb
