@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 from every8d.status import Outcome, status_for
 from handlers.texts import Voice, clip, count, escape, points, progress_bar
 from services.budgets import BudgetUse, BudgetVerdict
+from services.credit import Trend
 from services.requests import ANSWER_POLICY_APPROVER, AUTO_APPROVER, AUTOREPLY_APPROVER
 from services.resend import resendable
 from services.summary import RequestSummary
@@ -550,6 +551,19 @@ def answer_button(voice: Voice, reply_id: int) -> ActionsBlock:
         block_id=f"answer:{reply_id}",
         elements=[ButtonElement(text=voice.t("回覆", "Answer"), action_id=ANSWER_REPLY, value=str(reply_id))],
     )
+
+
+def trend_line(voice: Voice, trend: Trend) -> str:
+    """`24 小時內 -120.0 點 · 依近期用量約可再用 3.4 天`, or empty if there is no history yet."""
+    bits = []
+    if trend.change_24h is not None:
+        bits.append(voice.t(f"24 小時內 {trend.change_24h:+,.1f} 點", f"{trend.change_24h:+,.1f} points in 24 h"))
+    if trend.days_left is not None:
+        bits.append(voice.t(f"依近期用量約可再用 {trend.days_left:,.1f} 天",
+                            f"about {trend.days_left:,.1f} days left at the recent rate"))
+    if trend.burn_per_day is not None:
+        bits.append(voice.t(f"每日約用 {points(trend.burn_per_day)}", f"~{trend.burn_per_day:,.1f} points/day"))
+    return " · ".join(bits)
 
 
 def credit_low(voice: Voice, credit: float, threshold: float, trend_line: str) -> Rendered:

@@ -295,9 +295,7 @@ def credit_answer(ctx: HandlerContext, *, live: bool) -> dict:
     if credit is None:
         zh += f"（{voice.time(trend.at)} 的紀錄；EVERY8D 暫時沒有回應）"
         en += f" (as of {voice.time(trend.at)}; EVERY8D did not answer just now)"
-    from handlers.notifications import NotificationRenderer
-
-    line = NotificationRenderer(ctx.store, voice, ctx.clock, ctx.credit).trend_line()
+    line = cards.trend_line(voice, trend)
     threshold = ctx.policy.low_credit_threshold
     extra = [line] if line else []
     if shown is not None and shown < threshold:

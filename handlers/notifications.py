@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers import cards
-from handlers.texts import Voice, points
+from handlers.texts import Voice
 from services import notices, workflow_step
 from services.budgets import BudgetService
 from services.credit import CreditService
@@ -202,19 +202,8 @@ class NotificationRenderer:
     # -- shared ------------------------------------------------------------------------------------
 
     def trend_line(self) -> str:
-        """`24 小時內 -120.0 點 · 依近期用量約可再用 3.4 天`, or empty if there is no history yet."""
-        if self.credit is None:
-            return ""
-        trend = self.credit.trend()
-        bits = []
-        if trend.change_24h is not None:
-            bits.append(self.voice.t(f"24 小時內 {trend.change_24h:+,.1f} 點", f"{trend.change_24h:+,.1f} points in 24 h"))
-        if trend.days_left is not None:
-            bits.append(self.voice.t(f"依近期用量約可再用 {trend.days_left:,.1f} 天",
-                                     f"about {trend.days_left:,.1f} days left at the recent rate"))
-        if trend.burn_per_day is not None:
-            bits.append(self.voice.t(f"每日約用 {points(trend.burn_per_day)}", f"~{trend.burn_per_day:,.1f} points/day"))
-        return " · ".join(bits)
+        """The credit trend in words (see `cards.trend_line`), or empty without a credit service."""
+        return cards.trend_line(self.voice, self.credit.trend()) if self.credit is not None else ""
 
 
 #: Each outbox kind (services/notices.py) and the method that renders it: one table, no names built from
