@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from every8d.hosts import OFFICIAL_2021_BASE_URL
 from every8d.limits import DEFAULT_LIMITS, DEFAULT_MMS_TERMS, MMS_TERMS, Limits, limits_for_mms_terms
 from services.links import RegisteredLinks
+from services.policy import Policy
 from services.quiet_hours import TAIWAN_DEFAULT, QuietHours
 
 #: The host of the newest official document (HTTP API v2.1.5, 2021); README "EVERY8D hosts" lists the others.
@@ -222,6 +223,15 @@ class Config:
     @property
     def effective_alert_channel(self) -> str:
         return self.alert_channel or self.approval_channel
+
+    def policy(self, group_members: Callable[[str], frozenset[str]] | None = None) -> Policy:
+        """The rules the workflows read (services/policy.py), from this configuration. A Policy field takes
+        the Config value of the same name; only the few that are derived (units, parsed forms) are listed in
+        `POLICY_DERIVED`, so a new setting is named once in Config and once in Policy, never copied by hand."""
+        values = {f.name: getattr(self, f.name) for f in fields(Policy)
+                  if f.name in _CONFIG_FIELDS and f.name not in POLICY_DERIVED}
+        values.update({name: derive(self) for name, derive in POLICY_DERIVED.items()})
+        return Policy(**values, group_members=group_members)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Config:
@@ -442,3 +452,17 @@ def _parse(raw: dict[str, str]) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+#: Policy fields whose value is not the Config field of the same name (another unit or a parsed form).
+POLICY_DERIVED: dict[str, Callable[[Config], object]] = {
+    "approver_users": lambda c: c.approver_users,
+    "approver_groups": lambda c: c.approver_groups,
+    "alert_channel": lambda c: c.effective_alert_channel,
+    "expiry_margin_seconds": lambda c: c.expiry_margin_minutes * 60,
+    "reply_window_seconds": lambda c: c.reply_window_hours * 3600,
+    "quiet_hours": lambda c: c.quiet_window,
+    "registered_links": lambda c: c.link_rules,
+    "sandbox": lambda c: c.sandbox,
+}
+_CONFIG_FIELDS = frozenset(f.name for f in fields(Config))

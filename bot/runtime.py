@@ -35,7 +35,6 @@ from services.budgets import BudgetService
 from services.cancel import CancelService
 from services.conversations import AnswerService
 from services.credit import CreditService
-from services.policy import Policy
 from services.ports import Clock
 from services.reply_lookup import ReplyLookupService
 from services.requests import RequestService
@@ -172,32 +171,7 @@ class Runtime:
                                                 timeout=config.every8d_timeout, metrics=self.metrics)
         self.client = client or slack_client(config, self.metrics)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-        self.policy = Policy(
-            approver_users=config.approver_users,
-            approver_groups=config.approver_groups,
-            allow_self_approval=config.allow_self_approval,
-            auto_approve_under=config.auto_approve_under,
-            approval_channel=config.approval_channel,
-            alert_channel=config.effective_alert_channel,
-            replies_channel=config.replies_channel,
-            status_poll_seconds=config.status_poll_seconds,
-            expiry_margin_seconds=config.expiry_margin_minutes * 60,
-            reply_window_seconds=config.reply_window_hours * 3600,
-            reply_poll_seconds=config.reply_poll_seconds,
-            send_chunk_size=config.send_chunk_size,
-            param_sms=config.param_sms,
-            low_credit_threshold=config.low_credit_threshold,
-            low_credit_margin=config.low_credit_margin,
-            sandbox=config.sandbox,
-            answers_need_approval=config.answers_need_approval,
-            answer_max_points=config.answer_max_points,
-            mask_numbers=config.mask_numbers,
-            quiet_hours=config.quiet_window,
-            registered_links=config.link_rules,
-            thread_answers=config.thread_answers,
-            budget_over=config.budget_over,
-            group_members=self._group_members,
-        )
+        self.policy = config.policy(group_members=self._group_members)
         self.voice = Voice(config.language, config.timezone, config.mask_numbers, config.sandbox)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="every8d-work")
         self._futures: set[Future] = set()
