@@ -30,16 +30,20 @@ from handlers.notifications import NotificationRenderer
 from handlers.reports import WeeklyReporter
 from handlers.texts import Voice
 from services.approval import ApprovalService
+from services.audiences import AudienceService
 from services.autoreply import AutoReplyService
 from services.budgets import BudgetService
 from services.cancel import CancelService
 from services.conversations import AnswerService
 from services.credit import CreditService
+from services.home import HomeReads
+from services.optout import OptOutService
 from services.ports import Clock
 from services.reply_lookup import ReplyLookupService
 from services.requests import RequestService
 from services.sending import SendService
 from services.series import SeriesService
+from services.summary import RequestLookup
 from services.tracking import TrackingService
 from services.watchdog import Watchdog
 from storage import StorageError, Store
@@ -201,6 +205,8 @@ class Runtime:
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
             answers=self.answers, limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
+            audiences=AudienceService(self.store, clock), optouts=OptOutService(self.store, clock),
+            lookup=RequestLookup(self.store, clock), home=HomeReads(self.store),
         )
         self.series = SeriesService(self.store, self.policy, clock, self.requests, self.context.check,
                                     grace_seconds=config.series_grace_minutes * 60)

@@ -33,8 +33,7 @@ from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
 from handlers.texts import Voice, clip, escape
 from handlers.views import template_names
-from services import audiences
-from services.audiences import CsvImportError, NameRefused, fill_template, import_contacts, unknown_variables
+from services.audiences import CsvImportError, NameRefused, fill_template, unknown_variables
 from services.permissions import Action, may
 
 log = logging.getLogger("every8d_bot.handlers")
@@ -90,13 +89,13 @@ def contacts_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> Non
 
 def contacts_listing(ctx: HandlerContext) -> dict:
     voice = ctx.voice
-    total = ctx.store.contacts.count()
-    groups = ctx.store.contacts.groups()
+    book = ctx.audiences.address_book(LISTED)
+    total, groups = book.total, book.groups
     if not total and not groups:
         return _answer(voice, "通訊錄是空的。用 `/sms contacts add 王小明 0912345678` 新增。",
                        "The address book is empty. Add with `/sms contacts add Amy 0912345678`.")
     lines = []
-    for contact in ctx.store.contacts.list(limit=LISTED):
+    for contact in book.contacts:
         tags = f" · 🏷 {escape(contact.tags)}" if contact.tags else ""
         lines.append(f"• {escape(contact.name)} · {voice.number(contact.e164)}{tags}")
     if total > LISTED:
@@ -127,8 +126,7 @@ def add_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
                        "A name needs letters and no digits (so it cannot be mistaken for a number).")
     tags = ",".join(t for t in re.split(r"[,，、;；\s]+", " ".join(words[at + 1:])) if t)
     try:
-        existed = audiences.save_contact(ctx.store, actor=user, name=name, e164=parsed.e164, tags=tags,
-                                         now=ctx.clock())
+        existed = ctx.audiences.save_contact(actor=user, name=name, e164=parsed.e164, tags=tags)
     except NameRefused as refused:
         return _answer(voice, escape(refused.zh), escape(refused.en))
     shown_zh = f"{escape(name)}（{voice.number(parsed.e164)}）"
@@ -144,7 +142,7 @@ def remove_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _contacts_usage(voice)
     parsed = parse_phone(rest) if any(ch.isdigit() for ch in rest) else None
     key = parsed.e164 if isinstance(parsed, Recipient) else rest
-    removed = audiences.remove_contact(ctx.store, actor=user, key=key, now=ctx.clock())
+    removed = ctx.audiences.remove_contact(actor=user, key=key)
     shown = escape(clip(rest, _NAME_MAX))
     if not removed:
         return _answer(voice, f"通訊錄中沒有「{shown}」。", f"\"{shown}\" is not in the address book.")
@@ -158,34 +156,18 @@ def group_contacts(ctx: HandlerContext, user: str, rest: str) -> dict:
     entries = [e.strip() for e in re.split(r"[,，、;；\n]+", members) if e.strip()]
     if not group or not entries:
         return _contacts_usage(voice)
-    ids: list[int] = []
-    missing: list[str] = []
-    for entry in entries:
-        found = _contacts_for(ctx, entry)
-        ids.extend(c.id for c in found)
-        if not found:
-            missing.append(escape(clip(entry, _NAME_MAX)))
-    if missing:
-        listed = "、".join(missing[:10])
+    try:
+        change = ctx.audiences.add_to_group(actor=user, group=group[:_NAME_MAX], entries=entries)
+    except NameRefused as refused:
+        return _answer(voice, escape(refused.zh), escape(refused.en))
+    if change.missing:
+        listed = "、".join(escape(clip(entry, _NAME_MAX)) for entry in change.missing[:10])
         return _answer(voice, f"通訊錄中找不到：{listed}。請先用 `/sms contacts add` 新增，群組未變更。",
                        f"Not in the address book: {listed}. Add them first with `/sms contacts add`; "
                        "the group was not changed.")
-    try:
-        count = audiences.add_group_members(ctx.store, actor=user, group=group[:_NAME_MAX], contact_ids=ids,
-                                            now=ctx.clock())
-    except NameRefused as refused:
-        return _answer(voice, escape(refused.zh), escape(refused.en))
     shown = escape(group[:_NAME_MAX])
-    return _answer(voice, f"👥 已將 {len(ids)} 位加入群組「{shown}」（共 {count} 位）。",
-                   f"Added {len(ids)} to the group \"{shown}\" ({count} in all).")
-
-
-def _contacts_for(ctx: HandlerContext, entry: str) -> list[Any]:
-    if any(ch.isdigit() for ch in entry):
-        parsed = parse_phone(entry)
-        contact = ctx.store.contacts.by_number(parsed.e164) if isinstance(parsed, Recipient) else None
-        return [contact] if contact else []
-    return ctx.store.contacts.by_name(entry)
+    return _answer(voice, f"👥 已將 {change.added} 位加入群組「{shown}」（共 {change.size} 位）。",
+                   f"Added {change.added} to the group \"{shown}\" ({change.size} in all).")
 
 
 def ungroup(ctx: HandlerContext, user: str, rest: str) -> dict:
@@ -193,7 +175,7 @@ def ungroup(ctx: HandlerContext, user: str, rest: str) -> dict:
     if not rest:
         return _contacts_usage(voice)
     shown = escape(clip(rest, _NAME_MAX))
-    if not audiences.remove_group(ctx.store, actor=user, group=rest, now=ctx.clock()):
+    if not ctx.audiences.remove_group(actor=user, group=rest):
         return _answer(voice, f"沒有名為「{shown}」的群組。", f"There is no group named \"{shown}\".")
     return _answer(voice, f"🗑 已刪除群組「{shown}」（聯絡人仍保留）。",
                    f"The group \"{shown}\" was deleted (its contacts stay).")
@@ -244,7 +226,7 @@ def import_answer(ctx: HandlerContext, client: WebClient, user: str, state: dict
         return _field_error(voice, "請上傳一個 CSV 檔案。", "Upload one CSV file.")
     try:
         fetched = fetch_slack_file(client, files[0].get("id", ""), token=ctx.bot_token, timeout=ctx.file_timeout)
-        result = import_contacts(fetched.content, ctx.store, actor=user, now=ctx.clock())
+        result = ctx.audiences.import_csv(fetched.content, actor=user)
     except (FileFetchError, CsvImportError) as exc:
         return _field_error(voice, exc.zh, exc.en)
     lines = [voice.t(f"第 {row} 列：{escape(zh)}", f"Row {row}: {escape(en)}") for row, zh, en in result.reasons]
@@ -291,7 +273,7 @@ def templates_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> No
 
 def templates_listing(ctx: HandlerContext) -> dict:
     voice = ctx.voice
-    templates = ctx.store.templates.list(LISTED)
+    templates = ctx.audiences.templates(LISTED)
     if not templates:
         return _answer(voice, "還沒有範本。用 `/sms templates add 名稱 內容` 新增，內容可用 {name}、{date}、{time}。",
                        "No templates yet. Add one with `/sms templates add name text`; use {name}, {date}, {time}.")
@@ -310,13 +292,13 @@ def save_template(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _templates_usage(voice)
     if len(name) > _NAME_MAX:
         return _answer(voice, f"範本名稱最多 {_NAME_MAX} 字。", f"A template name has at most {_NAME_MAX} characters.")
-    existing = ctx.store.templates.get(name)
+    existing = ctx.audiences.template(name)
     if existing and not may(ctx.policy, user, Action.EDIT_TEMPLATE, owner=existing.created_by):
         return _answer(voice, f"範本「{escape(name)}」是 <@{existing.created_by}> 建立的，只有他或核准者可以修改。",
                        f"The template \"{escape(name)}\" belongs to <@{existing.created_by}>; only they or an "
                        "approver can change it.")
     try:
-        new = audiences.save_template(ctx.store, actor=user, name=name, body=body, now=ctx.clock())
+        new = ctx.audiences.save_template(actor=user, name=name, body=body)
     except NameRefused as refused:
         return _answer(voice, escape(refused.zh), escape(refused.en))
     verb = ("已新增", "added") if new else ("已更新", "updated")
@@ -334,13 +316,13 @@ def remove_template(ctx: HandlerContext, user: str, name: str) -> dict:
     voice = ctx.voice
     if not name:
         return _templates_usage(voice)
-    existing = ctx.store.templates.get(name)
+    existing = ctx.audiences.template(name)
     if existing is None:
         return _answer(voice, f"沒有名為「{escape(clip(name, _NAME_MAX))}」的範本。",
                        f"There is no template named \"{escape(clip(name, _NAME_MAX))}\".")
     if not may(ctx.policy, user, Action.EDIT_TEMPLATE, owner=existing.created_by):
         return _answer(voice, "只有範本的建立者或核准者可以刪除它。", "Only the template's author or an approver can remove it.")
-    audiences.remove_template(ctx.store, actor=user, name=existing.name, now=ctx.clock())
+    ctx.audiences.remove_template(actor=user, name=existing.name)
     return _answer(voice, f"🗑 已刪除範本「{escape(existing.name)}」。", f"Template \"{escape(existing.name)}\" removed.")
 
 
@@ -356,7 +338,7 @@ def template_redraw(ctx: HandlerContext, body: dict) -> dict | None:
     option = body["actions"][0].get("selected_option")
     selected = option.get("value") if isinstance(option, dict) else None
     meta = modals.read_metadata(view)
-    template = ctx.store.templates.get(selected) if isinstance(selected, str) else None
+    template = ctx.audiences.template(selected) if isinstance(selected, str) else None
     if template is None or meta is None or not view.get("id"):
         return None
     state = view.get("state")

@@ -38,7 +38,6 @@ from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
 from services.resend import resend_draft
 from services.resend import source_event as resend_source_event
-from services.summary import request_summary
 from storage import BatchState, RequestState
 
 #: Open batches read live for `/sms status` (a request of many parts shows the rest as last polled).
@@ -308,16 +307,12 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
     if not ref:
         return _answer(voice, "請提供批次代碼或申請編號，例如：`/sms status #12`",
                        "Give a batch id or request number, e.g. `/sms status #12`")
-    request = None
-    if re.fullmatch(r"#?R?\d+", ref, flags=re.IGNORECASE):
-        request = ctx.store.requests.get(int(re.sub(r"\D", "", ref)))
-    else:
-        request = ctx.store.requests.by_batch(ref)
+    request = ctx.lookup.find(ref)
     if request is None:
         shown = escape(ref[:60])  # what was typed, made inert
         return _answer(voice, f"找不到「{shown}」，請確認批次代碼或申請編號。",
                        f"Nothing found for \"{shown}\"; check the batch id or request number.")
-    batches = ctx.store.batches.of_request(request.id)
+    batches = ctx.lookup.batches(request.id)
     if not batches:
         state_en = request.state.value.replace("_", " ")
         return _answer(voice, f"申請 #{request.id} 目前狀態：{_STATE_ZH[request.state]}",
@@ -328,7 +323,7 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
         ctx.wake_poster()
     except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
         log.info("live status check failed: %s", type(exc).__name__)
-    seen = request_summary(ctx.store, request.id, failures_listed=cards.FAILURES_LISTED)
+    seen = ctx.lookup.summary(request.id, failures_listed=cards.FAILURES_LISTED)
     assert seen is not None  # the batches above are still there
     text, blocks = cards.summary_card(voice, seen, ctx.clock())
     return {"text": text, "blocks": blocks}
@@ -348,7 +343,7 @@ _STATE_ZH = {
 
 def scheduled_answer(ctx: HandlerContext) -> dict:
     voice = ctx.voice
-    pending = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
+    pending = ctx.lookup.scheduled()  # the same read as App Home's list
     from handlers.series import list_blocks  # recurring sends, with Pause / Resume / Stop
 
     # A message holds at most 50 blocks: the series get what the scheduled sends leave (3 blocks each).

@@ -9,17 +9,20 @@ from dataclasses import dataclass, field, replace
 from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
 from services.approval import ApprovalService
-from services.audiences import resolver
+from services.audiences import AudienceService, resolver
 from services.autoreply import AutoReplyService
 from services.budgets import BudgetService, BudgetVerdict
 from services.cancel import CancelService
 from services.compose import ComposeInput, Preview, prepare
 from services.conversations import AnswerService
 from services.credit import CreditService
+from services.home import HomeReads
+from services.optout import OptOutService
 from services.policy import Policy
 from services.ports import Clock, Runner
 from services.requests import RequestService
 from services.series import SeriesService
+from services.summary import RequestLookup
 from services.tracking import TrackingService
 from storage import Store
 
@@ -38,6 +41,14 @@ class HandlerContext:
     answers: AnswerService
     runner: Runner
     bot_token: str
+    #: The address book and templates (`/sms contacts`, `/sms templates`, the import, the chooser).
+    audiences: AudienceService
+    #: The opt-out list (`/sms optout`).
+    optouts: OptOutService
+    #: A request by number or batch id, its summary, the scheduled sends (`/sms status`, `/sms scheduled`, Home).
+    lookup: RequestLookup
+    #: App Home's other reads (pending, recent summaries, kept reports).
+    home: HomeReads
     wake_poster: Callable[[], None] = lambda: None
     limits: Limits = DEFAULT_LIMITS
     file_timeout: float = 5.0

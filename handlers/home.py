@@ -28,8 +28,7 @@ from handlers import budgets, cards
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, count, escape, points
 from services.permissions import Action, may
-from services.summary import request_summary
-from storage import Batch, RequestState
+from storage import Batch
 
 #: Items shown per section (pending: up to 3 blocks each, scheduled: 2, batches: 1).
 PENDING_SHOWN = 10
@@ -100,9 +99,10 @@ def _credit(ctx: HandlerContext) -> list[Block]:
 def _pending(ctx: HandlerContext, user_id: str) -> list[Block]:
     """Requests waiting for a decision; approvers can decide right here."""
     voice = ctx.voice
-    total = ctx.store.requests.count_by_state().get(RequestState.PENDING_APPROVAL.value, 0)
+    pending = ctx.home.pending(PENDING_SHOWN)
+    total = pending.total
     blocks = _heading(voice.t(f"*等待核准* {total}", f"*Pending approval* {total}"))
-    for request in ctx.store.requests.in_states(RequestState.PENDING_APPROVAL, limit=PENDING_SHOWN):
+    for request in pending.requests:
         kind_zh, kind_en = ("多媒體簡訊", "MMS") if request.kind == "mms" else ("簡訊", "SMS")
         blocks.append(_md(voice.t(
             f"*#{request.id}* <@{request.requester}> · {voice.time(request.created_at)} · "
@@ -138,7 +138,7 @@ def _decision_buttons(voice: Voice, request_id: int, *, approve: bool = True) ->
 def _scheduled(ctx: HandlerContext, user_id: str) -> list[Block]:
     """Scheduled sends not gone out yet; Cancel for whoever may cancel (the requester or an approver)."""
     voice = ctx.voice
-    scheduled = ctx.store.requests.scheduled_not_yet_sent(ctx.clock())
+    scheduled = ctx.lookup.scheduled()  # the same read as `/sms scheduled`
     blocks = _heading(voice.t(f"*預約發送* {len(scheduled)}", f"*Scheduled* {len(scheduled)}"))
     for request in scheduled[:SCHEDULED_SHOWN]:
         blocks.append(_md(voice.t(
@@ -165,14 +165,12 @@ def _series(ctx: HandlerContext, user_id: str) -> list[Block]:
 def _recent_batches(ctx: HandlerContext) -> list[Block]:
     """The newest batches: request number, when, recipients, delivered share, failures, still pending."""
     voice = ctx.voice
-    request_ids = ctx.store.batches.recent_requests(BATCHES_SHOWN)
+    summaries = ctx.home.recent(BATCHES_SHOWN)  # a request sent in parts is one line
     blocks = _heading(voice.t("*最近批次*", "*Recent batches*"))
-    if not request_ids:
+    if not summaries:
         blocks.append(_note(voice.t("尚無發送紀錄", "Nothing sent yet")))
-    for request_id in request_ids:
-        summary = request_summary(ctx.store, request_id)  # a request sent in parts is one line
-        if summary is not None:
-            blocks.append(_md(_batch_line(voice, summary.lead, summary.counts, summary.batch_count)))
+    for summary in summaries:
+        blocks.append(_md(_batch_line(voice, summary.lead, summary.counts, summary.batch_count)))
     return blocks
 
 
@@ -204,7 +202,7 @@ def _batch_line(voice: Voice, batch: Batch, counts: dict[int, int], batch_count:
 def _unmatched_reports(ctx: HandlerContext) -> list[Block]:
     """Reports pushed for batches this bot never sent, or for numbers a batch never had: kept aside, shown
     to approvers only."""
-    kept = ctx.store.replies.unmatched_reports(limit=10)
+    kept = ctx.home.kept_reports(10)
     if not kept:
         return []
     voice = ctx.voice

@@ -17,7 +17,6 @@ from handlers import cards
 from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.texts import Voice, count, escape
-from services import optout
 from services.permissions import Action, may
 from storage.models import OptOut
 
@@ -48,10 +47,10 @@ def optout_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
 def listing(ctx: HandlerContext) -> dict:
     """The list, newest first, with when and why each number is on it."""
     voice = ctx.voice
-    total = ctx.store.optouts.count()
+    listed = ctx.optouts.listing(LISTED)
+    total, entries = listed.total, listed.entries
     if not total:
         return _answer(voice, "退訂名單是空的。", "The opt-out list is empty.")
-    entries = ctx.store.optouts.list(limit=LISTED)
     lines = [_entry_line(voice, entry) for entry in entries]
     if total > len(entries):
         lines.append(voice.t(f"…另有 {total - len(entries)} 筆", f"…and {total - len(entries)} more"))
@@ -79,13 +78,12 @@ def change(ctx: HandlerContext, user: str, word: str, number: str) -> dict:
         return _answer(voice, f"「{shown}」不是可接收簡訊的手機號碼，例如：`/sms optout {word} 0912345678`",
                        f"\"{shown}\" is not a mobile number, e.g. `/sms optout {word} 0912345678`")
     shown = voice.number(parsed.e164)
-    now = ctx.clock()
     if word == "add":
-        if not optout.add_number(ctx.store, actor=user, e164=parsed.e164, now=now):
+        if not ctx.optouts.add(actor=user, e164=parsed.e164):
             return _answer(voice, f"{shown} 已在退訂名單中。", f"{shown} is already on the opt-out list.")
         return _answer(voice, f"🚫 已將 {shown} 加入退訂名單，之後的發送會自動略過。",
                        f"{shown} was added to the opt-out list; later sends will skip it.")
-    if not optout.remove_number(ctx.store, actor=user, e164=parsed.e164, now=now):
+    if not ctx.optouts.remove(actor=user, e164=parsed.e164):
         return _answer(voice, f"{shown} 不在退訂名單中。", f"{shown} is not on the opt-out list.")
     return _answer(voice, f"✅ 已將 {shown} 移出退訂名單，之後的發送會再寄給這個號碼。",
                    f"{shown} was removed from the opt-out list; later sends will include it again.")

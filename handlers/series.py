@@ -148,7 +148,7 @@ def list_blocks(ctx: HandlerContext, user_id: str | None = None, *, shown: int =
     if service is None or shown < 1:
         return []
     voice = ctx.voice
-    live = ctx.store.series.live(SHOWN + 1)
+    live = service.live(SHOWN + 1)
     if not live:
         return []
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": voice.t(

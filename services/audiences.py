@@ -21,8 +21,10 @@ from zoneinfo import ZoneInfo
 
 from every8d.phones import Recipient, parse_phone, split_entries
 from every8d.problems import Problem
+from storage.models import Contact, Template
 
 if TYPE_CHECKING:
+    from services.ports import Clock
     from storage.db import Store
 
 #: What `prepare` calls to read names and groups: text -> (text for the phone rules, {e164: name}, problems).
@@ -385,6 +387,101 @@ def remove_template(store: Store, *, actor: str, name: str, now: float) -> bool:
         if removed:
             store.audit.record(actor, "template_removed", now=now, name=name)
     return removed
+
+
+# -- the service the Slack surface calls ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressBook:
+    """What `/sms contacts` lists: how many contacts in all, the first few, and every group with its size."""
+
+    total: int
+    contacts: list[Contact]
+    groups: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """What adding members to a group did: nothing when any entry matched no contact (`missing` names
+    them, so the group is never half-changed), else how many were added and the group's size afterwards."""
+
+    added: int = 0
+    size: int = 0
+    missing: list[str] = field(default_factory=list)
+
+
+class AudienceService:
+    """The address book and the templates as the Slack surface reads and changes them: lists, lookups and
+    the audited changes (each change and its audit record in one transaction, see the functions above).
+    The store and the clock stay inside, so handlers hold neither."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def address_book(self, limit: int) -> AddressBook:
+        """The count, the first `limit` contacts (by name) and every group with its member count."""
+        return AddressBook(total=self.store.contacts.count(), contacts=self.store.contacts.list(limit=limit),
+                           groups=self.store.contacts.groups())
+
+    def contacts_matching(self, entry: str) -> list[Contact]:
+        """The contacts an entry names: by number when it has digits (none if it is not a mobile number),
+        else by exact name (any case; two contacts may share one)."""
+        if any(ch.isdigit() for ch in entry):
+            parsed = parse_phone(entry)
+            contact = self.store.contacts.by_number(parsed.e164) if isinstance(parsed, Recipient) else None
+            return [contact] if contact else []
+        return self.store.contacts.by_name(entry)
+
+    def save_contact(self, *, actor: str, name: str, e164: str, tags: str) -> bool:
+        """`save_contact`, now: True if the number was already a contact. Raises NameRefused."""
+        return save_contact(self.store, actor=actor, name=name, e164=e164, tags=tags, now=self.clock())
+
+    def remove_contact(self, *, actor: str, key: str) -> int:
+        """`remove_contact`, now: how many contacts with this name or number went."""
+        return remove_contact(self.store, actor=actor, key=key, now=self.clock())
+
+    def add_to_group(self, *, actor: str, group: str, entries: list[str]) -> GroupChange:
+        """Add the contacts the entries name (each a name or a number already in the address book) to a
+        group, creating it. Any entry that names nobody: nothing changes and `missing` lists them. Raises
+        NameRefused for a new group name that hides characters or reads the same as another name."""
+        ids: list[int] = []
+        missing: list[str] = []
+        for entry in entries:
+            found = self.contacts_matching(entry)
+            ids.extend(c.id for c in found)
+            if not found:
+                missing.append(entry)
+        if missing:
+            return GroupChange(missing=missing)
+        size = add_group_members(self.store, actor=actor, group=group, contact_ids=ids, now=self.clock())
+        return GroupChange(added=len(ids), size=size)
+
+    def remove_group(self, *, actor: str, group: str) -> bool:
+        """`remove_group`, now: False if there was no such group."""
+        return remove_group(self.store, actor=actor, group=group, now=self.clock())
+
+    def import_csv(self, content: bytes, *, actor: str) -> ImportResult:
+        """`import_contacts`, now. Raises CsvImportError for a file that cannot be read as a whole."""
+        return import_contacts(content, self.store, actor=actor, now=self.clock())
+
+    def templates(self, limit: int) -> list[Template]:
+        """The first `limit` templates by name."""
+        return self.store.templates.list(limit)
+
+    def template(self, name: str) -> Template | None:
+        """The template with this name, or None."""
+        return self.store.templates.get(name)
+
+    def save_template(self, *, actor: str, name: str, body: str) -> bool:
+        """`save_template`, now: True if it was new. Raises NameRefused. Who may replace whose template is
+        the caller's check (services/permissions.py `may`, Action.EDIT_TEMPLATE)."""
+        return save_template(self.store, actor=actor, name=name, body=body, now=self.clock())
+
+    def remove_template(self, *, actor: str, name: str) -> bool:
+        """`remove_template`, now: False if there was none."""
+        return remove_template(self.store, actor=actor, name=name, now=self.clock())
 
 
 def _columns(header: list[str]) -> dict[str, int | None]:

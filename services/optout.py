@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from every8d.phones import display, mask
 from services import notices
 from services.policy import Policy
+from services.ports import Clock
 from storage import SendRequest, Store
+from storage.models import OptOut
 
 #: The words that mean "stop texting me", keyed by their normalized form (see `normalize`).
 KEYWORDS: dict[str, str] = {k.casefold(): k for k in ("退訂", "取消訂閱", "STOP", "UNSUBSCRIBE")}
@@ -78,3 +81,33 @@ def remove_number(store: Store, *, actor: str, e164: str, now: float) -> bool:
         if removed:
             store.audit.record(actor, "optout_removed", now=now, number=e164)
     return removed
+
+
+@dataclass(frozen=True)
+class OptOutList:
+    """What `/sms optout` lists: how many numbers in all and the newest `limit` entries."""
+
+    total: int
+    entries: list[OptOut]
+
+
+class OptOutService:
+    """The opt-out list as the Slack surface reads and changes it (`/sms optout`): the store and the clock
+    stay inside, and each change is audited in the same transaction (`add_number`, `remove_number`)."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def listing(self, limit: int) -> OptOutList:
+        """The count and the newest `limit` entries (an empty list reads no entries)."""
+        total = self.store.optouts.count()
+        return OptOutList(total=total, entries=self.store.optouts.list(limit=limit) if total else [])
+
+    def add(self, *, actor: str, e164: str) -> bool:
+        """An admin puts a number on the list now; False if it was already there."""
+        return add_number(self.store, actor=actor, e164=e164, now=self.clock())
+
+    def remove(self, *, actor: str, e164: str) -> bool:
+        """An admin takes a number off the list now; False if it was not on it."""
+        return remove_number(self.store, actor=actor, e164=e164, now=self.clock())

@@ -267,6 +267,10 @@ class SeriesService:
 
     # -- reading -----------------------------------------------------------------------------------
 
+    def live(self, limit: int) -> list[SeriesRow]:
+        """Series waiting for approval, running or paused, the next to run first (`/sms scheduled`, Home)."""
+        return self.store.series.live(limit)
+
     def upcoming(self, series: SeriesRow, n: int = 5) -> list[float]:
         return upcoming_runs(series, self.clock(), n)
 

@@ -4,11 +4,16 @@ App Home all show the same figures, read the same way (every batch of the reques
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from every8d.status import Outcome, status_for
+from services.ports import Clock
 from services.tracking import request_batches
 from storage import Batch, BatchState, Delivery, SendRequest, Store
+
+#: `#12`, `R12`, `12`: a request number (anything else is read as a batch id).
+_REQUEST_NUMBER = re.compile(r"#?R?\d+", flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,3 +53,31 @@ def request_summary(store: Store, request_id: int, *, failures_listed: int = 0) 
         failures=failures, replied=store.replies.repliers(seen.batch_ids),
         opted_out=store.optouts.from_batches(seen.batch_ids),
     )
+
+
+class RequestLookup:
+    """The reads `/sms status`, `/sms scheduled` and App Home share: a request found by what people type,
+    its batches, its summary, and the scheduled sends not gone out yet. One place, so the command and
+    Home cannot list different things."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def find(self, ref: str) -> SendRequest | None:
+        """The request a reference names: a number (`#12`, `R12`, `12`) or any of its batches' ids."""
+        if _REQUEST_NUMBER.fullmatch(ref):
+            return self.store.requests.get(int(re.sub(r"\D", "", ref)))
+        return self.store.requests.by_batch(ref)
+
+    def batches(self, request_id: int) -> list[Batch]:
+        """Every batch of the request (one per part EVERY8D accepted), oldest first."""
+        return self.store.batches.of_request(request_id)
+
+    def summary(self, request_id: int, *, failures_listed: int = 0) -> RequestSummary | None:
+        """`request_summary` over this store."""
+        return request_summary(self.store, request_id, failures_listed=failures_listed)
+
+    def scheduled(self) -> list[SendRequest]:
+        """Requests EVERY8D holds for a time still to come (cancellable), the soonest first."""
+        return self.store.requests.scheduled_not_yet_sent(self.clock())
