@@ -170,3 +170,38 @@ def test_an_import_that_renames_existing_numbers_says_so_and_how_many(product):
     assert "新增 1 位、更新 2 位" in shown
     assert "其中 1 位已在通訊錄中，名字改為檔案中的名字：王小明 → 王大明" in shown
     assert "1 of them were in the address book under another name" in shown
+
+
+def test_the_audience_service_adds_a_group_only_when_every_entry_is_a_contact(tmp_path):
+    """services/audiences.py `AudienceService`: a group entry that names nobody changes nothing (and says
+    which); otherwise the group gets them, the change is audited at the service's clock."""
+    from services.audiences import AudienceService
+    from storage import Store
+
+    store = Store(tmp_path / "bot.db")
+    try:
+        service = AudienceService(store, lambda: 1_800_000_000.0)
+        assert service.save_contact(actor="U_A", name="王小明", e164=AMY, tags="") is False
+        assert service.save_contact(actor="U_A", name="陳小華", e164=BEN, tags="vip") is False
+        assert [c.name for c in service.contacts_matching("0922-333-444")] == ["陳小華"]
+        assert [c.e164 for c in service.contacts_matching("王小明")] == [AMY]
+        assert service.contacts_matching("02-2345-6789") == [] and service.contacts_matching("nobody") == []
+
+        missing = service.add_to_group(actor="U_A", group="VIP", entries=["王小明", "林美麗", "0933444555"])
+        assert missing.missing == ["林美麗", "0933444555"] and missing.added == 0
+        assert store.contacts.group_members("VIP") is None and not store.audit.actions("group_members_added")
+
+        added = service.add_to_group(actor="U_A", group="VIP", entries=["王小明", "0922333444"])
+        assert (added.added, added.size, added.missing) == (2, 2, [])
+        [audit] = store.audit.actions("group_members_added")
+        assert audit["at"] == 1_800_000_000.0 and audit["actor"] == "U_A"
+
+        book = service.address_book(1)
+        assert (book.total, [c.name for c in book.contacts], book.groups) == (2, ["王小明"], [("VIP", 2)])
+        assert service.save_template(actor="U_A", name="提醒", body="{name} 您好") is True
+        assert service.template("提醒").created_by == "U_A"  # type: ignore[union-attr]
+        assert [t.name for t in service.templates(10)] == ["提醒"]
+        assert service.remove_template(actor="U_A", name="提醒") and service.template("提醒") is None
+        assert service.remove_group(actor="U_A", group="VIP") and service.remove_contact(actor="U_A", key=AMY) == 1
+    finally:
+        store.close()

@@ -193,3 +193,27 @@ def test_an_answer_to_a_number_that_opted_out_is_refused_up_front(product) -> No
     product.settle()
     assert wait_until(lambda: any("退訂" in all_text(e) for e in product.standin.ephemerals("U_REQUESTER")))
     assert len([c for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]) == sends_before
+
+
+def test_the_opt_out_service_lists_changes_and_audits_at_its_clock(tmp_path):
+    """services/optout.py `OptOutService`: what `/sms optout` reads and changes, typed."""
+    from services.optout import OptOutService
+    from storage import Store
+
+    store = Store(tmp_path / "bot.db")
+    try:
+        now = [1_800_000_000.0]
+        service = OptOutService(store, lambda: now[0])
+        assert service.listing(10).total == 0 and service.listing(10).entries == []
+        assert service.add(actor="U_A", e164=FIRST) is True
+        now[0] += 60
+        assert service.add(actor="U_A", e164="+886922333444") is True
+        assert service.add(actor="U_A", e164=FIRST) is False  # already there: no second record
+        listed = service.listing(1)
+        assert listed.total == 2 and [(e.e164, e.at, e.source) for e in listed.entries] == \
+            [("+886922333444", now[0], "admin")]
+        assert service.remove(actor="U_B", e164=FIRST) is True and service.remove(actor="U_B", e164=FIRST) is False
+        assert [a["at"] for a in store.audit.actions("optout_added")] == [1_800_000_000.0, now[0]]
+        assert [(a["actor"], a["at"]) for a in store.audit.actions("optout_removed")] == [("U_B", now[0])]
+    finally:
+        store.close()
