@@ -206,7 +206,7 @@ class Runtime:
             answers=self.answers, limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
             audiences=AudienceService(self.store, clock), optouts=OptOutService(self.store, clock),
-            lookup=RequestLookup(self.store, clock), home=HomeReads(self.store),
+            lookup=RequestLookup(self.store, clock, poll=self.tracking.poll_batch), home=HomeReads(self.store),
         )
         self.series = SeriesService(self.store, self.policy, clock, self.requests, self.context.check,
                                     grace_seconds=config.series_grace_minutes * 60)

@@ -38,10 +38,7 @@ from services.quiet_hours import quiet_until, rescheduled
 from services.requests import Submitted
 from services.resend import resend_draft
 from services.resend import source_event as resend_source_event
-from storage import BatchState, RequestState
-
-#: Open batches read live for `/sms status` (a request of many parts shows the rest as last polled).
-LIVE_POLLS = 5
+from storage import RequestState
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -307,25 +304,18 @@ def status_answer(ctx: HandlerContext, ref: str) -> dict:
     if not ref:
         return _answer(voice, "請提供批次代碼或申請編號，例如：`/sms status #12`",
                        "Give a batch id or request number, e.g. `/sms status #12`")
-    request = ctx.lookup.find(ref)
-    if request is None:
+    found = ctx.lookup.status(ref, failures_listed=cards.FAILURES_LISTED)  # reads open batches live
+    if found is None:
         shown = escape(ref[:60])  # what was typed, made inert
         return _answer(voice, f"找不到「{shown}」，請確認批次代碼或申請編號。",
                        f"Nothing found for \"{shown}\"; check the batch id or request number.")
-    batches = ctx.lookup.batches(request.id)
-    if not batches:
+    ctx.wake_poster()  # a live read may have queued thread posts
+    request = found.request
+    if found.summary is None:
         state_en = request.state.value.replace("_", " ")
         return _answer(voice, f"申請 #{request.id} 目前狀態：{_STATE_ZH[request.state]}",
                        f"Request #{request.id} is {state_en}")
-    try:
-        for batch in [b for b in batches if b.state is BatchState.OPEN][:LIVE_POLLS]:
-            ctx.tracking.poll_batch(batch)
-        ctx.wake_poster()
-    except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
-        log.info("live status check failed: %s", type(exc).__name__)
-    seen = ctx.lookup.summary(request.id, failures_listed=cards.FAILURES_LISTED)
-    assert seen is not None  # the batches above are still there
-    text, blocks = cards.summary_card(voice, seen, ctx.clock())
+    text, blocks = cards.summary_card(voice, found.summary, ctx.clock())
     return {"text": text, "blocks": blocks}
 
 

@@ -4,7 +4,9 @@ App Home all show the same figures, read the same way (every batch of the reques
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from every8d.status import Outcome, status_for
@@ -14,6 +16,10 @@ from storage import Batch, BatchState, Delivery, SendRequest, Store
 
 #: `#12`, `R12`, `12`: a request number (anything else is read as a batch id).
 _REQUEST_NUMBER = re.compile(r"#?R?\d+", flags=re.IGNORECASE)
+#: Open batches read live for `/sms status` (a request of many parts shows the rest as last polled).
+LIVE_POLLS = 5
+
+log = logging.getLogger("every8d_bot.services")
 
 
 @dataclass(frozen=True)
@@ -55,14 +61,43 @@ def request_summary(store: Store, request_id: int, *, failures_listed: int = 0) 
     )
 
 
+@dataclass(frozen=True)
+class RequestStatus:
+    """What `/sms status` shows for a request: its summary once a part was accepted (a batch exists), else
+    only the request (and so its state)."""
+
+    request: SendRequest
+    summary: RequestSummary | None
+
+
 class RequestLookup:
     """The reads `/sms status`, `/sms scheduled` and App Home share: a request found by what people type,
     its batches, its summary, and the scheduled sends not gone out yet. One place, so the command and
-    Home cannot list different things."""
+    Home cannot list different things. `poll` reads a batch's reports from EVERY8D now
+    (`TrackingService.poll_batch`); without it `status` shows what is stored."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, poll: Callable[[Batch], object] | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.poll = poll
+
+    def status(self, ref: str, *, failures_listed: int = 0, live_polls: int = LIVE_POLLS) -> RequestStatus | None:
+        """The request `ref` names (see `find`) with its summary, its first `live_polls` open batches read
+        live first; None when nothing matches. When EVERY8D cannot be reached, what is stored is shown:
+        a status question never fails because the platform is slow. Calls EVERY8D: run it off the ack."""
+        request = self.find(ref)
+        if request is None:
+            return None
+        batches = self.batches(request.id)
+        if not batches:
+            return RequestStatus(request, None)
+        try:
+            for batch in [b for b in batches if b.state is BatchState.OPEN][:live_polls]:
+                if self.poll is not None:
+                    self.poll(batch)
+        except Exception as exc:  # noqa: BLE001 - show what is stored when EVERY8D cannot be reached
+            log.info("live status check failed: %s", type(exc).__name__)
+        return RequestStatus(request, self.summary(request.id, failures_listed=failures_listed))
 
     def find(self, ref: str) -> SendRequest | None:
         """The request a reference names: a number (`#12`, `R12`, `12`) or any of its batches' ids."""

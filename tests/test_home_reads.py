@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.home import HomeReads, PendingRequests
-from services.summary import RequestLookup, RequestSummary
+from services.summary import RequestLookup, RequestStatus, RequestSummary
 from storage import RequestState, SendRequest, Store
 from storage.models import KeptReport
 
@@ -103,3 +103,26 @@ def test_scheduled_is_what_is_still_to_go_by_the_services_clock(store):
     assert [r.id for r in lookup.scheduled()] == [soon, later]
     now[0] = NOW + 61
     assert [r.id for r in lookup.scheduled()] == [later]
+
+
+def test_status_reads_open_batches_live_then_summarises_and_survives_an_unreachable_platform(store):
+    request_id = make_request(store, state=RequestState.SENT)
+    for n in range(3):
+        make_batch(store, f"B-{n}", request_id, at=NOW + n)
+    store.batches.complete("B-0", NOW + 5)
+    polled: list[str] = []
+    lookup = RequestLookup(store, lambda: NOW, poll=lambda batch: polled.append(batch.batch_id))
+    found = lookup.status(f"#{request_id}", live_polls=1)
+    assert found is not None and found.request.id == request_id
+    assert polled == ["B-1"]  # only open batches, at most live_polls of them
+    assert found.summary is not None and found.summary.batch_ids == ["B-0", "B-1", "B-2"]
+
+    def unreachable(batch):
+        raise ConnectionError("EVERY8D did not answer")
+
+    stored = RequestLookup(store, lambda: NOW, poll=unreachable).status("B-2")
+    assert stored is not None and stored.summary == found.summary  # what is stored, no error
+
+    waiting = make_request(store, "not yet")
+    assert lookup.status(f"R{waiting}") == RequestStatus(store.requests.get(waiting), None)  # state only
+    assert lookup.status("#404") is None and polled == ["B-1"]
