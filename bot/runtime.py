@@ -23,11 +23,10 @@ from bot.config import Config
 from bot.health import Health, Limits, ServiceEndpoints
 from bot.identity import BotIdentity
 from bot.metrics import MeteredEvery8dClient, MeteredWebClient, Metrics
-from bot.scheduler import build_scheduler
+from bot.scheduler import WeeklyReportJob, build_scheduler
 from bot.slack_poster import SlackPoster
 from handlers.context import HandlerContext
 from handlers.notifications import NotificationRenderer
-from handlers.reports import WeeklyReporter
 from handlers.texts import Voice
 from services.approval import ApprovalService
 from services.audiences import AudienceService
@@ -39,13 +38,16 @@ from services.credit import CreditService
 from services.home import HomeReads
 from services.optout import OptOutService
 from services.ports import Clock
+from services.posts import PostService
 from services.reply_lookup import ReplyLookupService
+from services.reports import ReportService
 from services.requests import RequestService
 from services.sending import SendService
 from services.series import SeriesService
 from services.summary import RequestLookup
 from services.tracking import TrackingService
 from services.watchdog import Watchdog
+from services.weekly_report import WeeklyReportService
 from storage import StorageError, Store
 from storage import watchdog as watchdog_queries
 from storage.ops import OpsReads
@@ -197,13 +199,15 @@ class Runtime:
         self.autoreply = AutoReplyService(self.store, self.requests, self.policy, clock, limits=config.limits,
                                           cooldown_seconds=config.autoreply_cooldown_hours * 3600)
         self.answers = AnswerService(self.store, self.requests, self.policy, clock, limits=config.limits)
-        self.renderer = NotificationRenderer(self.store, self.voice, clock, self.credit, budgets=self.budgets,
+        self.posts = PostService(self.store, timezone=config.timezone, budgets=self.budgets)
+        self.renderer = NotificationRenderer(self.posts, self.voice, clock, self.credit,
                                              thread_answers=config.thread_answers)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
-            answers=self.answers, limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
+            answers=self.answers, reports=ReportService(self.store, clock, timezone=config.timezone),
+            limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
             audiences=AudienceService(self.store, clock), optouts=OptOutService(self.store, clock),
             lookup=RequestLookup(self.store, clock, poll=self.tracking.poll_batch), home=HomeReads(self.store),
@@ -219,7 +223,8 @@ class Runtime:
         self.watchdog = Watchdog(self.store, self.policy, clock, self.sending, start_send=self.start_send,
                                  wake_poster=self.poster.wake, stale_seconds=config.watchdog_minutes * 60,
                                  alarm=self._alarm)
-        self.weekly_report = WeeklyReporter(self.store, self.policy, self.voice, self.client, clock)
+        self.weekly_report = WeeklyReportJob(
+            WeeklyReportService(self.store, self.policy, clock, timezone=config.timezone), self.poster, self.renderer)
         self._jobs = _InFlight()
         self.scheduler = build_scheduler(
             poll=self._jobs.wrap(self.poll_once),

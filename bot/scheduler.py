@@ -15,10 +15,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+
+if TYPE_CHECKING:
+    from bot.slack_poster import SlackPoster
+    from handlers.notifications import NotificationRenderer
+    from services.reports import WeeklyReport
+    from services.weekly_report import WeeklyReportService
 
 log = logging.getLogger("every8d_bot.scheduler")
 
@@ -115,6 +122,32 @@ def build_scheduler(
                               next_run_time=datetime.now(UTC) + timedelta(seconds=CATCH_UP_DELAY_SECONDS),
                               **JOB_SETTINGS)
     return scheduler
+
+
+class WeeklyReportJob:
+    """The weekly report job (its ticks and the catch-up): the service queues the week's report once, then
+    the post is delivered at once rather than at the poster's next turn, so a tick is also the retry of a
+    post Slack refused (the poster retries it on its own as well; its lock means never both)."""
+
+    def __init__(self, service: WeeklyReportService, poster: SlackPoster, renderer: NotificationRenderer) -> None:
+        self.service = service
+        self.poster = poster
+        self.renderer = renderer
+
+    def run(self, now: float | None = None) -> bool:
+        """True when this call delivered the report of the last complete week before `now`; False when it
+        went out before (or no alert channel is set). Slack's refusal is raised, and the post stays queued."""
+        item = self.service.due(now)
+        return item is not None and self.poster.deliver_now(item.id)
+
+    @property
+    def chart(self) -> Callable[[WeeklyReport], bytes | None]:
+        """How the report's chart is drawn (the renderer's; tests replace it)."""
+        return self.renderer.chart
+
+    @chart.setter
+    def chart(self, draw: Callable[[WeeklyReport], bytes | None]) -> None:
+        self.renderer.chart = draw
 
 
 def add_watchdog(scheduler: BackgroundScheduler, watchdog: Callable[[], object], seconds: float) -> None:

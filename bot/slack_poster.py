@@ -103,7 +103,16 @@ class SlackPoster:
                     blocked.add(item.thread_key)
             return delivered
 
-    def _deliver(self, item: OutboxItem) -> bool:
+    def deliver_now(self, item_id: int) -> bool:
+        """Deliver this one post at once, whatever its backoff, for a job whose tick is itself the retry
+        (the weekly report). Slack's refusal is recorded as in `drain` (the post stays queued and is tried
+        again) and then raised to the caller. True: this call delivered it; False: it was not pending any
+        more (delivered meanwhile, or set aside)."""
+        with self._drain_lock:
+            item = self.store.outbox.pending(item_id=item_id)
+            return item is not None and self._deliver(item, raise_errors=True)
+
+    def _deliver(self, item: OutboxItem, *, raise_errors: bool = False) -> bool:
         plan = self.renderer.plan(item)
         if plan.skip or not plan.channel:
             self.store.outbox.done(item.id)
@@ -127,10 +136,14 @@ class SlackPoster:
             refused = bool(error) and exc.response is not None and exc.response.status_code in (200, 429)
             self.store.outbox.retry_later(item.id, error or "slack error", delay, give_up=give_up,
                                           not_posted=refused)
+            if raise_errors:
+                raise
             return False
         except Exception as exc:  # noqa: BLE001 - network errors: keep the post, try later
             log.warning("Slack unreachable for a %s post: %s (will retry)", item.kind, type(exc).__name__)
             self.store.outbox.retry_later(item.id, type(exc).__name__, self._backoff(item))
+            if raise_errors:
+                raise
             return False
         if plan.on_posted is not None and ts:
             plan.on_posted(ts)
@@ -152,6 +165,11 @@ class SlackPoster:
         """Make the Slack call of `plan` unless an earlier call for this row already landed in Slack."""
         if plan.api or plan.update_ts is not None:
             return self._call(plan)  # an edit or an API call is the same whenever made: nothing to look for
+        if item.posting_at is not None and plan.upload is not None:
+            # A shared file carries no metadata to find it by: at most once, as the weekly report always was.
+            log.warning("a %s upload (outbox %s) was interrupted and may be in Slack already; not uploading it "
+                        "again", item.kind, item.id)
+            return None
         if item.posting_at is not None:
             found = self._look_for_post(item, plan)
             if found is not None:
@@ -203,6 +221,9 @@ class SlackPoster:
     def _call(self, plan: Plan, metadata: dict[str, Any] | None = None) -> str | None:
         if plan.api:  # not a post: e.g. ending a Workflow Builder step
             self.client.api_call(plan.api, json=plan.params or {})
+            return None
+        if plan.upload is not None:  # a file shared with the text as its comment (the weekly report's chart)
+            self.client.files_upload_v2(channel=plan.channel, initial_comment=plan.text, **plan.upload)
             return None
         if plan.update_ts:
             try:

@@ -20,6 +20,7 @@ from services.home import HomeReads
 from services.optout import OptOutService
 from services.policy import Policy
 from services.ports import Clock, Runner
+from services.reports import ReportService
 from services.requests import RequestService
 from services.series import SeriesService
 from services.summary import RequestLookup
@@ -39,6 +40,8 @@ class HandlerContext:
     credit: CreditService
     tracking: TrackingService
     answers: AnswerService
+    #: `/sms report` and `/sms audit`: figures, the CSV and their audit records.
+    reports: ReportService
     runner: Runner
     bot_token: str
     #: The address book and templates (`/sms contacts`, `/sms templates`, the import, the chooser).

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from handlers import cards
+from handlers.reports import report_message
 from handlers.texts import Voice
 from services import notices, workflow_step
-from services.budgets import BudgetService
 from services.credit import CreditService
 from services.ports import Clock
+from services.posts import PostService
+from services.reports import WeeklyReport, draw_chart
 from services.series import SERIES_CARD, SERIES_NOTE
-from services.summary import request_summary
-from services.tracking import summary_digest
-from storage import OutboxItem, Store
+from storage import OutboxItem
 
 
 @dataclass
@@ -35,19 +36,26 @@ class Plan:
     #: Another Web API method than a post (e.g. `functions.completeSuccess`), called with `params`.
     api: str = ""
     params: dict | None = None
+    #: A file to share instead of a message (`files_upload_v2`'s filename, content, title, alt_txt), with
+    #: `text` as its comment.
+    upload: dict | None = None
 
 
 class NotificationRenderer:
-    def __init__(self, store: Store, voice: Voice, clock: Clock, credit: CreditService | None = None,
-                 budgets: BudgetService | None = None, *, thread_answers: str = "confirm") -> None:
-        self.store = store
+    """Outbox item -> `Plan`, from the read models of services/posts.py: what to show comes from there, how
+    it looks from handlers/cards.py; where a message landed goes back through the same service."""
+
+    def __init__(self, posts: PostService, voice: Voice, clock: Clock, credit: CreditService | None = None, *,
+                 thread_answers: str = "confirm",
+                 chart: Callable[[WeeklyReport], bytes | None] = draw_chart) -> None:
+        self.posts = posts
         self.voice = voice
         self.clock = clock
         self.credit = credit
         #: BOT_THREAD_ANSWERS: what a reply in a thread says typing there does.
         self.thread_answers = thread_answers
-        #: Monthly budgets: a pending card shows what is left, or that approving needs the override.
-        self.budgets = budgets
+        #: Draws the weekly report's chart (None: no matplotlib, the report goes as text only).
+        self.chart = chart
 
     def plan(self, item: OutboxItem) -> Plan:
         """The Slack call for this outbox item; a kind this version does not know is skipped (dropped)."""
@@ -59,23 +67,18 @@ class NotificationRenderer:
     # -- per kind ----------------------------------------------------------------------------------
 
     def _approval_card(self, item: OutboxItem) -> Plan:
-        request = self.store.requests.get(item.ref["request_id"])
-        if request is None:
+        seen = self.posts.approval_card(item.ref["request_id"], recipients_shown=cards.RECIPIENTS_SHOWN)
+        if seen is None:
             return Plan(channel=item.channel or "", skip=True)
-        shown = self.store.requests.recipients(request.id)[: cards.RECIPIENTS_SHOWN]
-        budget = self.budgets.check_request(request) if self.budgets is not None else None
-        text, blocks = cards.approval_card(self.voice, request, shown, now=self.clock(),
-                                           parts=self.store.parts.of_request(request.id), budget=budget)
-
-        def remember(ts: str) -> None:
-            self.store.requests.update(request.id, approval_ts=ts)
-
+        request = seen.request
+        text, blocks = cards.approval_card(self.voice, request, seen.recipients, now=self.clock(),
+                                           parts=seen.parts, budget=seen.budget)
         # An answer typed in a batch's thread has its card inside that thread, not as a new message.
-        return Plan(request.approval_channel, text, blocks, update_ts=request.approval_ts, on_posted=remember,
-                    thread_ts=request.thread_ts)
+        return Plan(request.approval_channel, text, blocks, update_ts=request.approval_ts,
+                    on_posted=partial(self.posts.approval_card_posted, request.id), thread_ts=request.thread_ts)
 
     def _thread_plan(self, request_id: int, text: str, blocks: list) -> Plan:
-        request = self.store.requests.get(request_id)
+        request = self.posts.request(request_id)
         if request is None:
             return Plan(channel="", skip=True)
         if request.posts_thread_ts is None:
@@ -83,40 +86,33 @@ class NotificationRenderer:
         return Plan(request.posts_channel, text, blocks, thread_ts=request.posts_thread_ts)
 
     def _send_result(self, item: OutboxItem) -> Plan:
-        request = self.store.requests.get(item.ref["request_id"])
-        if request is None:
+        seen = self.posts.send_result(item.ref["request_id"])
+        if seen is None:
             return Plan(channel="", skip=True)
-        text, blocks = cards.send_result(self.voice, request, self.store.parts.of_request(request.id))
-        return self._thread_plan(request.id, text, blocks)
+        text, blocks = cards.send_result(self.voice, seen.request, seen.parts)
+        return self._thread_plan(seen.request.id, text, blocks)
 
     def _batch_summary(self, item: OutboxItem) -> Plan:
         """The one summary of a request's thread: every batch of the request (one per part) counted
         together, kept in the lead batch's message."""
-        request = self.store.requests.by_batch(item.ref["batch_id"])
-        seen = request_summary(self.store, request.id, failures_listed=cards.FAILURES_LISTED) if request else None
-        if request is None or seen is None:
+        seen = self.posts.batch_summary(item.ref["batch_id"], failures_listed=cards.FAILURES_LISTED)
+        if seen is None:
             return Plan(channel="", skip=True)
-        counts = seen.counts
         text, blocks = cards.summary_card(self.voice, seen, self.clock())
-        plan = self._thread_plan(request.id, text, blocks)
+        plan = self._thread_plan(seen.request.id, text, blocks)
         plan.update_ts = seen.lead.summary_ts
-
-        def remember(ts: str) -> None:
-            # What the message now shows, so the poller only re-posts when the counts move again.
-            self.store.batches.set_summary(seen.lead.batch_id, ts=ts, digest=summary_digest(seen.state, counts))
-
-        plan.on_posted = remember
+        # What the message now shows, so the poller only re-posts when the counts move again.
+        plan.on_posted = partial(self.posts.summary_posted, seen)
         return plan
 
     def _reply(self, item: OutboxItem, *, in_thread: bool) -> Plan:
-        reply = self.store.replies.get(item.ref["reply_id"])
-        if reply is None:
+        seen = self.posts.reply(item.ref["reply_id"])
+        if seen is None:
             return Plan(channel="", skip=True)
-        request = self.store.requests.by_batch(reply.batch_id) if reply.batch_id else None
-        text, blocks = cards.reply_post(self.voice, reply, request, in_thread=in_thread,
+        text, blocks = cards.reply_post(self.voice, seen.reply, seen.request, in_thread=in_thread,
                                         thread_answers=self.thread_answers)
-        if in_thread and request is not None:
-            return self._thread_plan(request.id, text, blocks)
+        if in_thread and seen.request is not None:
+            return self._thread_plan(seen.request.id, text, blocks)
         return Plan(item.channel or "", text, blocks)
 
     def _reply_in_thread(self, item: OutboxItem) -> Plan:
@@ -146,7 +142,7 @@ class NotificationRenderer:
     def _requester_update(self, item: OutboxItem) -> Plan:
         """A direct message (the channel is the requester's user id: Slack posts it in the app's
         Messages tab)."""
-        request = self.store.requests.get(item.ref["request_id"])
+        request = self.posts.request(item.ref["request_id"])
         if request is None:
             return Plan(channel="", skip=True)
         text, blocks = cards.requester_update(self.voice, request, item.ref["event"])
@@ -155,7 +151,7 @@ class NotificationRenderer:
     def _workflow_outcome(self, item: OutboxItem) -> Plan:
         """End the Workflow Builder step that created the request: complete it with the request id and
         outcome when it was sent (or is in doubt), fail it with the reason when rejected or failed."""
-        request = self.store.requests.get(item.ref["request_id"])
+        request = self.posts.request(item.ref["request_id"])
         execution = item.ref["execution_id"]
         event = item.ref["event"]
         channel = item.channel or f"workflow:{execution}"
@@ -179,25 +175,34 @@ class NotificationRenderer:
     def _alert_note(self, item: OutboxItem) -> Plan:
         text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
         return Plan(item.channel or "", text, blocks)
+
     def _series_card(self, item: OutboxItem) -> Plan:
         from handlers.series import series_card  # the series' own module renders it
         from services.series import upcoming_runs
 
-        series = self.store.series.get(item.ref["series_id"])
+        series = self.posts.series(item.ref["series_id"])
         if series is None:
             return Plan(channel="", skip=True)
         text, blocks = series_card(self.voice, series, upcoming_runs(series, self.clock()))
         return Plan(series.approval_channel, text, blocks, update_ts=series.approval_ts,
-                    on_posted=lambda ts: self.store.series.set_posted(series.id, ts))
+                    on_posted=partial(self.posts.series_card_posted, series.id))
 
     def _series_note(self, item: OutboxItem) -> Plan:
-        series = self.store.series.get(item.ref["series_id"])
+        series = self.posts.series(item.ref["series_id"])
         if series is None:
             return Plan(channel="", skip=True)
         if series.approval_ts is None:
             return Plan(series.approval_channel, wait=True)
         text, blocks = cards.note(self.voice, item.ref["zh"], item.ref["en"])
         return Plan(series.approval_channel, text, blocks, thread_ts=series.approval_ts)
+
+    def _weekly_report(self, item: OutboxItem) -> Plan:
+        """Last week's report in the alert channel: the chart's upload carries the text as its comment
+        (one call, so a retry never leaves half a report); without a chart, a plain message."""
+        ref = item.ref
+        report = self.posts.weekly_report(ref["start"], ref["end"], ref["label"])
+        text, blocks, upload = report_message(self.voice, report, self.chart(report))
+        return Plan(item.channel or "", text, blocks, upload=upload)
 
     # -- shared ------------------------------------------------------------------------------------
 
@@ -223,5 +228,6 @@ RENDERERS: dict[str, Callable[[NotificationRenderer, OutboxItem], Plan]] = {
     notices.ALERT_NOTE: NotificationRenderer._alert_note,
     SERIES_CARD: NotificationRenderer._series_card,
     SERIES_NOTE: NotificationRenderer._series_note,
+    notices.WEEKLY_REPORT: NotificationRenderer._weekly_report,
 }
 KINDS = tuple(RENDERERS)

@@ -2,18 +2,19 @@
 
 - `/sms audit [from to | Nd]`: approvers only. The answer is acked at once; the CSV is built in the
   background and uploaded to the channel where the command ran (`files_upload_v2`, scope `files:write`).
-- The weekly report: `WeeklyReporter.run`, a scheduler job, posts last week's figures to the alert
-  channel in one Slack call (the chart upload carries the text as its comment; without matplotlib, a plain
-  message). A settings key per ISO week, taken with a compare-and-set before posting, means a restart, a
-  retry tick or a second scheduler never posts the same week twice.
+- `/sms report [from to | Nd]`: approvers only; the figures posted where the command ran.
+- The weekly report's message (`report_message`): the outbox renders it (handlers/notifications.py) once
+  services/weekly_report.py has queued the week; one Slack call (the chart upload carries the text as its
+  comment; without matplotlib, a plain message).
+
+Figures, the CSV and the audit records come from services/reports.py (`ReportService`); this module only
+words them and makes the Slack call.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-from collections.abc import Callable
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -26,17 +27,9 @@ from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.texts import Voice, clip, count, escape, points
 from services.permissions import Action, may
-from services.policy import Policy
-from services.ports import Clock
-from services.reports import DateRange, WeeklyReport, draw_chart, parse_range, previous_week, weekly_summary
-from services.reports import write_audit_csv as write_csv
-from storage import Store
+from services.reports import DateRange, WeeklyReport, draw_chart, parse_range, previous_week
 
 log = logging.getLogger("every8d_bot.reports")
-
-#: The settings key that records a week's report: `weekly_report:2026-W47`.
-WEEKLY_KEY = "weekly_report:{label}"
-_FAILED = "failed"
 
 
 def register(app: App, ctx: HandlerContext) -> None:
@@ -69,9 +62,11 @@ def report_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
 
 def _post_report_now(ctx: HandlerContext, call: SubcommandCall, start: float, end: float, label: str, *,
                      custom: bool) -> None:
-    report = weekly_summary(ctx.store, start, end, timezone=ctx.voice.timezone, label=label)
-    try:
+    def post(report: WeeklyReport) -> None:
         post_report(ctx.voice, call.client, call.channel, report, draw_chart(report), custom=custom)
+
+    try:
+        ctx.reports.post_report(call.user, call.channel, start, end, label, post)
     except (SlackApiError, SlackRequestError, OSError) as exc:
         error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else type(exc).__name__
         log.warning("report post to %s failed: %s", call.channel, error)
@@ -80,8 +75,6 @@ def _post_report_now(ctx: HandlerContext, call: SubcommandCall, start: float, en
             f"Could not post the report here ({error}). Invite the bot (`/invite @every8d-sms`) or run it in a "
             "channel the bot is in.",
         ), response_type="ephemeral")
-        return
-    ctx.store.audit.record(call.user, "report_posted", now=ctx.clock(), label=label, channel=call.channel)
 
 
 # -- /sms audit --------------------------------------------------------------------------------------
@@ -103,17 +96,20 @@ def audit_command(ctx: HandlerContext, ack: Ack, call: SubcommandCall) -> None:
 
 
 def export_audit(ctx: HandlerContext, call: SubcommandCall, period: DateRange) -> None:
-    """Build the CSV (streamed from the store), upload it where the command ran, and record who exported
-    what; if Slack refuses the upload (the bot is not in that channel), tell the person how to fix it."""
+    """Upload the CSV (built by the service, which records who exported what once it is in Slack) where the
+    command ran; if Slack refuses the upload (the bot is not in that channel), tell the person how to fix it."""
     voice = ctx.voice
-    out = io.BytesIO()
-    rows = write_csv(ctx.store, period.start, period.end, out, masked=voice.mask_numbers, timezone=voice.timezone)
     filename = f"sms-audit-{period.first:%Y%m%d}-{period.last:%Y%m%d}.csv"
-    comment = voice.t(f"<@{call.user}> 匯出的稽核紀錄：{period.first} 至 {period.last}，共 {rows} 筆收件紀錄。",
-                      f"Audit log exported by <@{call.user}>: {period.first} to {period.last}, {rows} recipient rows.")
+
+    def upload(content: bytes, rows: int) -> None:
+        comment = voice.t(f"<@{call.user}> 匯出的稽核紀錄：{period.first} 至 {period.last}，共 {rows} 筆收件紀錄。",
+                          f"Audit log exported by <@{call.user}>: {period.first} to {period.last}, {rows} recipient "
+                          "rows.")
+        call.client.files_upload_v2(channel=call.channel, filename=filename, content=content, title=filename,
+                                    initial_comment=comment)
+
     try:
-        call.client.files_upload_v2(channel=call.channel, filename=filename, content=out.getvalue(),
-                                    title=filename, initial_comment=comment)
+        ctx.reports.export_audit(call.user, call.channel, period, upload, masked=voice.mask_numbers)
     except (SlackApiError, SlackRequestError, OSError) as exc:
         error = exc.response.get("error", "") if isinstance(exc, SlackApiError) else type(exc).__name__
         log.warning("audit CSV upload to %s failed: %s", call.channel, error)
@@ -122,9 +118,6 @@ def export_audit(ctx: HandlerContext, call: SubcommandCall, period: DateRange) -
             f"Could not upload the CSV here ({error}). Invite the bot (`/invite @every8d-sms`) or run it in a "
             "channel the bot is in.",
         ), response_type="ephemeral")
-        return
-    ctx.store.audit.record(call.user, "audit_exported", now=ctx.clock(), first=str(period.first),
-                           last=str(period.last), rows=rows, channel=call.channel)
 
 
 def _answer(voice: Voice, zh: str, en: str) -> dict:
@@ -132,63 +125,33 @@ def _answer(voice: Voice, zh: str, en: str) -> dict:
     return {"text": text, "blocks": blocks}
 
 
-# -- the weekly report -------------------------------------------------------------------------------
+# -- the report as a message ------------------------------------------------------------------------
 
 
-class WeeklyReporter:
-    """Posts last week's report to the alert channel, at most once per week."""
-
-    def __init__(self, store: Store, policy: Policy, voice: Voice, client: WebClient, clock: Clock,
-                 chart: Callable[[WeeklyReport], bytes | None] = draw_chart) -> None:
-        self.store = store
-        self.policy = policy
-        self.voice = voice
-        self.client = client
-        self.clock = clock
-        self.chart = chart
-
-    def run(self, now: float | None = None) -> bool:
-        """Post the report of the last complete week unless it was posted (or is being posted) already;
-        True when this call posted it. A post Slack refused releases the week, so the next tick tries again;
-        a crash in the middle of posting leaves it taken (at most once: never a second copy)."""
-        channel = self.policy.alert_channel
-        if not channel:
-            log.info("weekly report skipped: no alert channel is configured")
-            return False
-        now = self.clock() if now is None else now
-        start, end, label = previous_week(now, self.voice.timezone)
-        key = WEEKLY_KEY.format(label=label)
-        claim = f"posting:{now:.0f}"
-        settings = self.store.settings
-        if not (settings.swap(key, None, claim) or settings.swap(key, _FAILED, claim)):
-            return False
-        try:
-            self._post(channel, weekly_summary(self.store, start, end, timezone=self.voice.timezone, label=label))
-        except BaseException:
-            settings.swap(key, claim, _FAILED)
-            raise
-        settings.swap(key, claim, f"posted:{now:.0f}")
-        log.info("weekly report %s posted to %s", label, channel)
-        return True
-
-    def _post(self, channel: str, report: WeeklyReport) -> None:
-        post_report(self.voice, self.client, channel, report, self.chart(report))
+def report_message(voice: Voice, report: WeeklyReport, chart: bytes | None, *,
+                   custom: bool = False) -> tuple[str, list | None, dict | None]:
+    """The report as one Slack call: (text, blocks, upload). With a chart, `upload` holds
+    `files_upload_v2`'s file arguments and the text goes as its comment, so a retry never leaves half a
+    report; without one, `blocks` make a plain message."""
+    text = weekly_text(voice, report, chart_missing=chart is None, custom=custom)
+    if chart is None:
+        return text, [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()], None
+    name = re.sub(r"[^0-9A-Za-z-]+", "-", report.label).strip("-")
+    return text, None, {
+        "filename": f"sms-weekly-{name}.png", "content": chart,
+        "title": voice.t(f"簡訊週報 {report.label}", f"SMS weekly report {report.label}"),
+        "alt_txt": f"SMS per day, {report.label}: delivered, failed and pending messages",
+    }
 
 
 def post_report(voice: Voice, client: WebClient, channel: str, report: WeeklyReport, chart: bytes | None, *,
                 custom: bool = False) -> None:
-    """One Slack call, so a retry never leaves half a report: the chart's upload carries the text."""
-    text = weekly_text(voice, report, chart_missing=chart is None, custom=custom)
-    if chart is None:
-        blocks = [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]
+    """`/sms report`'s post, made at once where it was asked (its failure is answered to the person)."""
+    text, blocks, upload = report_message(voice, report, chart, custom=custom)
+    if upload is None:
         client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
         return
-    name = re.sub(r"[^0-9A-Za-z-]+", "-", report.label).strip("-")
-    client.files_upload_v2(
-        channel=channel, filename=f"sms-weekly-{name}.png", content=chart, initial_comment=text,
-        title=voice.t(f"簡訊週報 {report.label}", f"SMS weekly report {report.label}"),
-        alt_txt=f"SMS per day, {report.label}: delivered, failed and pending messages",
-    )
+    client.files_upload_v2(channel=channel, initial_comment=text, **upload)
 
 
 def weekly_text(voice: Voice, report: WeeklyReport, *, chart_missing: bool, custom: bool = False) -> str:

@@ -18,6 +18,7 @@ THREAD_NOTE = "thread_note"  # a short line in a request's thread (reconciled, m
 WORKFLOW_OUTCOME = "workflow_outcome"  # complete (or fail) the Workflow Builder step that created a request
 REQUESTER_UPDATE = "requester_update"  # a direct message to the requester: approved, rejected, sent, failed…
 ALERT_NOTE = "alert_note"  # a short line in the alert channel (the watchdog's findings)
+WEEKLY_REPORT = "weekly_report"  # last week's report in the alert channel (the chart, or text only)
 
 #: What a requester is told about, privately (they are often not in the approval channel).
 REQUESTER_EVENTS = ("approved", "rejected", "sent", "failed", "unknown")
@@ -99,3 +100,15 @@ def alert_note(store: Store, channel: str, zh: str, en: str, key: str, *, reques
         return
     ref = {"zh": zh, "en": en, **({"request_id": request_id} if request_id is not None else {})}
     store.outbox.enqueue(ALERT_NOTE, ref, channel=channel, dedupe_key=f"alert:{key}")
+
+
+def weekly_report(store: Store, channel: str, label: str, start: float, end: float) -> bool:
+    """Post the report of the week `label` ([start, end)) to `channel`, once per week (its dedupe key);
+    its figures are counted when it goes out. True if this call queued it."""
+    return store.outbox.enqueue(WEEKLY_REPORT, {"label": label, "start": start, "end": end}, channel=channel,
+                                dedupe_key=weekly_report_key(label))
+
+
+def weekly_report_key(label: str) -> str:
+    """The dedupe key of the week `label`'s report post (find it again while it waits for Slack)."""
+    return f"weekly_report:{label}"

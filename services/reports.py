@@ -14,7 +14,7 @@ import io
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import IO, Any
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from every8d.phones import display, mask
 from every8d.problems import Problem
 from every8d.status import DeliveryStatus, Outcome, status_for
+from services.ports import Clock
 from storage import Store
 
 log = logging.getLogger("every8d_bot.reports")
@@ -368,3 +369,37 @@ def _cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+# -- the reports people ask for ------------------------------------------------------------------------
+
+
+class ReportService:
+    """`/sms report` and `/sms audit`: the figures or the CSV, handed to the caller's Slack call, and the
+    audit record of it written only once that call went through (a refused upload records nothing)."""
+
+    def __init__(self, store: Store, clock: Clock, *, timezone: str) -> None:
+        self.store = store
+        self.clock = clock
+        #: The bot's time zone: ranges are whole local days, CSV times local times.
+        self.timezone = timezone
+
+    def post_report(self, actor: str, channel: str, start: float, end: float, label: str,
+                    post: Callable[[WeeklyReport], None]) -> WeeklyReport:
+        """Count [start, end), let `post` put it in `channel` (what it raises goes to the caller), then
+        record who posted it."""
+        report = weekly_summary(self.store, start, end, timezone=self.timezone, label=label)
+        post(report)
+        self.store.audit.record(actor, "report_posted", now=self.clock(), label=label, channel=channel)
+        return report
+
+    def export_audit(self, actor: str, channel: str, period: DateRange, upload: Callable[[bytes, int], None], *,
+                     masked: bool) -> int:
+        """Write the audit CSV of `period` (streamed from the store), let `upload(content, rows)` put it in
+        `channel` (what it raises goes to the caller), then record who exported what. Returns the rows."""
+        out = io.BytesIO()
+        rows = write_audit_csv(self.store, period.start, period.end, out, masked=masked, timezone=self.timezone)
+        upload(out.getvalue(), rows)
+        self.store.audit.record(actor, "audit_exported", now=self.clock(), first=str(period.first),
+                                last=str(period.last), rows=rows, channel=channel)
+        return rows

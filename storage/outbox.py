@@ -100,6 +100,17 @@ class Outbox:
             for r in rows
         ]
 
+    def pending(self, *, item_id: int | None = None, dedupe_key: str | None = None) -> OutboxItem | None:
+        """The post with this id (or dedupe key) if it still waits for Slack; None once delivered or set aside."""
+        column, value = ("id", item_id) if item_id is not None else ("dedupe_key", dedupe_key)
+        rows = self._store.rows(
+            "SELECT id, kind, ref_json, channel, attempts, dedupe_key, thread_key, posting_at FROM outbox "
+            f"WHERE state = 'pending' AND {column} = ?",
+            [value],
+        )
+        return next((OutboxItem(r["id"], r["kind"], json.loads(r["ref_json"]), r["channel"], r["attempts"],
+                                r["dedupe_key"], r["thread_key"], r["posting_at"]) for r in rows), None)
+
     def posting(self, item_id: int, now: float | None = None) -> None:
         """The Slack call for this post starts now: until `done`, it may be in Slack already."""
         with self._store.immediate() as db:
