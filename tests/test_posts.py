@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from handlers import cards
 from handlers.notifications import NotificationRenderer
 from handlers.texts import Voice
@@ -164,3 +166,32 @@ def test_post_service_reads_are_typed_and_none_for_what_is_gone(product):
     posts: PostService = product.runtime.posts
     assert posts.request(42) is None and posts.send_result(42) is None and posts.reply(42) is None
     assert posts.batch_summary("no-such-batch", failures_listed=3) is None and posts.series(42) is None
+
+
+# -- /sms report and /sms audit: the service records what reached Slack --------------------------------
+
+
+def test_the_report_service_records_an_export_or_a_post_only_once_slack_took_it(product):
+    from services.reports import parse_range
+
+    reports = product.runtime.context.reports
+    period = parse_range("7d", time.time(), "Asia/Taipei")
+
+    def refused(content: bytes, rows: int) -> None:
+        raise OSError("not_in_channel")
+
+    with pytest.raises(OSError):
+        reports.export_audit("U_APPROVER", "C_SECRET", period, refused, masked=True)
+    assert product.store.audit.actions("audit_exported") == []
+    taken: list[tuple[bytes, int]] = []
+    assert reports.export_audit("U_APPROVER", "C_GENERAL", period, lambda c, n: taken.append((c, n)),
+                                masked=True) == 0
+    assert taken[0][0].startswith("\ufeff".encode()) and taken[0][1] == 0
+    [exported] = product.store.audit.actions("audit_exported")
+    assert exported["actor"] == "U_APPROVER"
+
+    shown: list[WeeklyReport] = []
+    report = reports.post_report("U_APPROVER", "C_GENERAL", period.start, period.end, "7d", shown.append)
+    assert shown == [report] and report.messages == 0
+    [posted] = product.store.audit.actions("report_posted")
+    assert posted["actor"] == "U_APPROVER"
