@@ -8,7 +8,9 @@ included), for the duration of one scenario only:
 * `prepare`: `services.compose.prepare`, the whole check (address book, phone rules, texts, price).
 * address-book passes: `services.audiences.resolve_recipients` (names and groups -> numbers, one
   `parse_phone` per entry, joined back into text).
-* phone-rule passes: `every8d.phones.parse_recipients` (the text split again and read into a list).
+* phone-rule passes: `every8d.phones.parse_recipients` (the entries read into a list).
+* text splits: `every8d.phones.split_entries` (a field cut into entries: once per comma-separated piece by
+  the address-book pass, and once more when its entries were joined into text for the phone rules).
 
 Scenarios: (a) the compose modal (`/sms` opens it, the compose view is submitted, its preview
 confirmed), by day and, with the clock at 22:30 inside quiet hours, with "schedule for 08:00" chosen on
@@ -16,19 +18,22 @@ the preview; (b) `/sms send` one-line, by day and at night (then the "Schedule" 
 answer: typed in a batch's thread under a reply, with BOT_THREAD_ANSWERS=confirm (then "Send as SMS")
 and =direct. Set-up (the batch the thread belongs to) is not counted.
 
-Before services/drafts.py (measured 2026-12-03 on the code of commit 01f1eeb), per scenario
-prepare / address-book passes / phone-rule passes:
+Recipients typed: `0912345678, 0922333444` (two pieces). Before services/drafts.py (measured 2026-12-03
+on the code of commit 01f1eeb), per scenario prepare / address-book passes / phone-rule passes / text
+splits, then after:
 
-    (a) modal, by day                  2 / 2 / 2
-    (a) modal, night, schedule         3 / 3 / 3
-    (b) /sms send, by day              1 / 1 / 1
-    (b) /sms send, night, schedule     2 / 2 / 2
-    (c) thread answer, confirm         1 / 0 / 1
-    (c) thread answer, direct          1 / 0 / 1
+    scenario                           before          after
+    (a) modal, by day                  2 / 2 / 2 / 6   1 / 1 / 1 / 2
+    (a) modal, night, schedule         3 / 3 / 3 / 9   1 / 1 / 1 / 2
+    (b) /sms send, by day              1 / 1 / 1 / 3   1 / 1 / 1 / 2
+    (b) /sms send, night, schedule     2 / 2 / 2 / 6   1 / 1 / 1 / 2
+    (c) thread answer, confirm         1 / 0 / 1 / 1   1 / 0 / 1 / 1
+    (c) thread answer, direct          1 / 0 / 1 / 1   1 / 0 / 1 / 1
 
-After (the kept draft holds the resolved list; confirming re-checks only time, opt-outs, credit and budgets,
-services/drafts.py): 1 / 1 / 1 for (a) and (b) in every case, (c) unchanged. Target: one full check per
-submission (`prepare` at most once); the other counts are informational.
+After: the kept draft holds the resolved list and confirming re-checks only time, opt-outs, credit and
+budgets (services/drafts.py); the address book hands its entries to the phone rules as a list
+(services/audiences.py `resolve_entries`). Target: one full check per submission (`prepare` at most
+once); the other counts are informational.
 
     python bench/checks_per_submission.py [--quick] [--json PATH]
 """
@@ -63,11 +68,15 @@ from tests.harness import SIGNING_SECRET, Product, SlackUser, button, make_confi
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 RECIPIENTS = "0912345678, 0922333444"
-#: (label, module, function name): what is counted, in the table's order.
+#: (label, module, function name): what is counted, in the table's order. The address-book pass is
+#: `resolve_entries` where it exists (`resolve_recipients` only joins its entries into text), else, in
+#: code before it, `resolve_recipients`.
 COUNTED = (
     ("prepare", services.compose, "prepare"),
-    ("address-book passes", services.audiences, "resolve_recipients"),
+    ("address-book passes", services.audiences,
+     "resolve_entries" if hasattr(services.audiences, "resolve_entries") else "resolve_recipients"),
     ("phone-rule passes", every8d.phones, "parse_recipients"),
+    ("text splits", every8d.phones, "split_entries"),
 )
 
 
@@ -205,12 +214,13 @@ def _one_request(running: Product) -> int:
 
 #: The counts measured before services/drafts.py (commit 01f1eeb), shown beside each figure.
 BEFORE = {
-    "(a) modal, by day": {"prepare": 2, "address-book passes": 2, "phone-rule passes": 2},
-    "(a) modal, night, schedule": {"prepare": 3, "address-book passes": 3, "phone-rule passes": 3},
-    "(b) /sms send, by day": {"prepare": 1, "address-book passes": 1, "phone-rule passes": 1},
-    "(b) /sms send, night, schedule": {"prepare": 2, "address-book passes": 2, "phone-rule passes": 2},
-    "(c) thread answer, confirm": {"prepare": 1, "address-book passes": 0, "phone-rule passes": 1},
-    "(c) thread answer, direct": {"prepare": 1, "address-book passes": 0, "phone-rule passes": 1},
+    "(a) modal, by day": {"prepare": 2, "address-book passes": 2, "phone-rule passes": 2, "text splits": 6},
+    "(a) modal, night, schedule": {"prepare": 3, "address-book passes": 3, "phone-rule passes": 3, "text splits": 9},
+    "(b) /sms send, by day": {"prepare": 1, "address-book passes": 1, "phone-rule passes": 1, "text splits": 3},
+    "(b) /sms send, night, schedule": {"prepare": 2, "address-book passes": 2, "phone-rule passes": 2,
+                                       "text splits": 6},
+    "(c) thread answer, confirm": {"prepare": 1, "address-book passes": 0, "phone-rule passes": 1, "text splits": 1},
+    "(c) thread answer, direct": {"prepare": 1, "address-book passes": 0, "phone-rule passes": 1, "text splits": 1},
 }
 
 SCENARIOS: tuple[tuple[str, dict, Callable[[Product, Counts], int]], ...] = (

@@ -37,7 +37,8 @@ _PIECE = re.compile(r"[^\s,，;；、]+")
 #: Which of these numbers (E.164) opted out: `store.optouts.among`.
 OptedOut = Callable[[Iterable[str]], set[str]]
 #: Contact and group names -> numbers: `services.audiences.resolver(store)`.
-Resolve = Callable[[str], tuple[str, dict[str, str], list[Problem]]]
+#: The entries come back as a list, read by the phone rules as they are (not joined and split again).
+Resolve = Callable[[str], tuple[list[str], dict[str, str], list[Problem]]]
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,11 @@ def prepare(
     numbers_text, names, unresolved = compose.recipients_text, {}, []
     if compose.audience is not None:
         numbers_text = "\n".join(t for t in (numbers_text.strip(), compose.audience.phones_text()) if t)
+    entries: str | list[str] = numbers_text
     if resolve is not None:
-        numbers_text, names, unresolved = resolve(numbers_text)
+        entries, names, unresolved = resolve(numbers_text)
         problems.extend(unresolved)
-    recipients = parse_recipients(numbers_text, allow_international=not mms, limits=limits)
+    recipients = parse_recipients(entries, allow_international=not mms, limits=limits)
     nothing = not recipients.recipients and not recipients.rejected
     if not (unresolved and nothing):  # "enter at least one number" would only confuse after "no contact X"
         problems.extend(recipients.problems())

@@ -93,6 +93,7 @@ def test_checks_per_submission_counts_one_full_check_per_submission(tmp_path):
         assert figures[f"{scenario}: prepare"].value == 1 and figures[f"{scenario}: prepare"].ok
         assert figures[f"{scenario}: phone-rule passes"].value == 1  # the list is read once, then kept
     assert figures["(a) modal, night, schedule: address-book passes"].note.endswith("before services/drafts.py: 3")
+    assert figures["(a) modal, by day: text splits"].value == 2  # one per typed piece; the entries not joined
 
 
 def test_run_all_collects_client_overhead_into_the_one_table(tmp_path, capsys):

@@ -67,8 +67,7 @@ def reads(monkeypatch) -> dict[str, int]:
         return wrapper
 
     monkeypatch.setattr("services.drafts.prepare", counting("prepare", services.compose.prepare))
-    monkeypatch.setattr("services.audiences.resolve_recipients",
-                        counting("resolve", services.audiences.resolve_recipients))
+    monkeypatch.setattr("services.audiences.resolve_entries", counting("resolve", services.audiences.resolve_entries))
     monkeypatch.setattr("services.compose.parse_recipients", counting("parse", services.compose.parse_recipients))
     return counted
 
