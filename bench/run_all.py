@@ -48,6 +48,7 @@ BENCHMARKS = (
     Benchmark("big_send"),
     Benchmark("personalised_send"),
     Benchmark("reply_burst"),
+    Benchmark("checks_per_submission"),
 )
 
 

@@ -35,6 +35,7 @@ from services.budgets import BudgetService
 from services.cancel import CancelService
 from services.conversations import AnswerService
 from services.credit import CreditService
+from services.drafts import DraftService
 from services.home import HomeReads
 from services.optout import OptOutService
 from services.ports import Clock
@@ -203,16 +204,18 @@ class Runtime:
         self.renderer = NotificationRenderer(self.posts, self.voice, clock, self.credit,
                                              thread_answers=config.thread_answers)
         self.poster = SlackPoster(self.store, self.client, self.renderer)
+        self.drafts = DraftService(self.store, self.policy, clock, self.requests, limits=config.limits,
+                                  tz=self.voice.tz, show=self.voice.number, budgets=self.budgets)
         self.context = HandlerContext(
             voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
-            answers=self.answers, reports=ReportService(self.store, clock, timezone=config.timezone),
+            answers=self.answers, drafts=self.drafts, reports=ReportService(self.store, clock, timezone=config.timezone),
             limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,
             runner=self.run_in_background, bot_token=config.slack_bot_token, wake_poster=self.poster.wake,
             audiences=AudienceService(self.store, clock), optouts=OptOutService(self.store, clock),
             lookup=RequestLookup(self.store, clock, poll=self.tracking.poll_batch), home=HomeReads(self.store),
         )
-        self.series = SeriesService(self.store, self.policy, clock, self.requests, self.context.check,
+        self.series = SeriesService(self.store, self.policy, clock, self.requests, self.drafts.check,
                                     grace_seconds=config.series_grace_minutes * 60)
         self.context.series = self.series
         self._listeners = _TrackedExecutor(self._track, max_workers=10, thread_name_prefix="bolt-listener")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from slack_bolt import Ack, App, Respond
@@ -33,10 +33,9 @@ from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
 from handlers.texts import count as plural
 from services.budgets import BudgetVerdict
-from services.compose import MIN_LEAD_SECONDS, ComposeInput, Preview, input_from_json, unregistered_texts
-from services.quiet_hours import quiet_until, rescheduled
+from services.compose import ComposeInput, Preview, unregistered_texts
+from services.drafts import Outcome, Verdict
 from services.requests import Submitted
-from services.resend import resend_draft
 from services.resend import source_event as resend_source_event
 from storage import RequestState
 
@@ -66,7 +65,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         channel = command["channel_id"]
         if not text or word in ("new", "compose"):
             ack()
-            names = [t.name for t in ctx.store.templates.list(modals.MAX_TEMPLATE_OPTIONS)]
+            names = ctx.drafts.template_names(modals.MAX_TEMPLATE_OPTIONS)
             client.views_open(trigger_id=command["trigger_id"],
                               view=modals.compose_view(ctx.voice, channel_id=channel, templates=names,
                                                      limits=ctx.limits))
@@ -138,24 +137,28 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
         return _answer(voice, "請在 send 後面加上手機號碼和內容，例如：`/sms send 0912345678 您好`",
                        "Give numbers and a message after send, e.g. `/sms send 0912345678 Hello`")
     if TEMPLATE_REF.fullmatch(message):
-        template = ctx.store.templates.get(message[1:])
+        template = ctx.drafts.template(message[1:])
         if template is None:
-            names = "、".join(f"`@{escape(t.name)}`" for t in ctx.store.templates.list(10)) or voice.t("（尚無範本）", "(none yet)")
+            names = "、".join(f"`@{escape(name)}`" for name in ctx.drafts.template_names(10)) \
+                or voice.t("（尚無範本）", "(none yet)")
             shown = escape(message[1:40])
             return _answer(voice, f"找不到範本「{shown}」。可用的範本：{names}",
                            f"There is no template \"{shown}\". Templates: {names}")
         message = template.body
-    preview = ctx.check(ComposeInput(kind="sms", recipients_text=numbers, message=message), requester=user,
-                        channel=channel)
-    if not preview.ok:
-        return _problems_answer(voice, preview)
-    quiet_until = quiet_hours_end(ctx, preview)
-    if quiet_until is not None:
-        draft_id = ctx.store.drafts.save(user, {**preview.to_json(), "origin_channel": channel})
-        return quiet_hours_question(voice, preview, quiet_until, draft_id)
-    budget = ctx.budget(preview, user, channel)
-    submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel)
-    return with_budget_line(voice, submitted_answer(voice, preview, submitted), budget)
+    outcome = ctx.drafts.send(ComposeInput(kind="sms", recipients_text=numbers, message=message), requester=user,
+                              channel=channel)
+    if outcome.verdict is Verdict.SUBMITTED or outcome.verdict is Verdict.DUPLICATE:
+        return with_budget_line(voice, submitted_answer(voice, outcome.preview, outcome.submitted), outcome.budget)
+    return _not_submitted(voice, outcome)
+
+
+def _not_submitted(voice: Voice, outcome: Outcome) -> dict:
+    """The answer when a send was not submitted: its problems, or the quiet-hours question."""
+    assert outcome.preview is not None
+    if outcome.verdict is Verdict.ASK:
+        assert outcome.quiet_until is not None and outcome.draft_id is not None
+        return quiet_hours_question(voice, outcome.preview, outcome.quiet_until, outcome.draft_id)
+    return _problems_answer(voice, outcome.preview)
 
 
 def with_budget_line(voice: Voice, answer: dict, budget: BudgetVerdict | None) -> dict:
@@ -170,28 +173,25 @@ def resend_failed_answer(ctx: HandlerContext, request_id: int, *, user: str, cha
     """Resend to failed (services/resend.py): the new request, or why there is none; inside quiet hours the
     same question as a one-line send."""
     voice = ctx.voice
-    draft = resend_draft(ctx.store, request_id)
+    draft = ctx.drafts.resend_draft(request_id)
     if draft is None:
         return _answer(voice, f"申請 #{request_id} 沒有可以重送的收件人（號碼無效或已退訂的不會重送）。",
                        f"Request #{request_id} has nobody to resend to (invalid or opted-out numbers are not resent).")
-    preview = ctx.check(draft.compose, requester=user, channel=channel)
-    if not preview.ok:
-        return _problems_answer(voice, preview)
-    left_out = [voice.t(f"另有 {draft.left_out} 位未送達者不會重送（號碼無效、黑名單或沒有回報）。",
-                        f"{draft.left_out} other failed recipient{'s' if draft.left_out != 1 else ''} left out "
-                        "(invalid, blacklisted, or no report).")] if draft.left_out else []
-    until = quiet_hours_end(ctx, preview)
-    if until is not None:
-        draft_id = ctx.store.drafts.save(user, {**preview.to_json(), "origin_channel": channel})
-        return quiet_hours_question(voice, preview, until, draft_id)
-    submitted = ctx.requests.submit(preview, requester=user, origin_channel=channel,
-                                    source_event=resend_source_event(request_id))
+    outcome = ctx.drafts.send(draft.compose, requester=user, channel=channel,
+                              source_event=resend_source_event(request_id))
+    if outcome.verdict not in (Verdict.SUBMITTED, Verdict.DUPLICATE):
+        return _not_submitted(voice, outcome)
+    submitted = outcome.submitted
+    assert submitted is not None and outcome.preview is not None
     if submitted.duplicate:
         return _answer(voice, f"已經為申請 #{request_id} 建立過重送申請 #{submitted.request_id}。",
                        f"A resend of #{request_id} was already requested: #{submitted.request_id}.")
-    answer = submitted_answer(voice, preview, submitted)
-    if left_out:
-        answer["blocks"].insert(1, {"type": "context", "elements": [{"type": "mrkdwn", "text": left_out[0]}]})
+    answer = submitted_answer(voice, outcome.preview, submitted)
+    if draft.left_out:
+        left_out = voice.t(f"另有 {draft.left_out} 位未送達者不會重送（號碼無效、黑名單或沒有回報）。",
+                           f"{draft.left_out} other failed recipient{'s' if draft.left_out != 1 else ''} left out "
+                           "(invalid, blacklisted, or no report).")
+        answer["blocks"].insert(1, {"type": "context", "elements": [{"type": "mrkdwn", "text": left_out}]})
     return answer
 
 
@@ -224,11 +224,6 @@ def submitted_answer(voice: Voice, preview: Preview, submitted: Submitted) -> di
 # -- quiet hours (one-line path) ----------------------------------------------------------------------
 
 
-def quiet_hours_end(ctx: HandlerContext, preview: Preview) -> datetime | None:
-    """The next allowed time if this preview's send would go out inside quiet hours (services/quiet_hours.py)."""
-    return quiet_until(ctx.policy.quiet_hours, preview.input.send_at, ctx.clock())
-
-
 def quiet_hours_question(voice: Voice, preview: Preview, until: datetime, draft_id: str) -> dict:
     """Nothing is submitted yet: the person chooses to schedule it for `until` or to send anyway. The
     buttons carry the draft's id; only its author can load it."""
@@ -249,33 +244,22 @@ def quiet_hours_question(voice: Voice, preview: Preview, until: datetime, draft_
 
 
 def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, override: bool) -> dict:
-    """A button of `quiet_hours_question` was pressed: submit the kept draft, scheduled for the next allowed
-    time or flagged as a confirmed override. The draft id is the request's source event, so a second
-    press (or the other button) cannot create a second request."""
+    """A button of `quiet_hours_question` was pressed: the kept draft is submitted, scheduled for the next
+    allowed time or flagged as a confirmed override (services/drafts.py `choose_quiet`; a second press, or
+    the other button, cannot create a second request)."""
     voice = ctx.voice
-    draft = ctx.store.drafts.load(draft_id, user)
-    if draft is None:
+    outcome = ctx.drafts.choose_quiet(draft_id, user, override=override)
+    if outcome.verdict is Verdict.GONE:
         return _answer(voice, "這個選項已過期或不是您的草稿，請重新輸入 `/sms send`。",
                        "This choice expired or is not yours; type `/sms send` again.")
-    payload, image = draft
-    compose = input_from_json(payload, image)
-    if not override:
-        compose = replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at))
-    preview = ctx.check(compose, requester=user, channel=payload.get("origin_channel", ""))
-    if not preview.ok:
-        return _problems_answer(voice, preview)
-    submitted = ctx.requests.submit(preview, requester=user, origin_channel=payload.get("origin_channel", ""),
-                                    source_event=f"quiet:{draft_id}", quiet_override=override)
-    if submitted.duplicate:
-        return _answer(voice, f"已處理過：發送申請 #{submitted.request_id}。",
-                       f"Already done: send request #{submitted.request_id}.")
-    ctx.store.drafts.delete(draft_id)
-    return submitted_answer(voice, preview, submitted)
-
-
-def scheduled_after_quiet(ctx: HandlerContext, send_at: datetime | None) -> datetime | None:
-    """The send time for "schedule for the next allowed time" (services/quiet_hours.py)."""
-    return rescheduled(ctx.policy.quiet_hours, send_at, ctx.clock(), min_lead_seconds=MIN_LEAD_SECONDS)
+    assert outcome.preview is not None
+    if outcome.verdict is Verdict.INVALID:
+        return _problems_answer(voice, outcome.preview)
+    assert outcome.submitted is not None
+    if outcome.verdict is Verdict.DUPLICATE:
+        return _answer(voice, f"已處理過：發送申請 #{outcome.submitted.request_id}。",
+                       f"Already done: send request #{outcome.submitted.request_id}.")
+    return submitted_answer(voice, outcome.preview, outcome.submitted)
 
 
 def credit_answer(ctx: HandlerContext, *, live: bool) -> dict:

@@ -1,21 +1,22 @@
 """Everything a listener needs, handed over once by bot/app.py: the voice, the services, the store for
-read-only lookups, and a background runner. Listeners hold no business rule; they translate."""
+read-only lookups, and a background runner. Listeners hold no business rule; they translate (a draft's
+checks, keeping and submitting are services/drafts.py's)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from every8d.limits import DEFAULT_LIMITS, Limits
 from handlers.texts import Voice
 from services.approval import ApprovalService
-from services.audiences import AudienceService, resolver
+from services.audiences import AudienceService
 from services.autoreply import AutoReplyService
-from services.budgets import BudgetService, BudgetVerdict
+from services.budgets import BudgetService
 from services.cancel import CancelService
-from services.compose import ComposeInput, Preview, prepare
 from services.conversations import AnswerService
 from services.credit import CreditService
+from services.drafts import DraftService
 from services.home import HomeReads
 from services.optout import OptOutService
 from services.policy import Policy
@@ -42,6 +43,8 @@ class HandlerContext:
     answers: AnswerService
     #: `/sms report` and `/sms audit`: figures, the CSV and their audit records.
     reports: ReportService
+    #: A person's draft from check to request, the quiet-hours choice, templates (services/drafts.py).
+    drafts: DraftService
     runner: Runner
     bot_token: str
     #: The address book and templates (`/sms contacts`, `/sms templates`, the import, the chooser).
@@ -64,24 +67,3 @@ class HandlerContext:
     budgets: BudgetService | None = None
     #: Recurring sends (services/series.py); None where a tool builds handlers without them.
     series: SeriesService | None = None
-
-    def check(self, compose: ComposeInput, *, requester: str | None = None, channel: str = "") -> Preview:
-        """`services.compose.prepare` with everything a Slack user's draft is checked against: the last
-        credit, the opt-out list, the address book, the bot's time zone, numbers masked in problems; with
-        `requester` (and the `channel` it comes from), the monthly budgets too (BOT_BUDGET_OVER=refuse: a
-        draft over one gets a problem)."""
-        preview = prepare(compose, clock=self.clock, last_credit=self.store.credit.latest(), limits=self.limits,
-                          opted_out=self.store.optouts.among, resolve=resolver(self.store), tz=self.voice.tz,
-                          show=self.voice.number, links=self.policy.registered_links)
-        if requester is None or not preview.ok:
-            return preview
-        verdict = self.budget(preview, requester, channel)
-        problem = self.budgets.refusal(verdict) if self.budgets is not None and verdict is not None else None
-        return replace(preview, problems=[*preview.problems, problem]) if problem else preview
-
-    def budget(self, preview: Preview, requester: str, channel: str) -> BudgetVerdict | None:
-        """A checked draft against the budgets of its requester and channel this month (None: no budgets)."""
-        if self.budgets is None or preview.quote is None:
-            return None
-        verdict = self.budgets.check(preview.quote.points, requester=requester, channel=channel)
-        return verdict if verdict.applies else None

@@ -30,6 +30,7 @@ from handlers import cards, modals
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points, sms_text_from_slack
 from services.conversations import AnswerOutcome, AnswerVerdict
+from services.drafts import KeptAnswer
 from storage import Reply
 
 log = logging.getLogger("every8d_bot.handlers")
@@ -105,8 +106,8 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         if not typed.text.strip():
             return  # nothing to ask about
-        draft_id = ctx.store.drafts.save(typed.user, {"channel": typed.channel, "thread_ts": typed.thread_ts,
-                                                      "ts": typed.ts, "text": typed.text, "reply_id": reply.id})
+        draft_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
+                                                                  reply.id))
         text, blocks = confirm_question(voice, voice.number(reply.mobile), typed.text, draft_id)
         client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
                                   text=text, blocks=blocks)
@@ -119,10 +120,10 @@ def register(app: App, ctx: HandlerContext) -> None:
             respond(**_replacing(voice, "這個選項已過期或不是您的訊息。", "This choice expired or is not yours."))
             return
         draft_id, draft = kept
-        typed = ThreadMessage(draft["channel"], draft["thread_ts"], draft["ts"], body["user"]["id"], draft["text"])
+        typed = ThreadMessage(draft.channel, draft.thread_ts, draft.ts, body["user"]["id"], draft.text)
         said: list[tuple[str, str]] = []
-        outcome = answer_now(ctx, typed, lambda zh, en: said.append((zh, en)), reply_id=int(draft["reply_id"]))
-        ctx.store.drafts.delete(draft_id)
+        outcome = answer_now(ctx, typed, lambda zh, en: said.append((zh, en)), reply_id=draft.reply_id)
+        ctx.drafts.discard(draft_id)
         if outcome.verdict in (AnswerVerdict.SUBMITTED, AnswerVerdict.DUPLICATE) and not said:
             said.append(("📤 已送出，會在討論串中顯示發送結果。", "📤 Sent; its result shows in the thread."))
         elif outcome.verdict is AnswerVerdict.NO_REPLY:
@@ -136,7 +137,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack()
         kept = _kept_answer(ctx, body)
         if kept is not None:
-            ctx.store.drafts.delete(kept[0])
+            ctx.drafts.discard(kept[0])
         respond(**_replacing(voice, "📝 已保留為討論串中的備註，沒有發送簡訊。",
                              "📝 Kept as a note in the thread; no SMS was sent."))
 
@@ -220,16 +221,14 @@ def _teller(client: WebClient, typed: ThreadMessage, voice: Voice) -> Callable[[
     return tell
 
 
-def _kept_answer(ctx: HandlerContext, body: dict) -> tuple[str, dict] | None:
+def _kept_answer(ctx: HandlerContext, body: dict) -> tuple[str, KeptAnswer] | None:
     """The confirmed answer's draft, only for the person who typed it."""
     try:
         draft_id = str(body["actions"][0]["value"])
     except (KeyError, IndexError, TypeError):
         return None
-    kept = ctx.store.drafts.load(draft_id, body.get("user", {}).get("id", ""))
-    if kept is None or not isinstance(kept[0], dict) or not {"channel", "thread_ts", "ts", "text", "reply_id"} <= set(kept[0]):
-        return None
-    return draft_id, kept[0]
+    kept = ctx.drafts.kept_answer(draft_id, body.get("user", {}).get("id", ""))
+    return (draft_id, kept) if kept is not None else None
 
 
 def _replacing(voice: Voice, zh: str, en: str) -> dict:

@@ -17,11 +17,11 @@ from slack_sdk import WebClient
 
 from handlers import cards, modals, repeat_fields
 from handlers import series as series_ui
-from handlers.commands import quiet_hours_end, scheduled_after_quiet
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
 from services.audiences import CsvImportError
-from services.compose import ComposeInput, input_from_json
+from services.compose import ComposeInput, Preview
+from services.drafts import Verdict
 from services.personalise import read_audience_csv
 from services.recurrence import Rule
 
@@ -87,7 +87,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             except CsvImportError as exc:
                 ack(response_action="errors", errors={"audience": voice.t(exc.zh, exc.en)})
                 return
-        preview = ctx.check(
+        preview = ctx.drafts.check(
             ComposeInput(
                 kind=values.kind,
                 recipients_text=values.recipients,
@@ -104,17 +104,16 @@ def register(app: App, ctx: HandlerContext) -> None:
         if values.problems or not preview.ok:
             ack(response_action="errors", errors=field_errors(ctx, [*values.problems, *preview.problems], values.kind))
             return
-        if rule is not None and quiet_hours_end(ctx, preview) is not None:
+        if rule is not None and ctx.drafts.quiet_until(preview) is not None:
             ack(response_action="errors", errors={"send_at": voice.t(
                 "重複發送的時間落在勿擾時段，請選擇其他時間。", "The repeating send's time falls in quiet hours; pick another time.")})
             return
-        payload = preview.to_json()
-        if rule is not None:
-            payload["series"] = rule.to_columns()
-        draft_id = ctx.store.drafts.save(user, payload, image=image)
+        # The draft keeps the list resolved here: confirming the preview reads no recipient again.
+        draft_id = ctx.drafts.keep(preview, user=user, channel=channel,
+                                   series=rule.to_columns() if rule is not None else None)
         shown = modals.preview_view(voice, preview, draft_id=draft_id, channel_id=channel,
-                                    quiet_until=None if rule else quiet_hours_end(ctx, preview),
-                                    budget=ctx.budget(preview, user, channel))
+                                    quiet_until=None if rule else ctx.drafts.quiet_until(preview),
+                                    budget=ctx.drafts.budget(preview, user, channel))
         if rule is not None and preview.quote is not None and preview.input.send_at is not None:
             shown = series_ui.with_series(voice, shown, rule, preview.input.send_at.timestamp(), preview.quote.points)
         ack(response_action="push", view=shown)
@@ -126,45 +125,36 @@ def register(app: App, ctx: HandlerContext) -> None:
         if meta is None or not meta.get("draft_id") or len(meta["draft_id"]) > MAX_DRAFT_ID:
             ack(response_action="update", view=modals.damaged_view(voice))
             return
-        draft = ctx.store.drafts.load(meta["draft_id"], user)
+        channel = meta.get("channel_id", "")
+        draft = ctx.drafts.load(meta["draft_id"], user, channel=channel)
         if draft is None:
             ack(response_action="update", view=_gone_view(ctx))
             return
-        payload, image = draft
-        compose = input_from_json(payload, image)
-        channel = meta.get("channel_id", "")
-        preview = ctx.check(compose, requester=user, channel=channel)
-        if payload.get("series") and ctx.series is not None:
+        if draft.series and ctx.series is not None:
+            preview = ctx.drafts.confirm(draft)
             if not preview.ok:
-                problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)
-                ack(response_action="update", view=_problem_view(ctx, problems))
+                ack(response_action="update", view=_problem_view(ctx, _problem_lines(ctx, preview)))
                 return
-            series_id = ctx.series.create(preview, Rule.from_columns(payload["series"]), requester=user,
+            series_id = ctx.series.create(preview, Rule.from_columns(draft.series), requester=user,
                                           origin_channel=channel)
-            ctx.store.drafts.delete(meta["draft_id"])
+            ctx.drafts.discard(draft.id)
             ack(response_action="update", view=series_ui.submitted_view(voice, series_id))
             ctx.wake_poster()
             return
-        quiet_until = quiet_hours_end(ctx, preview) if preview.ok else None
-        choice = modals.read_quiet_choice(_state_values(view))
-        if quiet_until is not None and choice is None:
+        outcome = ctx.drafts.submit_preview(draft, choice=modals.read_quiet_choice(_state_values(view)))
+        assert outcome.preview is not None
+        if outcome.verdict is Verdict.ASK:
             # Quiet hours began while the preview was open: ask before anything is submitted.
             ack(response_action="update", view=modals.preview_view(
-                voice, preview, draft_id=meta["draft_id"], channel_id=meta.get("channel_id", ""),
-                quiet_until=quiet_until, budget=ctx.budget(preview, user, channel)))
+                voice, outcome.preview, draft_id=draft.id, channel_id=channel, quiet_until=outcome.quiet_until,
+                budget=outcome.budget))
             return
-        override = quiet_until is not None and choice == modals.QUIET_OVERRIDE
-        if quiet_until is not None and not override:
-            preview = ctx.check(replace(compose, send_at=scheduled_after_quiet(ctx, compose.send_at)), requester=user,
-                                channel=channel)
-        if not preview.ok:
+        if outcome.verdict is Verdict.INVALID:
             # Time passed since the preview (e.g. the scheduled time is now past): go back and say why.
-            problems = "\n".join(f"• {voice.t(p.zh, p.en)}" for p in preview.problems)
-            ack(response_action="update", view=_problem_view(ctx, problems))
+            ack(response_action="update", view=_problem_view(ctx, _problem_lines(ctx, outcome.preview)))
             return
-        submitted = ctx.requests.submit(preview, requester=user, origin_channel=meta.get("channel_id", ""),
-                                        quiet_override=override)
-        ctx.store.drafts.delete(meta["draft_id"])
+        submitted = outcome.submitted
+        assert submitted is not None
         ack(response_action="update", view=modals.submitted_view(voice, submitted.request_id, submitted.auto_approved))
         ctx.wake_poster()
 
@@ -182,7 +172,11 @@ def _state_values(view: dict) -> dict:
 
 def template_names(ctx: HandlerContext) -> list[str]:
     """The names the compose modal's template chooser offers."""
-    return [t.name for t in ctx.store.templates.list(modals.MAX_TEMPLATE_OPTIONS)]
+    return ctx.drafts.template_names(modals.MAX_TEMPLATE_OPTIONS)
+
+
+def _problem_lines(ctx: HandlerContext, preview: Preview) -> str:
+    return "\n".join(f"• {ctx.voice.t(p.zh, p.en)}" for p in preview.problems)
 
 
 def field_errors(ctx: HandlerContext, problems, kind: str) -> dict[str, str]:

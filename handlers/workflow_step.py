@@ -23,7 +23,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         execution = str(event.get("function_execution_id") or "")
         if not execution:
             return
-        started = start_step(execution, inputs or {}, requests=ctx.requests, check=ctx.check, policy=ctx.policy,
+        started = start_step(execution, inputs or {}, requests=ctx.requests, check=ctx.drafts.check, policy=ctx.policy,
                              clock=ctx.clock)
         if isinstance(started, StepRefused):
             fail(error=ctx.voice.t(started.zh, started.en))

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from services.ports import Clock
     from storage.db import Store
 
-#: What `prepare` calls to read names and groups: text -> (text for the phone rules, {e164: name}, problems).
-Resolver = Callable[[str], tuple[str, dict[str, str], list[Problem]]]
+#: What `prepare` calls to read names and groups: text -> (entries for the phone rules, {e164: name}, problems).
+Resolver = Callable[[str], tuple[list[str], dict[str, str], list[Problem]]]
 
 #: Separators that always end an entry (the phone rules' own, so a name with spaces is tried whole first).
 _SEPARATORS = re.compile(r"[,，;；、\r\n]+")
@@ -52,12 +52,20 @@ _HEADERS = {
 
 
 def resolve_recipients(text: str, store: Store) -> tuple[str, dict[str, str], list[Problem]]:
+    """Replace contact and group names in a recipients field by their numbers: `resolve_entries` with the
+    entries as text, one per line."""
+    entries, names, problems = resolve_entries(text, store)
+    return "\n".join(entries), names, problems
+
+
+def resolve_entries(text: str, store: Store) -> tuple[list[str], dict[str, str], list[Problem]]:
     """Replace contact and group names in a recipients field by their numbers.
 
-    Returns the text for the phone rules (one entry per line), {e164: contact name} for every number that
-    is in the address book (typed directly or reached by name), and the problems: a name that matches
-    nothing, a contact name two contacts share, an empty group. Entries with digits are left to the phone
-    rules, which say precisely what is wrong with a mistyped number."""
+    Returns the entries for the phone rules, already split (handed on as a list, not joined into text to
+    be split again), {e164: contact name} for every number that is in the address book (typed directly or
+    reached by name), and the problems: a name that matches nothing, a contact name two contacts share, an
+    empty group. Entries with digits are left to the phone rules, which say precisely what is wrong with a
+    mistyped number."""
     entries: list[str] = []
     problems: list[Problem] = []
     lookup = _Lookup(store)
@@ -75,12 +83,12 @@ def resolve_recipients(text: str, store: Store) -> tuple[str, dict[str, str], li
                 continue
             _take(entry, lookup(entry), entries, problems)
     numbers = [r.e164 for r in map(parse_phone, entries) if isinstance(r, Recipient)]
-    return "\n".join(entries), store.contacts.names_for(numbers), problems
+    return entries, store.contacts.names_for(numbers), problems
 
 
 def resolver(store: Store) -> Resolver:
-    """`resolve_recipients` bound to a store, for `compose.prepare(resolve=...)`."""
-    return lambda text: resolve_recipients(text, store)
+    """`resolve_entries` bound to a store, for `compose.prepare(resolve=...)`."""
+    return lambda text: resolve_entries(text, store)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,8 @@ _PIECE = re.compile(r"[^\s,，;；、]+")
 #: Which of these numbers (E.164) opted out: `store.optouts.among`.
 OptedOut = Callable[[Iterable[str]], set[str]]
 #: Contact and group names -> numbers: `services.audiences.resolver(store)`.
-Resolve = Callable[[str], tuple[str, dict[str, str], list[Problem]]]
+#: The entries come back as a list, read by the phone rules as they are (not joined and split again).
+Resolve = Callable[[str], tuple[list[str], dict[str, str], list[Problem]]]
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,11 @@ def prepare(
     numbers_text, names, unresolved = compose.recipients_text, {}, []
     if compose.audience is not None:
         numbers_text = "\n".join(t for t in (numbers_text.strip(), compose.audience.phones_text()) if t)
+    entries: str | list[str] = numbers_text
     if resolve is not None:
-        numbers_text, names, unresolved = resolve(numbers_text)
+        entries, names, unresolved = resolve(numbers_text)
         problems.extend(unresolved)
-    recipients = parse_recipients(numbers_text, allow_international=not mms, limits=limits)
+    recipients = parse_recipients(entries, allow_international=not mms, limits=limits)
     nothing = not recipients.recipients and not recipients.rejected
     if not (unresolved and nothing):  # "enter at least one number" would only confuse after "no contact X"
         problems.extend(recipients.problems())
@@ -195,17 +198,53 @@ def prepare(
     problems.extend(_check_validity(compose.validity_minutes, limits))
     quote: Quote | None = None
     if recipients.recipients and not any(p.field == "message" for p in problems):
-        if mms:
-            quote = quote_mms(recipients, limits, message=checked, image=compose.image)
-        elif messages:
-            quote = quote_sms_each([(messages[r.e164], r) for r in recipients.recipients], limits)
-        else:
-            quote = quote_sms(compose.message, recipients, limits)
+        quote = _quote(compose, recipients, messages, limits)
     credit, credit_at = last_credit if last_credit else (None, None)
     image_type = sniff_image_type(compose.image) if compose.image else None
     kept = {r.e164: names[r.e164] for r in recipients.recipients if r.e164 in names}
     return Preview(compose, recipients, quote, credit, credit_at, image_type, problems, skipped, kept, messages,
                    limits, unregistered)
+
+
+def recheck(
+    preview: Preview,
+    *,
+    clock: Clock,
+    last_credit: tuple[float, float] | None,
+    opted_out: OptedOut | None = None,
+    send_at: datetime | None | EllipsisType = ...,
+) -> Preview:
+    """A kept preview checked again for what can change while it waits for its confirmation, without
+    reading its recipients again: the time (a scheduled time can have come too close; `send_at` replaces
+    it, e.g. the end of quiet hours), the opt-out list (a number that replied STOP meanwhile is left out and
+    the price follows) and the last credit read. The recipients, their names and their texts stay those the
+    person saw and confirmed: the address book is not read again (services/drafts.py says why)."""
+    compose = preview.input if isinstance(send_at, EllipsisType) else replace(preview.input, send_at=send_at)
+    recipients, skipped = _without_opted_out(preview.recipients, opted_out)
+    problems = [*_check_time(compose.send_at, clock)]
+    if skipped and not recipients.recipients:
+        every = len(skipped) + len(preview.opted_out)
+        problems.append(Problem("recipients", f"所有收件人（{every} 位）都已退訂，沒有可發送的對象。",
+                                f"Every recipient ({every}) opted out; there is nobody to send to."))
+    quote, names, messages = preview.quote, preview.names, preview.messages
+    if skipped:
+        left = {r.e164 for r in recipients.recipients}
+        names = {n: name for n, name in names.items() if n in left}
+        messages = {n: text for n, text in messages.items() if n in left}
+        quote = _quote(compose, recipients, messages, preview.limits) if recipients.recipients else None
+    credit, credit_at = last_credit if last_credit else (None, None)
+    return replace(preview, input=compose, recipients=recipients, quote=quote, credit=credit, credit_at=credit_at,
+                   problems=problems, opted_out=[*preview.opted_out, *skipped], names=names, messages=messages)
+
+
+def _quote(compose: ComposeInput, recipients: RecipientList, messages: dict[str, str], limits: Limits) -> Quote:
+    """The price of a checked draft: MMS by size, personalised SMS text by text, else one text for all."""
+    if compose.kind == "mms":
+        checked = max(messages.values(), key=count_chars) if messages else compose.message
+        return quote_mms(recipients, limits, message=checked, image=compose.image)
+    if messages:
+        return quote_sms_each([(messages[r.e164], r) for r in recipients.recipients], limits)
+    return quote_sms(compose.message, recipients, limits)
 
 
 def _unregistered(links: RegisteredLinks | None, message: str, messages: dict[str, str]) -> list[str]:

@@ -11,7 +11,16 @@ import re
 
 import pytest
 
-from bench import ack_time, big_send, callback_rate, personalised_send, poll_cycle, reply_burst, run_all
+from bench import (
+    ack_time,
+    big_send,
+    callback_rate,
+    checks_per_submission,
+    personalised_send,
+    poll_cycle,
+    reply_burst,
+    run_all,
+)
 from bench.common import Figure, percentile, render_table
 
 
@@ -76,6 +85,15 @@ def test_reply_burst_traces_every_reply_back_from_slack(tmp_path):
     assert figures[f"{name}: posts out of order"].value == 0
     limited = re.search(r"(\d+) answers were 429", figures[f"{name}: time to deliver all"].note)
     assert limited and int(limited.group(1)) > 0  # the fault was on ("10 answers" once read as "0 answers")
+
+
+def test_checks_per_submission_counts_one_full_check_per_submission(tmp_path):
+    figures = run_quick(checks_per_submission, tmp_path)
+    for scenario, _, _ in checks_per_submission.SCENARIOS:
+        assert figures[f"{scenario}: prepare"].value == 1 and figures[f"{scenario}: prepare"].ok
+        assert figures[f"{scenario}: phone-rule passes"].value == 1  # the list is read once, then kept
+    assert figures["(a) modal, night, schedule: address-book passes"].note.endswith("before services/drafts.py: 3")
+    assert figures["(a) modal, by day: text splits"].value == 2  # one per typed piece; the entries not joined
 
 
 def test_run_all_collects_client_overhead_into_the_one_table(tmp_path, capsys):
