@@ -207,7 +207,7 @@ class Runtime:
         self.drafts = DraftService(self.store, self.policy, clock, self.requests, limits=config.limits,
                                   tz=self.voice.tz, show=self.voice.number, budgets=self.budgets)
         self.context = HandlerContext(
-            voice=self.voice, store=self.store, policy=self.policy, clock=clock, requests=self.requests,
+            voice=self.voice, policy=self.policy, clock=clock, requests=self.requests,
             approval=self.approval, cancel=self.cancel, credit=self.credit, tracking=self.tracking,
             answers=self.answers, drafts=self.drafts, reports=ReportService(self.store, clock, timezone=config.timezone),
             limits=config.limits, autoreply=self.autoreply, budgets=self.budgets,

@@ -1,6 +1,6 @@
-"""Everything a listener needs, handed over once by bot/app.py: the voice, the services, the store for
-read-only lookups, and a background runner. Listeners hold no business rule; they translate (a draft's
-checks, keeping and submitting are services/drafts.py's)."""
+"""Everything a listener needs, handed over once by bot/app.py: the voice, the services and a background
+runner. No database handle: listeners turn Slack events into service calls and render what the services return
+(a draft's checks, keeping and submitting are services/drafts.py's; lists and lookups are read services')."""
 
 from __future__ import annotations
 
@@ -26,13 +26,11 @@ from services.requests import RequestService
 from services.series import SeriesService
 from services.summary import RequestLookup
 from services.tracking import TrackingService
-from storage import Store
 
 
 @dataclass
 class HandlerContext:
     voice: Voice
-    store: Store
     policy: Policy
     clock: Clock
     requests: RequestService
