@@ -65,7 +65,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         channel = command["channel_id"]
         if not text or word in ("new", "compose"):
             ack()
-            names = ctx.drafts.template_names(modals.MAX_TEMPLATE_OPTIONS)
+            names = ctx.audiences.template_names(modals.MAX_TEMPLATE_OPTIONS)
             client.views_open(trigger_id=command["trigger_id"],
                               view=modals.compose_view(ctx.voice, channel_id=channel, templates=names,
                                                      limits=ctx.limits))
@@ -137,9 +137,9 @@ def one_line_send(ctx: HandlerContext, rest: str, *, user: str, channel: str) ->
         return _answer(voice, "請在 send 後面加上手機號碼和內容，例如：`/sms send 0912345678 您好`",
                        "Give numbers and a message after send, e.g. `/sms send 0912345678 Hello`")
     if TEMPLATE_REF.fullmatch(message):
-        template = ctx.drafts.template(message[1:])
+        template = ctx.audiences.template(message[1:])
         if template is None:
-            names = "、".join(f"`@{escape(name)}`" for name in ctx.drafts.template_names(10)) \
+            names = "、".join(f"`@{escape(name)}`" for name in ctx.audiences.template_names(10)) \
                 or voice.t("（尚無範本）", "(none yet)")
             shown = escape(message[1:40])
             return _answer(voice, f"找不到範本「{shown}」。可用的範本：{names}",

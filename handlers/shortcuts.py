@@ -48,7 +48,7 @@ def open_compose(ctx: HandlerContext, client: WebClient, body: dict, *, channel:
             "請在頻道中使用 `/sms`，或請管理員設定 BOT_APPROVAL_CHANNEL，才能從任何地方撰寫簡訊。",
             "Use `/sms` in a channel, or ask an admin to set BOT_APPROVAL_CHANNEL, to compose from anywhere."))
     else:
-        names = ctx.drafts.template_names(modals.MAX_TEMPLATE_OPTIONS)
+        names = ctx.audiences.template_names(modals.MAX_TEMPLATE_OPTIONS)
         view = modals.compose_view(voice, channel_id=channel or ctx.policy.approval_channel,
                                    initial={"message": message[:modals.MESSAGE_MAX_CHARS]}, templates=names,
                                    limits=ctx.limits)

@@ -172,7 +172,7 @@ def _state_values(view: dict) -> dict:
 
 def template_names(ctx: HandlerContext) -> list[str]:
     """The names the compose modal's template chooser offers."""
-    return ctx.drafts.template_names(modals.MAX_TEMPLATE_OPTIONS)
+    return ctx.audiences.template_names(modals.MAX_TEMPLATE_OPTIONS)
 
 
 def _problem_lines(ctx: HandlerContext, preview: Preview) -> str:

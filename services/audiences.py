@@ -478,8 +478,12 @@ class AudienceService:
         """The first `limit` templates by name."""
         return self.store.templates.list(limit)
 
+    def template_names(self, limit: int) -> list[str]:
+        """The names a template chooser offers (the compose modal's select, the `@template` hint)."""
+        return [t.name for t in self.store.templates.list(limit)]
+
     def template(self, name: str) -> Template | None:
-        """The template with this name, or None."""
+        """The template with this name, or None (`/sms send <numbers> @<name>`)."""
         return self.store.templates.get(name)
 
     def save_template(self, *, actor: str, name: str, body: str) -> bool:

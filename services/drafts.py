@@ -16,8 +16,7 @@ have come too close, and "schedule for the next allowed time" moves it), the opt
 replied STOP meanwhile is never texted, and the price follows), the last credit read (shown on the card)
 and the monthly budgets (BOT_BUDGET_OVER=refuse stops a draft that no longer fits).
 
-Also here, for composing: the template names the modal offers and a template by name (`@template`); and,
-for conversations, the answer a person typed in a thread, kept while they are asked whether to text it.
+Also here, for conversations, the answer a person typed in a thread, kept while they are asked whether to text it.
 """
 
 from __future__ import annotations
@@ -50,7 +49,6 @@ from services.quiet_hours import quiet_until, rescheduled
 from services.requests import RequestService, Submitted
 from services.resend import ResendDraft, resend_draft
 from storage import Store
-from storage.models import Template
 
 #: The modal's choice on a preview inside quiet hours (handlers/modals.py writes the same values).
 SCHEDULE = "schedule"
@@ -262,16 +260,6 @@ class DraftService:
     def resend_draft(self, request_id: int) -> ResendDraft | None:
         """What Resend to failed would send for this request (services/resend.py), or None: nobody to retry."""
         return resend_draft(self.store, request_id)
-
-    # -- composing: templates ------------------------------------------------------------------------------
-
-    def template_names(self, limit: int) -> list[str]:
-        """The names a template chooser offers (the modal's select, the `@template` hint)."""
-        return [t.name for t in self.store.templates.list(limit)]
-
-    def template(self, name: str) -> Template | None:
-        """A saved template by its name (`/sms send <numbers> @<name>`)."""
-        return self.store.templates.get(name)
 
     # -- conversations: a typed answer awaiting its author's confirmation --------------------------------
 

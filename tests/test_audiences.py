@@ -200,7 +200,7 @@ def test_the_audience_service_adds_a_group_only_when_every_entry_is_a_contact(tm
         assert (book.total, [c.name for c in book.contacts], book.groups) == (2, ["王小明"], [("VIP", 2)])
         assert service.save_template(actor="U_A", name="提醒", body="{name} 您好") is True
         assert service.template("提醒").created_by == "U_A"  # type: ignore[union-attr]
-        assert [t.name for t in service.templates(10)] == ["提醒"]
+        assert [t.name for t in service.templates(10)] == ["提醒"] and service.template_names(10) == ["提醒"]
         assert service.remove_template(actor="U_A", name="提醒") and service.template("提醒") is None
         assert service.remove_group(actor="U_A", group="VIP") and service.remove_contact(actor="U_A", key=AMY) == 1
     finally:

@@ -222,14 +222,7 @@ def test_the_modal_override_is_only_an_override_inside_quiet_hours(store):
     assert not store.requests.get(outcome.submitted.request_id).quiet_override
 
 
-# -- templates and kept answers ------------------------------------------------------------------------------
-
-
-def test_templates_for_composing(store):
-    drafts = service(store)
-    store.templates.save("生日祝福", "{name} 生日快樂")
-    assert drafts.template_names(10) == ["生日祝福"]
-    assert drafts.template("生日祝福").body == "{name} 生日快樂" and drafts.template("沒有") is None
+# -- kept answers ------------------------------------------------------------------------------
 
 
 def test_a_kept_answer_is_only_its_authors(store):
