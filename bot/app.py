@@ -30,7 +30,7 @@ from handlers import (
     reports,
     series,
     shortcuts,
-    views,
+    submissions,
     workflow_step,
 )
 from handlers.context import HandlerContext
@@ -70,7 +70,7 @@ def create_app(
         bolt_log.setLevel(level)
     commands.register(app, ctx)
     actions.register(app, ctx)
-    views.register(app, ctx)
+    submissions.register(app, ctx)
     home.register(app, ctx)
     # conversations listens to every channel message (acked and ignored unless it answers a reply).
     for feature in (conversations, audiences, optout, reports, shortcuts, workflow_step, autoreply, budgets, series):

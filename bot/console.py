@@ -72,7 +72,7 @@ DEFAULT_WAIT_SECONDS = 30.0
 SETTLE_SECONDS = 10.0
 
 #: Words with which the bot refuses or apologises in a direct answer (see handlers/commands.py,
-#: actions.py, views.py, app.py). A step whose answer says one of them failed, unless marked with `!`.
+#: actions.py, submissions.py, app.py). A step whose answer says one of them failed, unless marked with `!`.
 REFUSALS: tuple[str, ...] = (
     "無法送出", "無法取得", "找不到", "只有核准者", "只有申請人", "不能核准", "處理過了", "抱歉", "取消失敗",
     "請在 send", "請提供", "已經確定", "無法再取消", "已過期", "未核准：",

@@ -31,8 +31,8 @@ from handlers import cards, modals
 from handlers.commands import SubcommandCall
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
+from handlers.submissions import template_names
 from handlers.texts import Voice, clip, escape
-from handlers.views import template_names
 from services.audiences import CsvImportError, NameRefused, fill_template, unknown_variables
 from services.permissions import Action, may
 

@@ -1,6 +1,6 @@
 """The compose modal and its preview step, and reading a submitted compose view back into plain values.
 
-Block and action ids here are the contract with handlers/views.py and with the console, which fills
+Block and action ids here are the contract with handlers/submissions.py and with the console, which fills
 these fields by name: `recipients`, `message`, `subject`, `image`, `send_at`, `validity`, `kind`.
 """
 
