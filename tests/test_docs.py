@@ -57,6 +57,14 @@ def test_the_architecture_map_names_only_modules_that_exist():
     assert not missing, f"docs/ARCHITECTURE.md names missing paths: {missing}"
 
 
+def test_the_architecture_map_names_every_module():
+    """A module the map does not name is a behaviour a newcomer cannot find by its name."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    modules = [p.relative_to(ROOT).as_posix() for package in ("bot", "handlers", "services", "storage", "every8d")
+               for p in sorted((ROOT / package).glob("*.py")) if p.name != "__init__.py"]
+    assert [m for m in modules if f"`{m}`" not in text] == []
+
+
 def test_the_readmes_benchmark_block_holds_the_table_only():
     section = README.split("### Benchmarks", 1)[1]
     block = section.split("```", 2)[1].strip("\n").splitlines()
