@@ -165,11 +165,6 @@ class SlackPoster:
         """Make the Slack call of `plan` unless an earlier call for this row already landed in Slack."""
         if plan.api or plan.update_ts is not None:
             return self._call(plan)  # an edit or an API call is the same whenever made: nothing to look for
-        if item.posting_at is not None and plan.upload is not None:
-            # A shared file carries no metadata to find it by: at most once, as the weekly report always was.
-            log.warning("a %s upload (outbox %s) was interrupted and may be in Slack already; not uploading it "
-                        "again", item.kind, item.id)
-            return None
         if item.posting_at is not None:
             found = self._look_for_post(item, plan)
             if found is not None:
@@ -199,8 +194,10 @@ class SlackPoster:
 
     def _find_posted(self, item: OutboxItem, plan: Plan) -> str | None:
         """The ts of this row's message if Slack already has it: the bot's own post carrying the row's id
-        in its metadata, in the thread (or among the channel's latest messages)."""
+        in its metadata, in the thread (or among the channel's latest messages). A shared file's message
+        carries no metadata, so an upload is recognised by its file name (one per week for the report)."""
         wanted = self._metadata(item)["event_payload"]
+        filename = (plan.upload or {}).get("filename")
         cursor = None
         for _ in range(LOOKUP_PAGES):
             if plan.thread_ts:
@@ -212,6 +209,8 @@ class SlackPoster:
             for message in response.get("messages") or []:
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") == METADATA_EVENT and metadata.get("event_payload") == wanted:
+                    return str(message.get("ts"))
+                if filename and any(f.get("name") == filename for f in message.get("files") or []):
                     return str(message.get("ts"))
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

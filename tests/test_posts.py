@@ -96,7 +96,8 @@ def test_no_alert_channel_queues_nothing(make_product):
     assert weekly_rows(product) == []
 
 
-def test_the_chart_goes_as_one_upload_carrying_the_text_and_an_interrupted_upload_is_not_repeated(make_product):
+def test_the_chart_goes_as_one_upload_carrying_the_text_and_an_interrupted_upload_is_neither_lost_nor_doubled(
+        make_product):
     product = make_product()
     job = product.runtime.weekly_report
     job.chart = lambda report: FAKE_PNG
@@ -106,13 +107,22 @@ def test_the_chart_goes_as_one_upload_carrying_the_text_and_an_interrupted_uploa
     assert upload["channel"] == "C_ALERTS" and upload["content"] == FAKE_PNG
     assert upload["name"].startswith("sms-weekly-") and "簡訊週報" in upload["initial_comment"]
 
-    # Next week's upload started but its answer was lost (a crash): a file carries no metadata to find
-    # it by, so it is not uploaded a second time (at most once, as the weekly report always was).
+    # Next week's upload reached Slack but its answer was lost (a crash, a 5xx): the poster finds the
+    # shared file's message by its name and does not upload it a second time.
     item = product.runtime.weekly_report.service.due(now=monday + 7 * 86400)
+    plan = product.runtime.renderer.plan(item)
     product.store.outbox.posting(item.id)
+    product.runtime.client.files_upload_v2(channel=plan.channel, initial_comment=plan.text, **plan.upload)
     product.runtime.poster.deliver_now(item.id)
-    assert len(product.standin.uploads) == 1
+    assert len(product.standin.uploads) == 2
     assert product.store.outbox.pending(item_id=item.id) is None
+
+    # The week after, the upload started but never reached Slack: nothing is found, so it goes out once.
+    item = product.runtime.weekly_report.service.due(now=monday + 14 * 86400)
+    product.store.outbox.posting(item.id)
+    assert product.runtime.poster.deliver_now(item.id) is True
+    assert len(product.standin.uploads) == 3 and product.store.outbox.pending(item_id=item.id) is None
+    assert len({u["name"] for u in product.standin.uploads}) == 3
 
 
 # -- posts rendered from the read models ---------------------------------------------------------------
