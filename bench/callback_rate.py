@@ -6,19 +6,24 @@ before the 200 goes out, then a completion check and a summary update queued for
 poster runs meanwhile, as in production.
 
 1. Throughput: C keep-alive connections send back to back (closed loop). Baseline: a bare WSGI app
-   answering "OK" on the same server stack (waitress, 8 threads), same paths, same load generator.
+   answering "OK" on the same server stack (waitress, 8 threads), same paths, same load generator. The
+   product answers pushes in the server's loop thread (bot/push_lane.py); a bare app served that way too
+   is shown beside it (info), the floor of that path.
 2. Sustained: 300 callbacks/s for 60 s (open loop; 5 s with --quick); latency counted from when each
    request was due. Afterwards every 200 is checked against the database: each must have changed its row.
 
-The load generator (bench/loadgen.py) runs in its own process so it does not share the server's GIL.
+The load generator (bench/loadgen.py) runs in its own process so it does not share the server's GIL; it
+still shares the machine's cores, so its own CPU time per request is shown in the notes.
 
     python bench/callback_rate.py [--quick] [--json PATH]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,6 +39,8 @@ except ModuleNotFoundError:  # run as `python bench/callback_rate.py` from a che
     from bench import common
 
 from bench.common import Figure
+from bot.push_lane import PushLane
+from bot.wsgi import serve_in_thread, stop_server
 from every8d.sandbox.callbacks import callback_query
 from every8d.sandbox.engine import CallbackEvent
 from services.sending import request_tag
@@ -115,11 +122,38 @@ def load(mode: str, base_url: str, paths: list[str], connections: int, rate: flo
         "--rate",
         str(rate),
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         finished = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
     finally:
         Path(handle.name).unlink()
-    return json.loads(finished.stdout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    outcome = json.loads(finished.stdout)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)  # with its start-up
+    outcome["loadgen_cpu_ms"] = 1000 * cpu / max(1, outcome["sent"])
+    return outcome
+
+
+class _BareLane(PushLane):
+    """Every request served by the loop thread, no database: the floor of the product's push path."""
+
+    def wants(self, request: Any) -> bool:
+        return not request.error
+
+    @contextlib.contextmanager
+    def turn(self, wait: float) -> Any:
+        yield True
+
+
+@contextlib.contextmanager
+def serve_in_loop(application: Any) -> Any:
+    """`application` served as the product serves pushes (waitress, its loop thread answering)."""
+    server, port = serve_in_thread(application, host="127.0.0.1", port=0, threads=common.HTTP_THREADS,
+                                   lane=_BareLane())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(server)
 
 
 def stored_reports(store: Store) -> int:
@@ -134,7 +168,11 @@ def measure(quick: bool) -> list[Figure]:
     small_count = 200 if quick else SMALL_BATCH
     sustained_seconds = 5 if quick else 60
     sustained_count = int(SUSTAINED_RATE * sustained_seconds)
-    with common.running_product() as product, common.serve(common.bare_wsgi_app) as bare_url:
+    with (
+        common.running_product() as product,
+        common.serve(common.bare_wsgi_app) as bare_url,
+        serve_in_loop(common.bare_wsgi_app) as bare_loop_url,
+    ):
         product.runtime.poster.start()
         store = product.store
         count = math.ceil((throughput_count + sustained_count) / BATCH_SIZE)
@@ -146,7 +184,11 @@ def measure(quick: bool) -> list[Figure]:
         bare = load(
             "closed", bare_url, paths * 3, CONNECTIONS
         )  # it ignores the query: more samples, same cost each
+        bare_loop = load("closed", bare_loop_url, paths * 3, CONNECTIONS)
+        lane = product.server.task_dispatcher.lane
+        served = (lane.served_here, lane.handed_over)
         real = load("closed", product.url, paths, CONNECTIONS)
+        served = (lane.served_here - served[0], lane.handed_over - served[1])
         real_small = load("closed", product.url, callback_paths(prefix, small, 0, small_count), CONNECTIONS)
         paced = load(
             "paced",
@@ -157,7 +199,7 @@ def measure(quick: bool) -> list[Figure]:
         )
         answered = sum(result["statuses"].get("200", 0) for result in (real, real_small, paced))
         lost = answered - stored_reports(store)
-    return figures(bare, real, real_small, paced, lost, sustained_seconds)
+    return figures(bare, real, real_small, paced, lost, sustained_seconds, bare_loop, served)
 
 
 def figures(
@@ -167,6 +209,8 @@ def figures(
     paced: dict[str, Any],
     lost: int,
     seconds: int,
+    bare_loop: dict[str, Any] | None = None,
+    served: tuple[int, int] = (0, 0),
 ) -> list[Figure]:
     """Rates against the bare app, the sustained run against its targets, and the durability check."""
 
@@ -184,7 +228,9 @@ def figures(
             baseline=bare["rate"],
             ratio=common.ratio(real["rate"], bare["rate"]),
             note=f"{real['sent']} callbacks over {CONNECTIONS} keep-alive connections; product median "
-            f"{real['median_ms']:.1f} ms, bare {bare['median_ms']:.1f} ms; answers {real['statuses']}",
+            f"{real['median_ms']:.1f} ms, bare {bare['median_ms']:.1f} ms; answers {real['statuses']}; "
+            f"{served[0]} answered by the server's loop thread, {served[1]} by its workers; load generator "
+            f"CPU {real['loadgen_cpu_ms']:.3f} ms per request (bare run: {bare['loadgen_cpu_ms']:.3f} ms)",
         ),
         Figure(
             f"callbacks accepted durably per second ({SMALL_BATCH:,}-recipient batch)",
@@ -194,6 +240,22 @@ def figures(
             ratio=common.ratio(small["rate"], bare["rate"]),
             note=f"{small['sent']} callbacks; the same work on a smaller batch shows what grows with "
             "batch size",
+        ),
+        *(
+            [
+                Figure(
+                    "callbacks accepted durably per second vs a bare app answered in the loop thread",
+                    real["rate"],
+                    "/s",
+                    baseline=bare_loop["rate"],
+                    ratio=common.ratio(real["rate"], bare_loop["rate"]),
+                    note="the same product run against the floor of its push path (a bare app served by "
+                    f"waitress's loop thread, as bot/push_lane.py serves pushes); bare median "
+                    f"{bare_loop['median_ms']:.1f} ms",
+                )
+            ]
+            if bare_loop
+            else []
         ),
         Figure(
             f"callbacks {window}: p99 latency",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App
 
 from bot.callback_receiver import CallbackReceiver, StartResponse
+from bot.push_lane import PushLane, install
 from bot.slack_guard import slack_endpoint
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def build_wsgi_app(app: App | None, receiver: CallbackReceiver | None, service: 
             return receiver(environ, start_response)
         return _service_route(service, path, environ, start_response)
 
+    if receiver is not None:
+        application.push_lane = PushLane(receiver)  # type: ignore[attr-defined]  # read by serve_in_thread
     return application
 
 
@@ -55,14 +58,24 @@ def _service_route(service: ServiceEndpoints | None, path: str, environ: dict[st
     return [b"not found"]
 
 
-def serve_in_thread(application, *, host: str, port: int, threads: int = 8):
-    """Start waitress in a daemon thread; returns (server, port). Port 0 picks a free one."""
+def serve_in_thread(application, *, host: str, port: int, threads: int = 8, lane: PushLane | None = None):
+    """Start waitress in a daemon thread; returns (server, port). Port 0 picks a free one. `lane`: EVERY8D's
+    pushes answered by the server's loop thread (bot/push_lane.py); by default the one `build_wsgi_app`
+    attached to the app when it has a callback receiver."""
     import threading
 
     from waitress.server import create_server
 
+    lane = lane if lane is not None else getattr(application, "push_lane", None)
+    extra: dict[str, Any] = {}
+    if lane is not None:
+        extra = install(lane)
+        extra["_dispatcher"].set_thread_count(threads)
+    channel_class = extra.pop("channel_class", None)
     server = create_server(application, host=host, port=port, threads=threads, ident="every8d-bot",
-                           channel_timeout=30)
+                           channel_timeout=30, **extra)
+    if channel_class is not None:
+        server.channel_class = channel_class
     # Named by the port it got (port 0 picks one): `stop_server` finds the thread by that name.
     thread = threading.Thread(target=server.run, name=f"http-{server.effective_port}", daemon=True)
     thread.start()

@@ -13,6 +13,7 @@ the parts still to send are resumed after that push's transaction committed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -246,6 +247,17 @@ class TrackingService:
         for work in after:
             work()
         return outcome
+
+    def posts_queued_here(self) -> int:
+        """How many posts this thread has queued so far: compared around `ingest_callback`, it says whether
+        the push queued one, so the poster is woken only for something to post."""
+        return self.store.outbox.added_here()
+
+    def write_turn_if_free(self, wait: float = 0.0) -> contextlib.AbstractContextManager[bool]:
+        """This process's write lock if it comes free within `wait` seconds, else False (storage/db.py): for
+        the HTTP server's loop thread, which answers a push itself only when it will not queue behind a
+        long write."""
+        return self.store.write_turn_if_free(wait)
 
     def _after_commit(self, work: Callable[[], None]) -> None:
         """Run `work` once the current transaction of `ingest_callback` committed, or now outside one."""

@@ -157,20 +157,67 @@ class Store:
             return cursor.rowcount == 1
 
     @contextlib.contextmanager
+    def write_turn_if_free(self, wait: float = 0.0) -> Iterator[bool]:
+        """For a thread that must not queue behind other writers (the HTTP server's loop, which answers
+        pushes itself: bot/push_lane.py): yields True once it holds both this process's write lock (if
+        that came free within `wait` seconds) and SQLite's (if no other process holds it: no busy wait),
+        else False at once, holding nothing, so the caller hands the work to a thread that may wait.
+
+        With True, the transaction is begun (`BEGIN IMMEDIATE`) but belongs to the next `immediate()` of
+        this thread, which commits or rolls it back as if it had begun it; if none comes (the request was
+        refused before any write), it is rolled back here."""
+        lock = self._write_lock
+        if not (lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)):
+            yield False
+            return
+        try:
+            conn = self.db.conn
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                begun = True
+            except sqlite3.OperationalError:  # another process writes: let a thread that may wait do it
+                begun = False
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            if not begun:
+                yield False
+                return
+            self._local.begun_for_next = True
+            try:
+                yield True
+            finally:
+                self._local.begun_for_next = False
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
     def immediate(self) -> Iterator[Database]:
         """A `BEGIN IMMEDIATE` transaction: take the write lock first, then read and decide."""
         db = self.db
         if db.conn.in_transaction:
+            if getattr(self._local, "begun_for_next", False):
+                # `write_turn_if_free` began it for this one: commit or roll back as the owner.
+                self._local.begun_for_next = False
+                yield from self._own(db)
+                return
             # Nested use joins the outer transaction, which already holds the lock.
             yield db
             return
         with self._write_lock:
             db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.conn.in_transaction:
-                    db.conn.execute("ROLLBACK")
-                raise
-            else:
-                db.conn.execute("COMMIT")
+            yield from self._own(db)
+
+    @staticmethod
+    def _own(db: Database) -> Iterator[Database]:
+        """The body of a transaction this caller owns: commit at the end, roll back on any exception."""
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")

@@ -13,6 +13,7 @@ and the row being marked done, the next attempt first looks for the post in Slac
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 class Outbox:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._local = threading.local()
+
+    def added_here(self) -> int:
+        """How many rows this thread has inserted so far. A caller that compares it before and after its
+        transaction knows whether it queued a post, and wakes the poster only then: waking it for nothing
+        cost a callback a third of its time (a query and two thread switches per push)."""
+        return getattr(self._local, "added", 0)
 
     def enqueue(
         self,
@@ -54,6 +62,8 @@ class Outbox:
                 "thread_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [dedupe_key, kind, ref_json, channel, now, now, thread_key],
             )
+            if cursor.rowcount == 1:
+                self._local.added = self.added_here() + 1
             return cursor.rowcount == 1
 
     def _thread_key(self, ref: dict[str, Any], channel: str | None) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from bot.config import Config
+from bot.push_lane import PushLane
 from bot.runtime import Runtime
 from bot.wsgi import build_wsgi_app, serve_in_thread, stop_server
 from slackstandin import SlackStandIn, payloads
@@ -63,12 +64,14 @@ class Product:
         # runtime exists: the sandbox, built by the runtime, needs the callback URL, and a port merely
         # probed as free could be handed to the sandbox's own server meanwhile (seen under load).
         application: list[Callable] = []
+        lane = PushLane()  # EVERY8D's pushes served by the loop thread, as bot/cli.py serves them
         self.server, self.port = serve_in_thread(lambda environ, start: application[0](environ, start),
-                                                 host="127.0.0.1", port=0, threads=8)
+                                                 host="127.0.0.1", port=0, threads=8, lane=lane)
         self.callback_url = f"http://127.0.0.1:{self.port}/every8d/callback/{config.callback_token}"
         self.runtime = Runtime(config, clock=clock, callback_url=self.callback_url if config.callback_token else None)
         self.runtime.start(scheduler=False, poster=False)
         application.append(build_wsgi_app(self.runtime.app, self.runtime.receiver))
+        lane.receiver = self.runtime.receiver
         self.url = f"http://127.0.0.1:{self.port}"
         self.events_url = f"{self.url}/slack/events"
 
