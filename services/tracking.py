@@ -298,7 +298,7 @@ class TrackingService:
                 self._alert_credentials(batch.batch_id)
             # Only a final report can close the batch; otherwise queue a summary update without
             # counting the batch now: the summary is counted once, when it is rendered.
-            if not (report.status.final and self._maybe_complete(batch.batch_id)):
+            if not (report.status.final and self._maybe_complete(batch.batch_id, batch)):
                 self._announce_soon(batch.batch_id)
             return "status"
 
@@ -370,10 +370,11 @@ class TrackingService:
 
     # -- completion and posts ----------------------------------------------------------------------
 
-    def _maybe_complete(self, batch_id: str) -> bool:
+    def _maybe_complete(self, batch_id: str, batch: Batch | None = None) -> bool:
         """Close the batch when nothing is pending, or when validity plus the margin has passed (what is
-        still pending is then marked expired). Returns True if it closed now."""
-        batch = self.store.batches.get(batch_id)
+        still pending is then marked expired). Returns True if it closed now. `batch`: its row as read in
+        the caller's transaction, if it has it (a push reads it once, not twice)."""
+        batch = batch if batch is not None else self.store.batches.get(batch_id)
         if batch is None or batch.state is not BatchState.OPEN:
             return False
         now = self.clock()
@@ -393,9 +394,9 @@ class TrackingService:
     def _announce_soon(self, batch_id: str) -> None:
         """Queue a summary update (collapsed: one pending per request, rendered from the state when it
         goes out)."""
-        request = self.store.requests.by_batch(batch_id)
-        if request is not None and request.state not in _STILL_SENDING:
-            notices.summary(self.store, request.batch_id or batch_id, request.approval_channel)
+        target = self.store.requests.summary_target(batch_id)
+        if target is not None and target.state not in _STILL_SENDING:
+            notices.summary(self.store, target.batch_id or batch_id, target.approval_channel)
 
     def _announce(self, batch_id: str, *, force: bool = False) -> None:
         """Queue a summary update when the counts changed since the last one (or when forced). When the

@@ -49,14 +49,14 @@ class Outbox:
         now = now or time.time()
         ref_json = json.dumps(ref, sort_keys=True)
         with self._store.immediate() as db:
-            thread_key = self._thread_key(ref, channel)
             if collapse:
                 rows = self._store.rows(
                     "SELECT 1 AS one FROM outbox WHERE state = 'pending' AND kind = ? AND ref_json = ? LIMIT 1",
                     [kind, ref_json],
                 )
                 if rows:
-                    return False
+                    return False  # the usual outcome for a summary: asked on every push, one pending
+            thread_key = self._thread_key(ref, channel)
             cursor = db.execute(
                 "INSERT OR IGNORE INTO outbox (dedupe_key, kind, ref_json, channel, next_attempt_at, created_at, "
                 "thread_key) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from storage.models import PartPlan, RequestState, SendRequest, row_to
 
@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     from storage.db import Store
 
 _COLUMNS = ", ".join(SendRequest.__dataclass_fields__.keys())
+
+
+class SummaryTarget(NamedTuple):
+    """Where a batch's summary goes and whether it may go yet (`Requests.summary_target`)."""
+
+    state: RequestState
+    batch_id: str | None  # the request's lead batch: its summary message is the one edited
+    approval_channel: str
 
 
 def _to_request(row: dict[str, Any]) -> SendRequest:
@@ -87,6 +95,17 @@ class Requests:
             [batch_id],
         )
         return _to_request(rows[0]) if rows else None
+
+    def summary_target(self, batch_id: str) -> SummaryTarget | None:
+        """What a summary update needs of the request a batch belongs to (its state, lead batch and approval
+        channel), and nothing more: a push asks for it on every report, and reading the whole request row
+        was a fifth of a push's cost."""
+        row = self._store.db.conn.execute(
+            "SELECT requests.state, requests.batch_id, requests.approval_channel FROM batches "
+            "JOIN requests ON requests.id = batches.request_id WHERE batches.batch_id = ?",
+            [batch_id],
+        ).fetchone()
+        return SummaryTarget(RequestState(row[0]), row[1], row[2]) if row else None
 
     def by_source_event(self, source_event: str) -> SendRequest | None:
         """The request created from this Slack event, if any (Slack redelivers events it thinks were lost)."""
