@@ -7,6 +7,8 @@ answered 200 is in the database even when the process is killed right after (a r
 
 from __future__ import annotations
 
+import re
+import socket
 import sqlite3
 import threading
 import time
@@ -174,3 +176,52 @@ def test_every_push_answered_200_is_stored_when_the_process_is_killed(bot):
         kept = {report.mobile for report in store.replies.unmatched_reports(limit=100_000)}
     missing = [n for n in answered if stray_report(n)["RM"] not in kept]
     assert answered and not missing
+
+
+def test_a_post_push_and_two_pipelined_pushes_are_answered_in_order(make_product):
+    """EVERY8D may POST the form; a client may pipeline: the loop serves the first, a worker the next, and
+    the answers come back in order on the one connection."""
+    product = make_product()
+    form = urlencode(stray_report(1))
+    answer = requests.post(f"{product.url}/every8d/callback/{CALLBACK_TOKEN}", data=form, timeout=5,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200
+    wire = b"".join(
+        f"GET /every8d/callback/{token}?{urlencode(stray_report(n))} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        for n, token in ((2, CALLBACK_TOKEN), (3, "wrong-secret-0123456789abcdef"), (4, CALLBACK_TOKEN))
+    )
+    with socket.create_connection(("127.0.0.1", product.port), timeout=5) as conn:
+        conn.sendall(wire)
+        received = b""
+        while received.count(b"HTTP/1.1 ") < 3 or not received.endswith((b"OK", b"not found")):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", received) == [b"200", b"404", b"200"]
+    assert len(product.store.replies.unmatched_reports()) == 3
+
+
+def test_the_poster_is_woken_only_by_a_push_that_queued_a_post(make_product):
+    """Most reports only change a count whose summary update is already queued: waking the Slack poster for
+    those made it query the outbox on every push. A push that queues something still wakes it."""
+    product = make_product(sandbox_delivery_seconds=3600)
+    send_approved(product, "send 0912345678,0922333444,0933444555 狀態")
+    batch_id = batch_id_of(product)
+    product.settle()
+    wakes: list[int] = []
+    product.runtime.receiver.on_stored = lambda: wakes.append(1)
+
+    def report(mobile: str) -> dict[str, str]:
+        return {"BatchID": batch_id, "RM": mobile, "RT": "20261203093000", "STATUS": "100", "MR": "1"}
+
+    assert push(product, report("+886912345678")).status_code == 200
+    assert len(wakes) == 1  # the summary update queued
+    assert push(product, report("+886922333444")).status_code == 200
+    assert len(wakes) == 1  # the same update still queued: nothing new to post
+    assert push(product, report("+886922333444")).status_code == 200
+    assert len(wakes) == 1  # a repeat changes nothing
+    assert push(product, reply_report(batch_id)).status_code == 200
+    assert len(wakes) == 2  # a reply is posted
+    product.settle()
+    assert product.store.outbox.pending_count() == 0
