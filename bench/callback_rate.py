@@ -244,14 +244,15 @@ def figures(
         *(
             [
                 Figure(
-                    "callbacks accepted durably per second vs a bare app answered in the loop thread",
+                    "callbacks accepted durably per second vs bare in the loop thread",
                     real["rate"],
                     "/s",
                     baseline=bare_loop["rate"],
                     ratio=common.ratio(real["rate"], bare_loop["rate"]),
                     note="the same product run against the floor of its push path (a bare app served by "
                     f"waitress's loop thread, as bot/push_lane.py serves pushes); bare median "
-                    f"{bare_loop['median_ms']:.1f} ms",
+                    f"{bare_loop['median_ms']:.1f} ms; load generator CPU {bare_loop['loadgen_cpu_ms']:.3f} ms "
+                    "per request",
                 )
             ]
             if bare_loop
