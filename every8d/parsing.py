@@ -183,7 +183,8 @@ def parse_taipei_time(text: str) -> datetime | None:
 
 
 def _record(line: str) -> DeliveryRecord:
-    """One TAB row: NAME, MOBILE, SEND_TIME, COST, STATUS by position, then any extra columns."""
+    """One TAB row: NAME, MOBILE, SEND_TIME, COST, STATUS by position, then any extra columns (the 2021
+    revision's sixth is RECEIVED_TIME, read into `received_at`; none of them is ever a reply text)."""
     columns = line.removesuffix("\r").split("\t")
     if len(columns) < 5:
         raise _unreadable(line)
@@ -198,6 +199,7 @@ def _record(line: str) -> DeliveryRecord:
         cost=float(cost) if cost else 0.0,
         status=record_status(status),
         extra=tuple(columns[5:]),
+        received_at=parse_taipei_time(columns[5]) if len(columns) > 5 else None,
     )
 
 

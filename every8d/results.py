@@ -34,6 +34,8 @@ class DeliveryRecord:
     cost: float
     status: DeliveryStatus
     extra: tuple[str, ...] = ()
+    #: RECEIVED_TIME, the 2021 revision's sixth column (handset receipt); None when absent or empty.
+    received_at: datetime | None = None
 
     @property
     def is_reply(self) -> bool:

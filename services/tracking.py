@@ -189,8 +189,8 @@ class TrackingService:
             mobile = normalize_mobile(record.mobile)
             at = record.sent_at.timestamp() if record.sent_at else None
             if record.is_reply:
-                text = record.extra[0] if record.extra else ""
-                self.ingest_reply(batch_id, mobile, at, text, source=source)
+                # getDeliveryStatus has no reply-text column in either revision (its sixth column is
+                # RECEIVED_TIME, delta notes §4.5): the text comes by push or getReplyMessage, never from here.
                 continue
             updates.append((mobile, record.status.code, at, record.name, record.cost))
         if not updates:

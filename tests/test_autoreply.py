@@ -38,6 +38,7 @@ def test_a_keyword_reply_gets_the_rules_answer_once_per_cooldown(make_product, e
     sandbox.simulate_reply(batch, "0912345678", "ＢＵＳＩＮＥＳＳ")  # not a rule: nothing
     sandbox.simulate_reply(batch, "0912345678", " 營業 時間 ")
     product.poll()
+    product.runtime.lookup_replies_once()  # the reply texts: getReplyMessage, not status rows
     wait_until(lambda: len(sent(sandbox)) == 2)
     product.settle()
     assert sent(sandbox)[-1] == ("+886912345678", "週一至週五 9:00-18:00")
@@ -46,6 +47,7 @@ def test_a_keyword_reply_gets_the_rules_answer_once_per_cooldown(make_product, e
     now[0] += 5
     sandbox.simulate_reply(batch, "0912345678", "營業時間")  # again within the cool-down: no second answer
     product.poll()
+    product.runtime.lookup_replies_once()  # the reply texts: getReplyMessage, not status rows
     product.settle()
     assert len(sent(sandbox)) == 2
 
@@ -62,6 +64,7 @@ def test_the_out_of_hours_text_answers_replies_inside_quiet_hours_and_opt_outs_n
     sandbox.simulate_reply(batch, "0922333444", "退訂", at=inside)
     sandbox.simulate_reply(batch, "0912345678", "請問何時出貨？", at=inside)
     product.poll()
+    product.runtime.lookup_replies_once()  # the reply texts: getReplyMessage, not status rows
     wait_until(lambda: len(sent(sandbox)) == 2)
     product.settle()
     assert sent(sandbox)[1:] == [("+886912345678", "已收到，我們明早回覆")]  # not to the one who opted out

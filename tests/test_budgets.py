@@ -309,6 +309,7 @@ def test_an_auto_reply_over_budget_waits_for_the_override(make_product, external
     set_budget(product, "<#C_APPROVALS>", "0.5")
     sandbox.simulate_reply(batch_id_of(product), "0912345678", "營業時間")
     product.poll()
+    product.runtime.lookup_replies_once()  # the reply texts: getReplyMessage, not status rows
     assert wait_until(lambda: product.store.requests.get(2))
     product.settle()
     assert product.store.requests.get(2).state is RequestState.PENDING_APPROVAL and len(sent(sandbox)) == 1

@@ -245,7 +245,8 @@ def test_a_wrong_every8d_password_fails_after_exactly_one_credit_call(env, sandb
 
     assert code == 1
     assert line(text, "EVERY8D").startswith("❌")
-    assert "account or password wrong" in line(text, "EVERY8D") and "-100" in line(text, "EVERY8D")
+    # -101 is EVERY8D's "wrong password" (delta notes §5; -100 is "no such account")
+    assert "account or password wrong" in line(text, "EVERY8D") and "-101" in line(text, "EVERY8D")
     assert "locks the account" in fix_after(text, "EVERY8D")
     assert credit_calls(sandbox) == 1
     assert "not-the-password-42" not in text

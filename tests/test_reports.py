@@ -46,6 +46,7 @@ def scenario(make_product, external_sandbox, **overrides):
     now[0] += 10
     sandbox.simulate_reply(batch_id_of(product), "0912345678", "好 ")
     product.poll()
+    product.runtime.lookup_replies_once()  # the reply texts: getReplyMessage, not status rows
     return product
 
 

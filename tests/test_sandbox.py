@@ -167,8 +167,8 @@ def test_status_page_rows_are_tab_separated_with_taipei_send_time(make_sandbox: 
     total, rows = status(sandbox, batch_id)
     assert total == 2
     assert rows == [
-        ["王小明", "+886912345678", "2025/03/01 09:00:00", "1.0", "0"],
-        ["", "+886922333444", "2025/03/01 09:00:00", "1.0", "0"],
+        ["王小明", "+886912345678", "2025/03/01 09:00:00", "1.0", "0", ""],
+        ["", "+886922333444", "2025/03/01 09:00:00", "1.0", "0", ""],
     ]
 
 
@@ -184,14 +184,16 @@ def test_get_requests_and_any_prefix_before_api21_are_served(sb: Sandbox) -> Non
 @pytest.mark.parametrize(
     ("endpoint", "params", "expected"),
     [
-        ("sendSMS.ashx", {"PWD": "wrong", "MSG": "x", "DEST": "0912345678"}, "-100, 帳號或密碼錯誤。"),
-        ("getCredit.ashx", {"PWD": "wrong"}, "-100, 帳號或密碼錯誤。"),
-        ("getDeliveryStatus.ashx", {"PWD": "wrong", "BID": "x"}, "-100, 帳號或密碼錯誤。"),
-        ("MMS/eraseBooking.ashx", {"PWD": "wrong", "BID": "x"}, "-100, 帳號或密碼錯誤。"),
-        ("getCredit.ashx", {"UID": "", "PWD": ""}, "-300, 帳號或密碼不得為空。"),
-        ("sendSMS.ashx", {"MSG": "x", "DEST": " , "}, "-27, 未輸入收訊人號碼。"),
+        # -101 wrong password, -100 no such account (SOAP document, go-every8d); texts as recorded (delta §5)
+        ("sendSMS.ashx", {"PWD": "wrong", "MSG": "x", "DEST": "0912345678"}, "-101, 密碼錯誤。"),
+        ("getCredit.ashx", {"PWD": "wrong"}, "-101, 密碼錯誤。"),
+        ("getDeliveryStatus.ashx", {"PWD": "wrong", "BID": "x"}, "-101, 密碼錯誤。"),
+        ("MMS/eraseBooking.ashx", {"PWD": "wrong", "BID": "x"}, "-101, 密碼錯誤。"),
+        ("getCredit.ashx", {"UID": "nobody"}, "-100, 帳號或密碼錯誤。"),
+        ("getCredit.ashx", {"UID": "", "PWD": ""}, "-300, 帳號密碼不得為空值。"),
+        ("sendSMS.ashx", {"MSG": "x", "DEST": " , "}, "-41, no mobile."),
         ("sendSMS.ashx", {"MSG": "x", "DEST": "12345,0812345678"}, "-306, 收訊人號碼格式錯誤。"),
-        ("sendSMS.ashx", {"MSG": "", "DEST": "0912345678"}, "-24, 簡訊內容不得為空。"),
+        ("sendSMS.ashx", {"MSG": "", "DEST": "0912345678"}, "-24, The content is empty."),
         ("sendSMS.ashx", {"MSG": "x", "DEST": "0912345678", "ST": "2025-03-01 10:00"}, "-4, 預約時間格式錯誤。"),
         ("sendSMS.ashx", {"MSG": "x", "DEST": "0912345678", "ST": "20251301100000"}, "-4, 預約時間格式錯誤。"),
         ("getDeliveryStatus.ashx", {"BID": "no-such-batch"}, "-25, 查無此批次代碼。"),
@@ -377,7 +379,7 @@ def st(offset_seconds: float) -> str:
 def test_scheduled_batch_waits_as_300_and_cancelling_refunds(sb: Sandbox, clock: FakeClock) -> None:
     credit, sent, cost, _, batch_id = send(sb, "0912345678,0922333444", msg=chinese_text(100), ST=st(3600))
     assert (credit, sent, cost) == ("996.00", "2", "4.0")
-    assert status(sb, batch_id)[1][0][2:] == ["2025/03/01 10:00:00", "2.0", "300"]
+    assert status(sb, batch_id)[1][0][2:] == ["2025/03/01 10:00:00", "2.0", "300", ""]
     assert call(sb, "MMS/eraseBooking.ashx", BID=batch_id).text == ""  # an SMS batch is not an MMS booking
     assert call(sb, "eraseBooking.ashx", BID=batch_id).text == "2,4.0"
     assert call(sb, "getCredit.ashx").text == "1000.00"
@@ -459,16 +461,18 @@ def test_a_callback_answered_500_is_retried_with_backoff_until_200(
     assert len(set(receiver.raw)) == 1  # the same report each time
 
 
-def test_a_callback_is_given_up_after_10_attempts(
+def test_a_callback_is_given_up_after_the_first_push_and_10_retries(
     make_sandbox: Callable[..., Sandbox], clock: FakeClock, receiver: Receiver
 ) -> None:
+    # §2.1: "Retry 次數最多 10 次，錯誤超過 10 次後將不再傳送" (at most 10 retries, stop after more than 10
+    # errors): the first push and 10 retries, 11 requests in all.
     sandbox = make_sandbox(callback_url=receiver.url, delivery_seconds=3600)
     receiver.always = 503
     send(sandbox, "0912345678")
     for _ in range(20):
         sandbox.tick()
         clock.advance(5)
-    assert len(receiver.raw) == 10 and sandbox.pending_callbacks == 0
+    assert len(receiver.raw) == 11 and sandbox.pending_callbacks == 0
 
 
 def test_background_threads_progress_and_push_without_tick(make_sandbox: Callable[..., Sandbox], receiver: Receiver) -> None:
@@ -506,7 +510,8 @@ def test_simulated_reply_is_a_999_row_with_its_text_and_a_callback(
     sandbox.tick()
     total, rows = status(sandbox, batch_id)
     assert total == 3
-    assert rows[2] == ["", "+886922333444", "2025/03/01 09:00:05", "0.0", "999", "好，我會準時到 謝謝"]
+    # No reply-text column in getDeliveryStatus (delta notes §4.5): the sixth is RECEIVED_TIME.
+    assert rows[2] == ["", "+886922333444", "2025/03/01 09:00:05", "0.0", "999", "2025/03/01 09:00:05"]
     reply = receiver.reports[-1]
     # A reply is a message of its own: its MR is its own record number (3), not the original's (2), so two
     # replies from one recipient are never taken for one (replies are de-duplicated by BatchID + MR).

@@ -195,7 +195,7 @@ def test_a_reply_seen_by_poll_and_callback_is_posted_once_in_thread_and_replies_
     product.sandbox.simulate_reply(batch_id, "0912345678", "好的\n我會準時到")
     wait_for(lambda: product.sandbox.pending_callbacks == 0 and product.store.replies.count() == 1,
              what="the reply's callback")
-    product.poll()  # the status page lists the reply too (with its line break flattened)
+    product.poll()  # the status page lists a 999 row too, without its text (delta notes §4.5)
     product.poll()
     product.settle()
 
@@ -361,7 +361,9 @@ def test_a_reply_after_the_batch_completed_is_still_found_by_polling_in_the_repl
     time.sleep(0.5)
     assert wait_until(lambda: (product.poll(), product.store.batches.get(batch_id).state == "complete")[1], timeout=10)
     product.sandbox.simulate_reply(batch_id, "+886912345678", "收到，謝謝")
-    product.poll()
+    product.poll()  # a 999 row carries no text in getDeliveryStatus: getReplyMessage reads it
+    product.runtime.lookup_replies_once()
+    product.settle()
     thread = product.standin.thread("C_APPROVALS", card["ts"])
     assert any("收到，謝謝" in all_text(m) for m in thread)
     assert len([m for m in product.standin.messages("C_REPLIES") if "收到，謝謝" in all_text(m)]) == 1
@@ -392,6 +394,8 @@ def test_the_summary_shows_reply_and_opt_out_rates_and_moves_with_each_reply(mak
     sandbox.simulate_reply(batch_id, "0912345678", "好，我要")
     sandbox.simulate_reply(batch_id, "0922333444", "退訂")
     product.poll()
+    product.runtime.lookup_replies_once()  # the texts come from getReplyMessage, not the status rows
+    product.settle()
     text = all_text(only_summary(product, card))
     assert "送達率 100.0%" in text and "回覆率 50.0%（2 位）" in text and "退訂率 25.0%（1 位）" in text
     assert "reply rate 50.0% (2) · opt-out rate 25.0% (1)" in text

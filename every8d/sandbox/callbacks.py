@@ -2,7 +2,8 @@
 
 Why a queue and its own thread: a receiver that is down, slow or answering 500 must never hold up an API
 request or the state lock. The engine only enqueues small tuples; this module sends them with HTTP GET,
-retrying a non-200 answer (or no answer) up to 10 attempts in all, with a delay that starts at
+retrying a non-200 answer (or no answer) at most 10 times after the first push (11 attempts in all: the
+original, §2.1, reads "Retry 次數最多 10 次，錯誤超過 10 次後將不再傳送"), with a delay that starts at
 `retry_seconds` and doubles up to 5 s. Retries are scheduled on the injected clock, not slept, so a fake
 clock drives them in tests and one failing report never delays the others.
 
@@ -31,7 +32,9 @@ from urllib.parse import urlencode
 
 from every8d.sandbox.engine import CallbackEvent, taipei_time
 
-MAX_ATTEMPTS = 10
+#: The first push plus EVERY8D's "at most 10" retries.
+MAX_RETRIES = 10
+MAX_ATTEMPTS = 1 + MAX_RETRIES
 MAX_RETRY_DELAY = 5.0
 REQUEST_TIMEOUT = 5.0
 

@@ -127,11 +127,15 @@ class Refusal(Exception):
         return f"{self.code}, {self.message}"
 
 
-EMPTY_CREDENTIALS = (-300, "帳號或密碼不得為空。")
-WRONG_CREDENTIALS = (-100, "帳號或密碼錯誤。")
-NO_RECIPIENT = (-27, "未輸入收訊人號碼。")
+# Codes and texts as recorded (delta notes §2 and §5: minchao/go-every8d's tests and codes, the SOAP
+# document's -100/-101), the same as sandbox/faults.py REFUSAL_TEXTS; -306 (all numbers malformed) is the
+# seed's note, found in no other source.
+EMPTY_CREDENTIALS = (-300, "帳號密碼不得為空值。")
+UNKNOWN_ACCOUNT = (-100, "帳號或密碼錯誤。")
+WRONG_PASSWORD = (-101, "密碼錯誤。")
+NO_RECIPIENT = (-41, "no mobile.")
 BAD_DESTINATION = (-306, "收訊人號碼格式錯誤。")
-EMPTY_MESSAGE = (-24, "簡訊內容不得為空。")
+EMPTY_MESSAGE = (-24, "The content is empty.")
 BAD_SEND_TIME = (-4, "預約時間格式錯誤。")
 UNKNOWN_BATCH = (-25, "查無此批次代碼。")
 HOST_ERROR = (-99, "主機端發生不明錯誤，請與廠商窗口聯繫。")
@@ -161,6 +165,8 @@ class SandboxRecord:
     text: str = ""
     #: SendParamSMS's per-recipient `Mr`, echoed as MR in pushes (empty: MR is the record number).
     mr: str = ""
+    #: Epoch seconds of the carrier's final report (RECEIVED_TIME, the 2021 6th column); 0 until then.
+    received_at: float = 0.0
 
 
 @dataclass(slots=True, eq=False)
@@ -393,13 +399,16 @@ class Engine:
     # --- account -------------------------------------------------------------------------------------
 
     def authenticate(self, uid: str, pwd: str) -> None:
-        """Refuse empty (-300) or wrong (-100) credentials; compared in constant time."""
+        """Refuse empty (-300) credentials, an unknown account (-100) or a wrong password for a known one
+        (-101), as the codes are documented (delta notes §5); compared in constant time."""
         if not uid or not pwd:
             raise Refusal(*EMPTY_CREDENTIALS)
         uid_ok = hmac.compare_digest(uid.encode(), self._uid)
         pwd_ok = hmac.compare_digest(pwd.encode(), self._pwd)
-        if not (uid_ok and pwd_ok):
-            raise Refusal(*WRONG_CREDENTIALS)
+        if not uid_ok:
+            raise Refusal(*UNKNOWN_ACCOUNT)
+        if not pwd_ok:
+            raise Refusal(*WRONG_PASSWORD)
 
     @property
     def credit(self) -> float:
@@ -674,6 +683,7 @@ class Engine:
             if batch.kind == "mms" and self._forced(record.mobile) is None and record.mobile not in self._failing:
                 continue  # EVERY8D's MMS table ends at 700 "sent": it has no delivered and no failed state
             record.status = self._outcome(batch.batch_id, record.mobile)
+            record.received_at = at
             self._notify(batch, record, at)
             if record.status == DELIVERED:
                 self._maybe_reply(batch, index, at)
@@ -724,7 +734,8 @@ class Engine:
 
     def _add_reply(self, batch: SandboxBatch, original: SandboxRecord, text: str, at: float) -> None:
         # A reply is a message of its own: EVERY8D (since 2021) gives every message its own MR.
-        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, len(batch.records) + 1, text)  # no Mr: a new message
+        reply = SandboxRecord(original.mobile, original.name, REPLY, 0.0, at, len(batch.records) + 1, text,
+                              received_at=at)  # no Mr: a new message
         batch.records.append(reply)
         self._notify(batch, reply, at)
 

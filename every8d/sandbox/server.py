@@ -33,7 +33,6 @@ from every8d.sandbox.callbacks import CallbackPusher
 from every8d.sandbox.engine import (
     BAD_PARAMETER,
     HOST_ERROR,
-    REPLY,
     Engine,
     ParamEntry,
     Refusal,
@@ -113,10 +112,6 @@ def _page_number(text: str) -> int:
     return int(text) if text.isdigit() and int(text) > 0 else 1
 
 
-def _single_line(text: str) -> str:
-    return " ".join(text.replace("\t", " ").splitlines())
-
-
 def format_reply_row(record: SandboxRecord) -> str:
     """`NAME<TAB>MOBILE<TAB>CONTENT<TAB>SEND_TIME` as EVERY8D prints it: the reply text as typed, so a TAB or
     line break in it breaks the row exactly as it would on the real platform."""
@@ -135,8 +130,12 @@ def _param_answer(result: bool, status: str, msg: str) -> str:
     return json.dumps({"Result": result, "Status": status, "Msg": msg}, ensure_ascii=False)
 
 
-def format_row(record: SandboxRecord) -> str:
-    """`NAME<TAB>MOBILE<TAB>SEND_TIME<TAB>COST<TAB>STATUS`, plus the reply text as a 6th column on 999 rows."""
+def format_row(record: SandboxRecord, kind: str = "sms") -> str:
+    """`NAME<TAB>MOBILE<TAB>SEND_TIME<TAB>COST<TAB>STATUS`, plus RECEIVED_TIME on SMS rows (2021 revision,
+    delta notes §4.5: empty until the carrier's final report; the MMS table keeps five columns).
+
+    A reply (999) row carries no reply text: neither revision has such a column (the text comes by push
+    or getReplyMessage), so the sandbox never invents one for the client to read."""
     columns = [
         record.name,
         record.mobile,
@@ -144,8 +143,8 @@ def format_row(record: SandboxRecord) -> str:
         f"{record.cost:.1f}",
         str(record.status),
     ]
-    if record.status == REPLY:
-        columns.append(_single_line(record.text))
+    if kind == "sms":
+        columns.append(taipei_time(record.received_at, "%Y/%m/%d %H:%M:%S") if record.received_at else "")
     return "\t".join(columns)
 
 
@@ -443,7 +442,7 @@ class Sandbox:
             return f"{outcome.credit:.2f},{outcome.sent},{outcome.cost:.1f},{outcome.unsent},{outcome.batch_id}"
         if action == "status":
             total, rows = self._engine.status_page(kind, fields.get("BID", ""), _page_number(fields.get("PNO", "")))
-            return "".join(f"{line}\n" for line in [str(total), *map(format_row, rows)])
+            return "".join(f"{line}\n" for line in [str(total), *(format_row(row, kind) for row in rows)])
         if action == "replies":
             total, rows = self._engine.reply_page(fields.get("BID", ""), _page_number(fields.get("PNO", "")))
             return "".join(f"{line}\n" for line in [str(total), *map(format_reply_row, rows)])

@@ -1,0 +1,163 @@
+"""The sandbox and the client against EVERY8D's documents, where an outside audit found them apart.
+
+Each test names the document line it holds the product to (the seed `every8d-api-2.1.md`, its original
+`spec/every8d-http-api-2.1.zh-TW.txt`, and `every8d-api-2021-delta.md`). Everything goes over real HTTP
+to the sandbox, with a fake clock and no background threads, so nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+
+from every8d.client import Every8dClient
+from every8d.errors import CredentialError
+from every8d.sandbox import Sandbox
+
+TAIPEI = timezone(timedelta(hours=8))
+START = datetime(2025, 3, 1, 9, 0, 0, tzinfo=TAIPEI).timestamp()
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_sandbox(clock: FakeClock) -> Iterator[Callable[..., Sandbox]]:
+    started: list[Sandbox] = []
+
+    def make(**kwargs: object) -> Sandbox:
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("background", False)
+        kwargs.setdefault("delivery_seconds", 2.0)
+        sandbox = Sandbox(**kwargs).start()  # type: ignore[arg-type]
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
+
+
+def post(sandbox: Sandbox, endpoint: str, **params: str) -> str:
+    fields = {"UID": sandbox.uid, "PWD": sandbox.pwd, **params}
+    return requests.post(sandbox.base_url + endpoint, data=fields, timeout=10).text
+
+
+def rows(body: str) -> list[list[str]]:
+    """The record lines of a status body, split on TAB without stripping (an empty NAME leads with a TAB)."""
+    return [line.split("\t") for line in body.split("\n")[1:] if line]
+
+
+# --- getDeliveryStatus: the 2021 shape (delta §4.5) --------------------------------------------------------
+
+
+def test_sms_status_rows_carry_received_time_as_the_sixth_column(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    """delta §4.5: [2021] `NAME MOBILE SEND_TIME COST STATUS RECEIVED_TIME` (6 columns); RECEIVED_TIME
+    empty until a final carrier report arrives (inferred there)."""
+    sandbox = make_sandbox()
+    batch_id = post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="0912345678").split(",")[4]
+    [pending] = rows(post(sandbox, "getDeliveryStatus.ashx", BID=batch_id, PNO=""))
+    assert pending == ["", "+886912345678", "2025/03/01 09:00:00", "1.0", "0", ""]
+    clock.now += 3
+    sandbox.tick()
+    [delivered] = rows(post(sandbox, "getDeliveryStatus.ashx", BID=batch_id, PNO=""))
+    assert delivered == ["", "+886912345678", "2025/03/01 09:00:00", "1.0", "100", "2025/03/01 09:00:02"]
+
+
+def test_mms_status_rows_keep_five_columns(make_sandbox: Callable[..., Sandbox], clock: FakeClock) -> None:
+    """delta §4.6: MMS getDeliveryStatus is unchanged in [2021], still 5 columns (no RECEIVED_TIME)."""
+    import base64
+
+    sandbox = make_sandbox()
+    answer = post(sandbox, "MMS/sendMMS.ashx", SB="s", MSG="m", DEST="0912345678",
+                  ATTACHMENT=base64.b64encode(PNG).decode(), TYPE="png")
+    clock.now += 3
+    sandbox.tick()
+    [row] = rows(post(sandbox, "MMS/getDeliveryStatus.ashx", BID=answer.split(",")[4], PNO=""))
+    assert row == ["", "+886912345678", "2025/03/01 09:00:00", "3.0", "700"]
+
+
+def test_a_reply_row_in_delivery_status_carries_no_reply_text(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    """Neither revision has a reply-text column in getDeliveryStatus (seed §2.2: five columns; delta §4.5:
+    the sixth is RECEIVED_TIME). The text comes by push (SM) or getReplyMessage (CONTENT) only."""
+    sandbox = make_sandbox()
+    batch_id = post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="0912345678").split(",")[4]
+    clock.now += 5
+    sandbox.tick()
+    sandbox.simulate_reply(batch_id, "0912345678", "好的，收到")
+    body = post(sandbox, "getDeliveryStatus.ashx", BID=batch_id, PNO="")
+    assert "好的，收到" not in body
+    assert rows(body)[1] == ["", "+886912345678", "2025/03/01 09:00:05", "0.0", "999", "2025/03/01 09:00:05"]
+    replies = post(sandbox, "getReplyMessage.ashx", BID=batch_id, PNO="1")
+    assert replies == "1\n\t+886912345678\t好的，收到\t2025/03/01 09:00:05\n"
+
+
+def test_the_client_reads_received_time_and_never_a_reply_text_from_status_rows(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    sandbox = make_sandbox()
+    with Every8dClient(sandbox.base_url, sandbox.uid, sandbox.pwd, retries=0) as client:
+        sent = client.send_sms(message="hi", recipients=["0912345678"])
+        clock.now += 5
+        sandbox.tick()
+        sandbox.simulate_reply(sent.batch_id, "0912345678", "好的，收到")
+        delivered, reply = client.iter_delivery_status(sent.batch_id)
+    assert delivered.received_at == datetime(2025, 3, 1, 9, 0, 2, tzinfo=TAIPEI)
+    assert reply.is_reply and reply.received_at == datetime(2025, 3, 1, 9, 0, 5, tzinfo=TAIPEI)
+    assert "好的，收到" not in reply.extra
+
+
+# --- request-level refusals: codes and texts as recorded (delta §2, §5) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"PWD": "wrong"}, "-101, 密碼錯誤。"),  # [WS] -101 wrong password
+        ({"UID": "nobody"}, "-100, 帳號或密碼錯誤。"),  # [WS] -100 no such account
+        ({"UID": "", "PWD": ""}, "-300, 帳號密碼不得為空值。"),  # [go] tests' exact text
+    ],
+)
+def test_credential_refusals_tell_a_wrong_password_from_an_unknown_account(
+    make_sandbox: Callable[..., Sandbox], params: dict[str, str], expected: str
+) -> None:
+    assert post(make_sandbox(), "getCredit.ashx", **params) == expected
+
+
+def test_the_client_tells_the_admin_which_setting_is_wrong(make_sandbox: Callable[..., Sandbox]) -> None:
+    """A wrong password must not send the admin to fix EVERY8D_UID (and the reverse)."""
+    sandbox = make_sandbox()
+    with Every8dClient(sandbox.base_url, sandbox.uid, "wrong", retries=0) as client:
+        with pytest.raises(CredentialError) as wrong_password:
+            client.get_credit()
+    with Every8dClient(sandbox.base_url, "nobody", sandbox.pwd, retries=0) as client:
+        with pytest.raises(CredentialError) as no_account:
+            client.get_credit()
+    assert "EVERY8D_PWD" in wrong_password.value.en and "EVERY8D_PWD" in wrong_password.value.zh
+    assert "EVERY8D_UID" in no_account.value.en and "EVERY8D_UID" in no_account.value.zh
+
+
+def test_send_refusals_use_the_recorded_codes(make_sandbox: Callable[..., Sandbox]) -> None:
+    """delta §5: -41 `no mobile.` and -24 `The content is empty.` ([go]); -27 is only in the seed's notes."""
+    sandbox = make_sandbox()
+    assert post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="") == "-41, no mobile."
+    assert post(sandbox, "sendSMS.ashx", SB="", MSG="", DEST="0912345678") == "-24, The content is empty."
+    assert sandbox.batches == {} and sandbox.credit == 1000.0
