@@ -161,3 +161,30 @@ def test_send_refusals_use_the_recorded_codes(make_sandbox: Callable[..., Sandbo
     assert post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="") == "-41, no mobile."
     assert post(sandbox, "sendSMS.ashx", SB="", MSG="", DEST="0912345678") == "-24, The content is empty."
     assert sandbox.batches == {} and sandbox.credit == 1000.0
+
+
+# --- DEST: the documented forms only (seed §1.1, delta §2 and §4.1) ---------------------------------------
+
+
+def test_an_unencoded_plus_in_dest_is_not_a_taiwan_number(make_sandbox: Callable[..., Sandbox]) -> None:
+    """DEST takes `+886912345678` or `0912345678`. A `+` sent unencoded arrives as a space (delta §2), so
+    `886912345678` is what a client that forgets to encode it sends: the sandbox must not accept it and so
+    hide the bug (it used to read it as +886912345678)."""
+    sandbox = make_sandbox()
+    raw = f"UID={sandbox.uid}&PWD={sandbox.pwd}&SB=&MSG=hi&DEST=+886912345678"
+    answer = requests.post(sandbox.base_url + "sendSMS.ashx", data=raw.encode(), timeout=10,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"}).text
+    assert answer == "-306, 收訊人號碼格式錯誤。"
+    assert post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="886912345678") == "-306, 收訊人號碼格式錯誤。"
+    assert sandbox.batches == {}
+
+
+def test_the_client_percent_encodes_the_plus_of_every_number(make_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = make_sandbox(international_enabled=True)
+    with Every8dClient(sandbox.base_url, sandbox.uid, sandbox.pwd, retries=0) as client:
+        result = client.send_sms(message="hi", recipients=["+886912345678", "0922333444", "+14155550123"])
+    assert result.sent == 3
+    assert sandbox.calls[-1].params["DEST"] == "+886912345678,0922333444,+14155550123"
+    assert [record.mobile for record in sandbox.batches[result.batch_id].records] == [
+        "+886912345678", "+886922333444", "+14155550123"
+    ]

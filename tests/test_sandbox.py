@@ -206,13 +206,14 @@ def test_refusals_answer_code_and_chinese_message(sb: Sandbox, endpoint: str, pa
 
 
 def test_destination_forms_and_a_malformed_entry_that_does_not_stop_the_batch(sb: Sandbox) -> None:
+    # DEST's documented forms are +886912345678 and 0912345678 (seed §1.1); 886933444555 is malformed.
     credit, sent, cost, unsent, batch_id = send(sb, "+886912345678, 0922333444,886933444555,,09-1234")
-    assert (credit, sent, cost, unsent) == ("997.00", "3", "3.0", "0")
+    assert (credit, sent, cost, unsent) == ("998.00", "2", "2.0", "0")
     rows = status(sb, batch_id)[1]
     assert [(row[1], row[3], row[4]) for row in rows] == [
         ("+886912345678", "1.0", "0"),
         ("+886922333444", "1.0", "0"),
-        ("+886933444555", "1.0", "0"),
+        ("886933444555", "0.0", "-3"),
         ("09-1234", "0.0", "-3"),
     ]
 

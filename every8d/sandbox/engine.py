@@ -18,8 +18,8 @@ Rules this sandbox applies (EVERY8D documents some of them only loosely; ours ar
   or an ATTACHMENT that is not base64), -305 (empty TYPE) or -314 (image plus text over the limit), in that
   order. Subject length and image type are not enforced (EVERY8D documents no code for them; the client
   checks them); the attachment and its TYPE are stored on the batch as received.
-- DEST entries are accepted as `+886912345678`, `886912345678` or `0912345678` (spaces and dashes ignored)
-  or `+<country><number>`. Empty entries are skipped; a malformed entry becomes a STATUS -3 record costing 0
+- DEST entries are accepted as `+886912345678` or `0912345678` (spaces and dashes ignored) or
+  `+<country><number>`; `886912345678` (an unencoded `+` arrives as a space) is malformed. Empty entries are skipped; a malformed entry becomes a STATUS -3 record costing 0
   while the rest of the batch goes; if no entry is valid the whole call is refused with -306.
 - Records are charged in DEST order; from the first one the credit cannot pay, every remaining record gets
   STATUS 301 (UNSEND counts them). The credit never goes negative: it keeps whatever the paid records left.
@@ -101,7 +101,9 @@ _Value = TypeVar("_Value")
 #: Replies a recipient may send when `reply_rate` > 0 (picked by hash, so deterministic under the seed).
 REPLY_TEXTS: tuple[str, ...] = ("好的，收到", "謝謝！", "OK", "請問幾點開始？", "收到 thanks", "請不要再傳了")
 
-_TAIWAN_MOBILE = re.compile(r"(?:\+?886|0)(9\d{8})")
+# The two documented forms only (seed §1.1): `+886912345678` or `0912345678`. Not `886912345678`: that is
+# what a `+` sent unencoded becomes (a space, delta notes §2), and accepting it would hide that bug.
+_TAIWAN_MOBILE = re.compile(r"(?:\+886|0)(9\d{8})")
 _INTERNATIONAL = re.compile(r"\+[1-9]\d{6,14}")
 _SEND_TIME = re.compile(r"\d{14}")
 _IGNORED_IN_NUMBERS = re.compile(r"[\s-]")
