@@ -188,3 +188,49 @@ def test_the_client_percent_encodes_the_plus_of_every_number(make_sandbox: Calla
     assert [record.mobile for record in sandbox.batches[result.batch_id].records] == [
         "+886912345678", "+886922333444", "+14155550123"
     ]
+
+
+# --- ST: what the status table says happens to an unusable time (seed §2.2, delta §8 and §9) ---------------
+
+
+def st(offset_seconds: float) -> str:
+    return datetime.fromtimestamp(START + offset_seconds, TAIPEI).strftime("%Y%m%d%H%M%S")
+
+
+def test_a_send_time_over_24_hours_past_fails_each_recipient_with_minus_4(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    """Status -4: "預計發送時間已過去 24 小時以上" (the scheduled time is more than 24 h past), a final
+    per-recipient failure; only a time less than 24 h past "is sent at once". Nothing is charged."""
+    sandbox = make_sandbox()
+    answer = post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="0912345678,0922333444", ST=st(-25 * 3600))
+    credit, sent, cost, unsent, batch_id = answer.split(",")
+    assert (credit, sent, cost, unsent) == ("1000.00", "0", "0.0", "0")
+    clock.now += 60
+    sandbox.tick()
+    assert [row[4] for row in rows(post(sandbox, "getDeliveryStatus.ashx", BID=batch_id, PNO=""))] == ["-4", "-4"]
+    recent = post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="0912345678", ST=st(-23 * 3600)).split(",")
+    assert recent[1:3] == ["1", "1.0"]  # less than 24 h past: sent at once
+
+
+def test_a_malformed_send_time_fails_each_recipient_with_minus_6(make_sandbox: Callable[..., Sandbox]) -> None:
+    """[2021] status -6: "DT (scheduled time) format error", a per-recipient status, not a refusal of the call
+    (no request-level code for it is documented anywhere)."""
+    sandbox = make_sandbox()
+    for bad in ("2025-03-01 10:00", "20251301100000"):
+        answer = post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="0912345678", ST=bad)
+        credit, sent, cost, unsent, batch_id = answer.split(",")
+        assert (credit, sent, cost, unsent) == ("1000.00", "0", "0.0", "0")
+        assert [row[4] for row in rows(post(sandbox, "getDeliveryStatus.ashx", BID=batch_id, PNO=""))] == ["-6"]
+
+
+def test_the_client_reports_an_overdue_schedule_as_not_sent(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    sandbox = make_sandbox()
+    with Every8dClient(sandbox.base_url, sandbox.uid, sandbox.pwd, retries=0) as client:
+        result = client.send_sms(message="hi", recipients=["0912345678"],
+                                 send_at=datetime.fromtimestamp(START - 30 * 3600, TAIPEI))
+        [record] = client.iter_delivery_status(result.batch_id)
+    assert (result.sent, result.cost) == (0, 0.0)
+    assert record.status.code == -4 and record.status.final and "24 h past" in record.status.en

@@ -23,7 +23,11 @@ Rules this sandbox applies (EVERY8D documents some of them only loosely; ours ar
   while the rest of the batch goes; if no entry is valid the whole call is refused with -306.
 - Records are charged in DEST order; from the first one the credit cannot pay, every remaining record gets
   STATUS 301 (UNSEND counts them). The credit never goes negative: it keeps whatever the paid records left.
-- ST is `yyyyMMddHHmmss` in Taipei time (UTC+8, no DST since 1979). A time not in the future sends at once.
+- ST is `yyyyMMddHHmmss` in Taipei time (UTC+8, no DST since 1979). A time not in the future sends at once,
+  unless it is more than 24 hours past: then every recipient gets the final status -4 ("scheduled time more
+  than 24 h past"), and a malformed ST gives every recipient -6 ("bad DT format", the 2021 table); such
+  records cost nothing and the call answers SENDED 0 (the status table, seed §2.2, delta notes §8 and §9:
+  neither is documented as a refusal of the whole call).
 - RETRYTIME is stored as given when it is a positive integer, else the default 1440 minutes.
 - SendParamSMS (personalised mode: MSG empty, each recipient's Param is its text; template mode: MSG with
   `%field1%`..`%field5%` filled from five `|`-separated values) makes one batch whose records each carry
@@ -138,7 +142,10 @@ WRONG_PASSWORD = (-101, "密碼錯誤。")
 NO_RECIPIENT = (-41, "no mobile.")
 BAD_DESTINATION = (-306, "收訊人號碼格式錯誤。")
 EMPTY_MESSAGE = (-24, "The content is empty.")
-BAD_SEND_TIME = (-4, "預約時間格式錯誤。")
+#: Per-recipient statuses for an ST that cannot be sent (the status tables; not refusals of the call).
+OVERDUE_SEND_TIME = -4
+BAD_SEND_TIME_FORMAT = -6
+OVERDUE_SECONDS = 24 * 3600
 UNKNOWN_BATCH = (-25, "查無此批次代碼。")
 HOST_ERROR = (-99, "主機端發生不明錯誤，請與廠商窗口聯繫。")
 MMS_NO_SUBJECT = (-303, "多媒體簡訊主旨不得為空。")
@@ -279,19 +286,22 @@ def normalize_mobile(entry: str) -> str | None:
     return compact
 
 
-def parse_send_time(text: str, now: float) -> float | None:
-    """ST as epoch seconds if it is in the future; None for "send now" (empty or already past)."""
+def read_send_time(text: str, now: float) -> tuple[float | None, int | None]:
+    """(ST as epoch seconds if it is in the future, else None for "send now"; the per-recipient status
+    every record gets instead of going out: -6 for a malformed ST, -4 for one more than 24 h past)."""
     text = text.strip()
     if not text:
-        return None
+        return None, None
     if not _SEND_TIME.fullmatch(text):
-        raise Refusal(*BAD_SEND_TIME)
+        return None, BAD_SEND_TIME_FORMAT
     try:
         moment = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=TAIPEI)
     except ValueError:
-        raise Refusal(*BAD_SEND_TIME) from None
+        return None, BAD_SEND_TIME_FORMAT
     at = moment.timestamp()
-    return at if at > now else None
+    if at > now:
+        return at, None
+    return None, (OVERDUE_SEND_TIME if now - at > OVERDUE_SECONDS else None)
 
 
 def _validity(text: str) -> int:
@@ -457,7 +467,7 @@ class Engine:
                 raise Refusal(*EMPTY_MESSAGE)
             if kind == "mms":
                 self._check_mms(subject, message, attachment, attachment_type)
-            send_at = parse_send_time(send_time, now)
+            send_at, unsendable = read_send_time(send_time, now)
             batch = SandboxBatch(
                 batch_id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
                 kind=kind,
@@ -471,7 +481,7 @@ class Engine:
                 attachment_type=attachment_type,
             )
             self._batches[batch.batch_id] = batch
-            sent, cost, unsent = self._fill(batch, entries, mobiles, now)
+            sent, cost, unsent = self._fill(batch, entries, mobiles, now, unsendable=unsendable)
             if send_at is not None:
                 self._schedule(send_at, _GO_OUT, batch.batch_id)
             elif sent:
@@ -502,10 +512,9 @@ class Engine:
             times = {entry.send_time.strip() for entry in entries}
             if len(times) > 1:
                 raise Refusal(*BAD_PARAM_SEND_TIME)
-            try:
-                send_at = parse_send_time(times.pop(), now)
-            except Refusal:
-                raise Refusal(*BAD_PARAM_SEND_TIME) from None
+            send_at, unsendable = read_send_time(times.pop(), now)
+            if unsendable == BAD_SEND_TIME_FORMAT:  # SendParamSMS refuses it as a whole ([3p] -28)
+                raise Refusal(*BAD_PARAM_SEND_TIME)
             texts = [_param_text(template, entry.param) for entry in entries]
             if any(not text.strip() for text in texts):
                 raise Refusal(*EMPTY_MESSAGE)
@@ -525,7 +534,8 @@ class Engine:
             )
             self._batches[batch.batch_id] = batch
             sent, cost, unsent = self._fill(batch, [e.mobile for e in entries], mobiles, now,
-                                            names=[e.name for e in entries], mrs=[e.mr for e in entries])
+                                            names=[e.name for e in entries], mrs=[e.mr for e in entries],
+                                            unsendable=unsendable)
             if send_at is not None:
                 self._schedule(send_at, _GO_OUT, batch.batch_id)
             elif sent:
@@ -542,10 +552,11 @@ class Engine:
 
     def _fill(
         self, batch: SandboxBatch, entries: list[str], mobiles: list[str | None], now: float,
-        names: list[str] | None = None, mrs: list[str] | None = None,
+        names: list[str] | None = None, mrs: list[str] | None = None, unsendable: int | None = None,
     ) -> tuple[int, float, int]:
         """Create the records in DEST order, charging each; returns (sent, cost, unsent). A SendParamSMS
-        batch (`batch.texts`) is priced per record's own text, `names` and `mrs` given per record."""
+        batch (`batch.texts`) is priced per record's own text, `names` and `mrs` given per record.
+        `unsendable` (-4, -6: the ST cannot be sent) is every valid record's final status, free."""
         prices = self._prices(batch)
         first_status = SCHEDULED if batch.send_at is not None else self._sent_status(batch)
         sent_at = batch.send_at if batch.send_at is not None else now
@@ -559,6 +570,8 @@ class Engine:
             forced = self._forced(mobile) if mobile else None
             if forced is not None and (forced < 0 or forced in _REFUSED_AT_SEND):
                 status, price = forced, 0.0  # EVERY8D refuses this one recipient up front; nothing charged
+            elif unsendable is not None and mobile is not None:
+                status, price = unsendable, 0.0
             else:
                 status, price = self._admit(batch, mobile, prices, out_of_credit)
             if status == NO_CREDIT:
