@@ -1,7 +1,7 @@
 """Reply lookup: read each batch's replies with getReplyMessage while it is in its reply window.
 
-Why: replies reach the bot by push callback, and the sandbox also lists them among delivery records, but a
-bot behind a firewall gets no pushes, and EVERY8D's own delivery status does not carry reply texts. The
+Why: replies reach the bot by push callback, but a bot behind a firewall gets no pushes, and
+getDeliveryStatus lists a reply only as a 999 row without its text (no revision has a text column). The
 2021 revision's getReplyMessage lists a batch's replies, so a scheduled job asks it for every SMS batch still
 open or inside BOT_REPLY_WINDOW_HOURS after it completed.
 
