@@ -234,3 +234,43 @@ def test_the_client_reports_an_overdue_schedule_as_not_sent(
         [record] = client.iter_delivery_status(result.batch_id)
     assert (result.sent, result.cost) == (0, 0.0)
     assert record.status.code == -4 and record.status.final and "24 h past" in record.status.en
+
+
+# --- the cost preview is what EVERY8D charges (seed §1.1, §1.2; delta §6, §7) ----------------------------
+
+
+@pytest.mark.parametrize("chars", [1, 70, 71, 134, 135, 201, 202, 268, 269, 333, 334, 403, 666, 667, 1000])
+def test_the_sms_preview_is_what_the_sandbox_charges_at_every_band_edge(
+    make_sandbox: Callable[..., Sandbox], chars: int
+) -> None:
+    """The approval card promises the exact points (estimate-labelled past 333 characters and for split
+    international text): the sandbox, which follows the table, must charge exactly the preview."""
+    from every8d.phones import parse_recipients
+    from every8d.pricing import quote_sms
+
+    sandbox = make_sandbox(international_enabled=True, credit=100_000.0)
+    text = ("台北車站東三門集合\r\n" * 200)[:chars]
+    people = parse_recipients(["0912345678", "+886922333444", "+14155550123", "+81312345678"])
+    quote = quote_sms(text, people)
+    with Every8dClient(sandbox.base_url, sandbox.uid, sandbox.pwd, retries=0) as client:
+        result = client.send_sms(message=text, recipients=[r.for_api for r in people.recipients])
+    assert result.cost == quote.points
+
+
+@pytest.mark.parametrize(("terms", "size"), [("2021", 50_000), ("2021", 50_001), ("2021", 300_000), ("2017", 50_000)])
+def test_the_mms_preview_is_what_the_sandbox_charges(
+    make_sandbox: Callable[..., Sandbox], terms: str, size: int
+) -> None:
+    from every8d.limits import limits_for_mms_terms
+    from every8d.phones import parse_recipients
+    from every8d.pricing import quote_mms
+
+    sandbox = make_sandbox(mms_terms=terms)
+    message = "圖文"  # 6 UTF-8 bytes
+    image = PNG + b"\0" * (size - len(PNG) - len(message.encode()))
+    people = parse_recipients(["0912345678", "0922333444"], allow_international=False)
+    quote = quote_mms(people, limits_for_mms_terms(terms), message=message, image=image)
+    with Every8dClient(sandbox.base_url, sandbox.uid, sandbox.pwd, retries=0) as client:
+        result = client.send_mms(subject="s", message=message, image=image, image_type="png",
+                                 recipients=[r.for_api for r in people.recipients])
+    assert result.cost == quote.points and quote.size_bytes == size
