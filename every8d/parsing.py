@@ -40,9 +40,11 @@ _COUNT = re.compile(r"\d+")
 _STATUS_CODE = re.compile(r"-?\d+")
 _BATCH_ID = re.compile(r"[^\s,]+")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-# `2010/03/03 14:25:55`, `2010-3-3 14:25`, .NET's zh-TW `2010/3/3 下午 02:25:55`, or compact `20100303142555`.
+# `2010/03/03 14:25:55`, `2010-3-3 14:25`, .NET's zh-TW `2010/3/3 下午 02:25:55`, compact `20100303142555`,
+# or the 2021 document's `2021/06/0114:27:55` (date and time run together: then day and hour have two digits each).
 _DATE_TIME = re.compile(
-    r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})[ T]+(?:(上午|下午|AM|PM)\s*)?(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"(\d{4})[/-](\d{1,2})[/-](\d{2}(?=\d{2}:)|\d{1,2}(?=[ T]))[ T]*(?:(上午|下午|AM|PM)\s*)?(\d{1,2}):(\d{2})"
+    r"(?::(\d{2}))?"
     r"(?:\.\d+)?\s*(上午|下午|AM|PM)?",
     re.IGNORECASE,
 )

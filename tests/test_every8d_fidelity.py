@@ -274,3 +274,13 @@ def test_the_mms_preview_is_what_the_sandbox_charges(
         result = client.send_mms(subject="s", message=message, image=image, image_type="png",
                                  recipients=[r.for_api for r in people.recipients])
     assert result.cost == quote.points and quote.size_bytes == size
+
+
+def test_a_status_time_with_date_and_time_run_together_is_read() -> None:
+    """delta §4.5: one [2021] example row reads `2021/06/0114:27:55` ("parse dates leniently")."""
+    from every8d.parsing import parse_status_page
+
+    body = "1\nRoger\t+886933123123\t2021/06/0114:27:55\t1.0\t100\t2021/06/01 16:56:20\n"
+    [record] = parse_status_page(body)[1]
+    assert record.sent_at == datetime(2021, 6, 1, 14, 27, 55, tzinfo=TAIPEI)
+    assert record.received_at == datetime(2021, 6, 1, 16, 56, 20, tzinfo=TAIPEI)
