@@ -284,3 +284,16 @@ def test_a_status_time_with_date_and_time_run_together_is_read() -> None:
     [record] = parse_status_page(body)[1]
     assert record.sent_at == datetime(2021, 6, 1, 14, 27, 55, tzinfo=TAIPEI)
     assert record.received_at == datetime(2021, 6, 1, 16, 56, 20, tzinfo=TAIPEI)
+
+
+def test_a_legacy_platform_answers_the_2017_five_column_rows(
+    make_sandbox: Callable[..., Sandbox], clock: FakeClock
+) -> None:
+    """A platform without the 2021 endpoints is a 2017 one: seed §2.2 `NAME MOBILE SEND_TIME COST STATUS`."""
+    sandbox = make_sandbox(legacy_platform=True)
+    batch_id = post(sandbox, "sendSMS.ashx", SB="", MSG="hi", DEST="0912345678").split(",")[4]
+    clock.now += 3
+    sandbox.tick()
+    assert rows(post(sandbox, "getDeliveryStatus.ashx", BID=batch_id, PNO="")) == [
+        ["", "+886912345678", "2025/03/01 09:00:00", "1.0", "100"]
+    ]

@@ -9,8 +9,8 @@ Requests may be GET or POST (query string and form body are both read, the body 
 are case-insensitive, and any path prefix before `API21/HTTP/` is accepted (enterprise hosts use
 `/prepaid/API21/HTTP/`). SendParamSMS reads a JSON body and answers JSON (`Result`, `Status`, `Msg`);
 `legacy_platform=True` makes the 2021 endpoints (SendParamSMS, getReplyMessage) answer 404, as a platform
-without them does. The request log never holds a password and nothing is printed per request:
-the standard request line would carry a GET's PWD.
+without them does, and its SMS status rows have the 2017 five columns (no RECEIVED_TIME). The request log
+never holds a password and nothing is printed per request: the standard request line would carry a GET's PWD.
 """
 
 from __future__ import annotations
@@ -130,9 +130,10 @@ def _param_answer(result: bool, status: str, msg: str) -> str:
     return json.dumps({"Result": result, "Status": status, "Msg": msg}, ensure_ascii=False)
 
 
-def format_row(record: SandboxRecord, kind: str = "sms") -> str:
-    """`NAME<TAB>MOBILE<TAB>SEND_TIME<TAB>COST<TAB>STATUS`, plus RECEIVED_TIME on SMS rows (2021 revision,
-    delta notes §4.5: empty until the carrier's final report; the MMS table keeps five columns).
+def format_row(record: SandboxRecord, received_column: bool = True) -> str:
+    """`NAME<TAB>MOBILE<TAB>SEND_TIME<TAB>COST<TAB>STATUS`, plus RECEIVED_TIME when `received_column` (SMS rows
+    of the 2021 revision, delta notes §4.5: empty until the carrier's final report; the MMS table and a
+    2017 platform keep five columns).
 
     A reply (999) row carries no reply text: neither revision has such a column (the text comes by push
     or getReplyMessage), so the sandbox never invents one for the client to read."""
@@ -143,7 +144,7 @@ def format_row(record: SandboxRecord, kind: str = "sms") -> str:
         f"{record.cost:.1f}",
         str(record.status),
     ]
-    if kind == "sms":
+    if received_column:
         columns.append(taipei_time(record.received_at, "%Y/%m/%d %H:%M:%S") if record.received_at else "")
     return "\t".join(columns)
 
@@ -442,7 +443,8 @@ class Sandbox:
             return f"{outcome.credit:.2f},{outcome.sent},{outcome.cost:.1f},{outcome.unsent},{outcome.batch_id}"
         if action == "status":
             total, rows = self._engine.status_page(kind, fields.get("BID", ""), _page_number(fields.get("PNO", "")))
-            return "".join(f"{line}\n" for line in [str(total), *(format_row(row, kind) for row in rows)])
+            with_received = kind == "sms" and not self.legacy_platform
+            return "".join(f"{line}\n" for line in [str(total), *(format_row(row, with_received) for row in rows)])
         if action == "replies":
             total, rows = self._engine.reply_page(fields.get("BID", ""), _page_number(fields.get("PNO", "")))
             return "".join(f"{line}\n" for line in [str(total), *map(format_reply_row, rows)])
