@@ -12,7 +12,10 @@ BOT_WATCHDOG_MINUTES and does the one safe thing for each:
 - a part claimed (`sending`) long ago with no call in flight in this process: it may have reached
   EVERY8D, so it is marked "outcome unknown", never resent, and the request's thread and the alert
   channel say so with what an approver can do (Mark as sent / Send again on the card);
-- a post Slack has refused for that long: tried again now, and said once in the alert channel.
+- a post Slack has refused for that long: tried again now, and said once in the alert channel;
+- a post set aside after a permanent refusal (the bot removed from a channel, a missing scope): said once
+  in the alert channel with where it went and what it was (an approval card nobody saw left its request
+  waiting in silence; the set-aside post was only counted in /metrics).
 
 Each finding is said once: the posts carry dedupe keys (storage/outbox.py).
 """
@@ -34,6 +37,25 @@ from storage import watchdog as queries
 
 log = logging.getLogger("every8d_bot.watchdog")
 
+#: Posts set aside up to this long ago are still said (a first run after an upgrade does not dig up years).
+SET_ASIDE_LOOKBACK_SECONDS = 7 * 24 * 3600.0
+#: What a set-aside post was, in words (zh, en); other kinds are named by their kind.
+_POST_WORDS = {
+    notices.APPROVAL_CARD: ("申請卡（核准者沒看到，申請仍在等待核准）",
+                            "the request's approval card (the approvers have not seen it; it waits for a decision)"),
+    notices.SEND_RESULT: ("發送結果", "the send result"),
+    notices.BATCH_SUMMARY: ("發送摘要", "the delivery summary"),
+    notices.REPLY_IN_THREAD: ("收到的回覆", "a reply received"),
+    notices.REPLY_IN_CHANNEL: ("收到的回覆", "a reply received"),
+    notices.THREAD_NOTE: ("申請串中的說明", "a note in the request's thread"),
+    notices.REQUESTER_UPDATE: ("給申請人的私訊", "a direct message to the requester"),
+    notices.WORKFLOW_OUTCOME: ("工作流程步驟的結果（步驟未被結束）",
+                               "the Workflow Builder step's outcome (the step was not ended)"),
+    notices.WEEKLY_REPORT: ("每週報告", "the weekly report"),
+    notices.CREDIT_LOW: ("點數不足警示", "the low-credit alert"),
+    notices.CANCEL_RESULT: ("取消結果", "the cancel result"),
+}
+
 #: Say something straight to Slack, bypassing the outbox: (zh, en) -> None. Used only when the database
 #: itself cannot be written, so the outbox cannot hold the message.
 Alarm = Callable[[str, str], None]
@@ -48,6 +70,7 @@ class Findings:
     resumed: list[int] = field(default_factory=list)
     unknown: list[tuple[int, int]] = field(default_factory=list)
     posts: list[int] = field(default_factory=list)
+    set_aside: list[int] = field(default_factory=list)
 
 
 class Watchdog:
@@ -90,6 +113,7 @@ class Watchdog:
         findings.resumed = self._resume_stopped(before)
         findings.unknown = self._settle_abandoned_parts(before)
         findings.posts = self._retry_failing_posts(before)
+        findings.set_aside = self._say_set_aside_posts(now)
         self.wake_poster()
         return findings
 
@@ -211,3 +235,44 @@ class Watchdog:
         log.warning("watchdog: %d posts to Slack have been failing for over %g min; retrying them now", len(rows),
                     self.minutes)
         return [r["id"] for r in rows]
+
+    def _say_set_aside_posts(self, now: float) -> list[int]:
+        """Posts Slack refused for good (set aside, never tried again): said once each in the alert channel,
+        where they went, what they were and which request; the admin can put the bot back in the channel
+        or grant the scope, and `/sms status` still shows the request."""
+        channel = self.policy.alert_channel
+        if not channel:
+            return []
+        rows = queries.posts_set_aside_untold(self.store, now - SET_ASIDE_LOOKBACK_SECONDS,
+                                              told_prefix=notices.alert_key(SET_ASIDE_KEY), skip_kind=notices.ALERT_NOTE)
+        for row in rows:
+            what_zh, what_en = _POST_WORDS.get(row["kind"], (row["kind"], row["kind"]))
+            where = _where(str(row["channel"] or ""))
+            error = str(row["last_error"] or "?")[:100]
+            request = row["request_id"]
+            about_zh = f"發送申請 #{request} 可用 `/sms status #{request}` 查看。" if request is not None else ""
+            about_en = f"Send request #{request}: `/sms status #{request}` shows it. " if request is not None else ""
+            notices.alert_note(
+                self.store, channel,
+                f"⚠️ 發到 {where} 的訊息被 Slack 拒絕 {row['attempts']} 次（{error}），已放棄，不會再送：{what_zh}。"
+                f"{about_zh}請確認機器人仍在該頻道且有權限。",
+                f"⚠️ Slack refused a post to {where} {row['attempts']} times ({error}); it is set aside and will not "
+                f"be tried again: {what_en}. {about_en}Check that the bot is still in that channel and allowed to post.",
+                SET_ASIDE_KEY + str(row["id"]), request_id=request,
+            )
+            log.error("watchdog: a %s post to %s was set aside (%s); said in the alert channel", row["kind"],
+                      row["channel"], error)
+        return [int(r["id"]) for r in rows]
+
+
+#: The key (after notices' own prefix) of the word about the set-aside post with this id (appended).
+SET_ASIDE_KEY = "watchdog_dead:"
+
+
+def _where(channel: str) -> str:
+    """A post's destination as Slack shows it: a channel, a person (a direct message), or a workflow."""
+    if channel.startswith(("C", "G")):
+        return f"<#{channel}>"
+    if channel.startswith(("U", "W")):
+        return f"<@{channel}>"
+    return "Workflow Builder"

@@ -66,3 +66,17 @@ def posts_failing_since(store: Store, before: float) -> list[dict[str, Any]]:
         "WHERE state = 'pending' AND attempts > 0 AND created_at < ? ORDER BY id LIMIT ?",
         [before, BATCH],
     )
+
+
+
+def posts_set_aside_untold(store: Store, since: float, *, told_prefix: str, skip_kind: str,
+                           limit: int = 20) -> list[dict[str, Any]]:
+    """Posts set aside (`dead`) since about `since` with no post keyed `told_prefix` + their id yet (the
+    alert about them): id, kind, channel, attempts, last_error, request_id (from the post's reference,
+    None for posts of no request). Posts of `skip_kind` are left out (the alerts themselves)."""
+    return store.rows(
+        "SELECT o.id, o.kind, o.channel, o.attempts, o.last_error, json_extract(o.ref_json, '$.request_id') "
+        "AS request_id FROM outbox o WHERE o.state = 'dead' AND o.kind != ? AND o.next_attempt_at >= ? "
+        "AND NOT EXISTS (SELECT 1 FROM outbox a WHERE a.dedupe_key = ? || o.id) ORDER BY o.id LIMIT ?",
+        [skip_kind, since, told_prefix, limit],
+    )

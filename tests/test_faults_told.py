@@ -1,0 +1,52 @@
+"""States that can stall under a fault, and the person who hears about it in Slack (the watchdog's safety
+net, services/watchdog.py): a post Slack refused for good (set aside after a permanent error), and a
+recurring send's run the bot cannot create. Each is said once, in the alert channel, with what to do.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import RequestState
+from tests.faults_support import watchdog  # noqa: F401 - fixture
+from tests.harness import SlackUser, all_text
+
+pytestmark = pytest.mark.usefixtures("watchdog")
+
+
+def drain(product) -> None:
+    product.runtime.wait_idle(timeout=30)
+    for _ in range(3):
+        product.runtime.poster.drain()
+
+
+def give_up_now(product) -> None:
+    """Make every pending post due and deliver, as often as it takes a permanent error to set one aside."""
+    for _ in range(4):
+        product.runtime.wait_idle(timeout=30)
+        due = product.store.outbox.due(now=float("inf"))
+        product.store.outbox.retry_now([item.id for item in due])
+        product.runtime.poster.drain()
+
+
+def test_an_approval_card_slack_refuses_for_good_is_said_once_in_the_alert_channel(product) -> None:
+    """The bot was removed from the approval channel: the card is refused (not_in_channel) and set aside
+    after three tries. The request waits for an approval nobody can see; it used to wait in silence (the
+    set-aside post was only counted in /metrics). Now the alert channel hears which post, where and why,
+    once however many times the watchdog runs."""
+    product.standin.faults.fail("chat.postMessage", "not_in_channel", count=3, channel="C_APPROVALS")
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    give_up_now(product)
+    assert product.store.outbox.dead(), "the card should have been set aside"
+    assert product.standin.messages("C_APPROVALS") == []
+    assert product.store.requests.get(1).state is RequestState.PENDING_APPROVAL
+
+    dog = product.runtime.watchdog
+    dog.run()
+    drain(product)
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS")]
+    assert len(alerts) == 1, alerts
+    assert "C_APPROVALS" in alerts[0] and "not_in_channel" in alerts[0] and "#1" in alerts[0]
+    dog.run()
+    drain(product)
+    assert len(product.standin.messages("C_ALERTS")) == 1
