@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
+from services import notices
 from services.compose import Preview, input_from_json
 from services.permissions import Action, may
 from services.policy import Policy
@@ -172,9 +173,35 @@ class SeriesService:
         for series in self.store.series.due(now):
             try:
                 created.extend(self._run_series(series, now))
-            except Exception:  # noqa: BLE001 - one broken series must not stop the others
+            except Exception as exc:  # noqa: BLE001 - one broken series must not stop the others
                 log.exception("series %s could not run; it is tried again on the next tick", series.id)
+                self._say_cannot_run(series, exc)
         return created
+
+    def _say_cannot_run(self, series: SeriesRow, exc: Exception) -> None:
+        """A run that fails to become a request is retried each tick until its grace window ends (then it is
+        skipped as missed); said once per occurrence in the series' thread and the alert channel, so the
+        series' people and an admin hear it rather than a log line."""
+        occurrence = series.next_run_at or self.clock()
+        try:
+            when = short_dates(rule_of(series), [occurrence])
+        except Exception:  # noqa: BLE001 - the rule itself may be what cannot be read
+            when = f"{datetime.fromtimestamp(occurrence, tz=UTC):%m/%d %H:%M} UTC"
+        minutes = int(self.grace_seconds // 60)
+        why = type(exc).__name__
+        zh = (f"⚠️ {when} 這次無法建立發送（{why}）。機器人每分鐘重試，超過 {minutes} 分鐘寬限後略過，不會發送。"
+              "請管理員查看機器人的日誌（log）。")
+        en = (f"⚠️ The {when} run could not be created ({why}). The bot tries again every minute; {minutes} minutes "
+              "past its time it is skipped and nothing is sent. An admin should look at the bot's log.")
+        try:
+            with self.store.immediate():
+                note(self.store, series, zh, en, f"error:{int(occurrence)}")
+                notices.alert_note(self.store, self.policy.alert_channel,
+                                   f"重複發送 S{series.id}（<#{series.approval_channel}>）：{zh}",
+                                   f"Series S{series.id} (<#{series.approval_channel}>): {en}",
+                                   f"series_error:{series.id}:{int(occurrence)}")
+        except Exception:  # noqa: BLE001 - a database that cannot be written is the watchdog's to say
+            log.exception("series %s: could not say that its run failed", series.id)
 
     def _run_series(self, series: SeriesRow, now: float) -> list[int]:
         assert series.next_run_at is not None

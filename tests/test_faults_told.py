@@ -10,6 +10,7 @@ import pytest
 from storage import RequestState
 from tests.faults_support import watchdog  # noqa: F401 - fixture
 from tests.harness import SlackUser, all_text
+from tests.test_series import clocked, run_at, start_series  # noqa: F401 - clocked is a fixture
 
 pytestmark = pytest.mark.usefixtures("watchdog")
 
@@ -50,3 +51,27 @@ def test_an_approval_card_slack_refuses_for_good_is_said_once_in_the_alert_chann
     dog.run()
     drain(product)
     assert len(product.standin.messages("C_ALERTS")) == 1
+
+
+# -- a recurring send's run the bot cannot create --------------------------------------------------------
+
+
+def test_a_series_run_that_cannot_be_created_is_said_in_its_thread_and_the_alert_channel(clocked) -> None:  # noqa: F811
+    """A series whose stored message the bot cannot read any more (written by another version, or edited
+    by hand): each tick failed with only a log line, and an hour later the run was reported "missed, the
+    bot was down", which was not why. Now the first failing tick says so once in the series' thread and the
+    alert channel, with what to do; the following ticks (still retrying) add nothing."""
+    product, clock = clocked()
+    first, card = start_series(product, clock)
+    with product.store.immediate() as db:
+        db.execute("UPDATE series SET payload_json = json_remove(payload_json, '$.message') WHERE id = 1")
+    assert run_at(product, clock, first + 5) == []
+    assert run_at(product, clock, first + 65) == []
+    product.settle()
+    thread = [all_text(m) for m in product.standin.thread("C_APPROVALS", card["ts"])]
+    said = [t for t in thread if "could not be created" in t]
+    assert len(said) == 1, thread
+    assert "無法建立" in said[0] and "log" in said[0]
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS") if "S1" in all_text(m)]
+    assert len(alerts) == 1 and "could not be created" in alerts[0], alerts
+    assert product.store.requests.get(1) is None
