@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from storage import RequestState
-from tests.faults_support import watchdog  # noqa: F401 - fixture
+from tests.faults_support import wait_for, watchdog  # noqa: F401 - fixture
 from tests.harness import SlackUser, all_text
+from tests.test_faults_disk import disk, on_disk  # noqa: F401 - fixtures
 from tests.test_series import clocked, run_at, start_series  # noqa: F401 - clocked is a fixture
 
 pytestmark = pytest.mark.usefixtures("watchdog")
@@ -74,4 +75,29 @@ def test_a_series_run_that_cannot_be_created_is_said_in_its_thread_and_the_alert
     assert "無法建立" in said[0] and "log" in said[0]
     alerts = [all_text(m) for m in product.standin.messages("C_ALERTS") if "S1" in all_text(m)]
     assert len(alerts) == 1 and "could not be created" in alerts[0], alerts
+    assert product.store.requests.get(1) is None
+
+
+# -- a Workflow Builder step the database cannot take ------------------------------------------------------
+
+
+def test_a_workflow_step_arriving_on_a_full_disk_is_failed_with_the_reason_not_left_running(
+    on_disk, disk  # noqa: F811
+) -> None:
+    """The disk is full when a workflow asks for a send: the request cannot be written. The step used to be
+    left running (the listener's error was only logged; a function event has no one to answer), so the
+    user's workflow hung with no word. Now it is failed with the database's reason, and no request exists."""
+    from tests.test_workflow_step import STEP, run_step
+
+    product = on_disk()
+    product.settle()
+    disk.fill()
+    try:
+        assert run_step(product, STEP, execution_id="FxDISK") == 200
+        product.runtime.wait_idle()
+        result = wait_for(lambda: product.standin.function_result("FxDISK"), timeout=10, what="the step's end")
+        assert result["ok"] is False and "database" in result["error"], result
+        assert "Traceback" not in result["error"]
+    finally:
+        disk.free()
     assert product.store.requests.get(1) is None
