@@ -23,8 +23,8 @@ from bot.config import Config
 from bot.health import Health, Limits, ServiceEndpoints
 from bot.identity import BotIdentity
 from bot.metrics import MeteredEvery8dClient, MeteredWebClient, Metrics
-from bot.scheduler import WeeklyReportJob, build_scheduler
-from bot.slack_poster import SlackPoster
+from bot.scheduler import ClockWatch, WeeklyReportJob, build_scheduler
+from bot.slack_poster import MAX_BACKOFF, SlackPoster
 from handlers.context import HandlerContext
 from handlers.notifications import NotificationRenderer
 from handlers.texts import Voice
@@ -245,6 +245,7 @@ class Runtime:
             watchdog_seconds=max(1.0, min(60.0, config.watchdog_minutes * 30)),
             series=self._jobs.wrap(self.run_series_once),
         )
+        self.clock_watch = ClockWatch(self.scheduler, on_back=self._clock_went_back)
         self.health = Health(
             OpsReads(self.store), self.metrics, scheduler_running=lambda: bool(self.scheduler.running),
             stopping=self._stopping.is_set,
@@ -353,6 +354,7 @@ class Runtime:
             self.poster.start()
         if scheduler:
             self.scheduler.start()
+            self.clock_watch.start()
         self._started = True
 
     def begin_shutdown(self) -> None:
@@ -384,7 +386,16 @@ class Runtime:
         self.stop(jobs_timeout=max(1.0, deadline - time.monotonic()))
         log.info("stopped")
 
+    def _clock_went_back(self, seconds: float) -> None:
+        """The system clock was set back (bot/scheduler.py ClockWatch): posts waiting for a retry would wait
+        `seconds` longer than meant, and hold their threads back meanwhile; they are due now."""
+        moved = self.store.outbox.due_if_later_than(time.time() + MAX_BACKOFF + 1.0)
+        if moved:
+            log.warning("%d posts waiting for a retry are due now (the clock went back %.0f s)", moved, seconds)
+        self.poster.wake()
+
     def _stop_scheduler(self) -> None:
+        self.clock_watch.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 

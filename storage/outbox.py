@@ -155,6 +155,16 @@ class Outbox:
             )
             return cursor.rowcount
 
+    def due_if_later_than(self, horizon: float, now: float | None = None) -> int:
+        """Make due at once the pending posts waiting beyond `horizon` (a time no retry waits past): after
+        the clock was set back, their waits would have lasted the jump as well."""
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at > ?",
+                [now or time.time(), horizon],
+            )
+            return cursor.rowcount
+
     def pending_count(self) -> int:
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"])
 
