@@ -5,10 +5,25 @@ recurring send's run the bot cannot create. Each is said once, in the alert chan
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+import requests
+
+from every8d.sandbox import Sandbox
+from services.crashpoints import EXIT_CODE
 from storage import RequestState
-from tests.faults_support import wait_for, watchdog  # noqa: F401 - fixture
+from tests.faults_support import (
+    BotProcess,
+    card_in,
+    request_row,
+    restart_safe_port,
+    wait_for,
+    watchdog,  # noqa: F401 - fixture
+)
 from tests.harness import SlackUser, all_text
 from tests.test_faults_disk import disk, on_disk  # noqa: F401 - fixtures
 from tests.test_series import clocked, run_at, start_series  # noqa: F401 - clocked is a fixture
@@ -101,3 +116,47 @@ def test_a_workflow_step_arriving_on_a_full_disk_is_failed_with_the_reason_not_l
     finally:
         disk.free()
     assert product.store.requests.get(1) is None
+
+
+# -- a preview confirmed twice: the process killed between the request and the draft's removal -------------
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(delivery_seconds=0.3) as sb:
+        yield sb
+
+
+@pytest.fixture
+def bot(standin, sandbox: Sandbox, tmp_path: Path) -> Iterator[BotProcess]:
+    process = BotProcess(standin=standin, db_path=tmp_path / "bot.db", every8d_url=sandbox.base_url,
+                         workdir=tmp_path, port=restart_safe_port())
+    yield process
+    process.kill()
+
+
+def test_a_preview_confirmed_again_after_a_kill_makes_one_request_not_two(bot: BotProcess) -> None:
+    """The bot dies after the confirmed preview became a request but before its draft was removed and the
+    modal answered: Slack shows the person an error in the still open preview, and they press Send again
+    once the bot is back. That made a second request (a second card; auto-approved, a second SMS). Now the
+    draft is the request's source: the second press finds request #1 and says it was sent for approval."""
+    from tests.test_compose_modal import values
+
+    bot.start(crash_at="after_draft_submitted")
+    user = SlackUser(bot, "U_REQUESTER")
+    assert user.command("").status_code == 200
+    [view] = wait_for(lambda: bot.standin.open_views(user.user_id), timeout=10, what="the compose modal")
+    preview = user.submit(view, values(message="明早九點停水通知")).json()["view"]
+    assert preview["callback_id"] == "sms_preview"
+    with contextlib.suppress(requests.ConnectionError):
+        user.submit(preview, {})
+    assert bot.wait_exit() == EXIT_CODE, bot.log_tail()
+    assert request_row(bot.db_path, 1) is not None
+
+    bot.start()
+    again = user.submit(preview, {}).json()
+    assert again["response_action"] == "update" and "#1" in all_text(again["view"]), again
+    card_in(bot.standin)
+    time.sleep(0.5)
+    assert request_row(bot.db_path, 2) is None
+    assert len(bot.standin.messages("C_APPROVALS")) == 1
