@@ -11,7 +11,8 @@ any step never causes a second send and never loses the request (tests/test_faul
     after_part_recorded      a part's batch is recorded, the next part not yet claimed
     after_send_recorded      every part is recorded and the request settled, its posts not yet in Slack
     after_slack_posted       Slack took a post (bot/slack_poster.py), its outbox row not yet marked done
-    after_draft_submitted    a confirmed preview became a request, its draft not yet removed (services/drafts.py)
+    after_draft_submitted    a confirmed preview became a request (services/drafts.py) or a series
+                             (handlers/submissions.py), its draft not yet removed nor the modal answered
 """
 
 from __future__ import annotations

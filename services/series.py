@@ -38,6 +38,8 @@ log = logging.getLogger("every8d_bot.series")
 SERIES_CARD = "series_card"  # post or update the series' card (its thread holds every run)
 SERIES_NOTE = "series_note"  # a line in the series' thread: a refused or missed run, paused, stopped
 DEFAULT_GRACE_SECONDS = 3600.0
+#: The settings key recording which series a draft became (`create(source=…)`).
+SOURCE_KEY = "series_source:{source}"
 
 
 class SeriesVerdict(StrEnum):
@@ -90,15 +92,22 @@ class SeriesService:
 
     # -- create and decide -------------------------------------------------------------------------
 
-    def create(self, preview: Preview, rule: Rule, *, requester: str, origin_channel: str) -> int:
+    def create(self, preview: Preview, rule: Rule, *, requester: str, origin_channel: str,
+               source: str | None = None) -> int:
         """A series from a checked preview whose scheduled time is the rule's first occurrence; its card
-        goes to the approval channel. Nothing is sent before an approver approves it."""
+        goes to the approval channel. Nothing is sent before an approver approves it. `source` (the draft)
+        makes it once: the same preview confirmed again (the bot died before answering and the person
+        pressed again, or two presses overlapped) returns the first series rather than a second one."""
         if not preview.ok or preview.quote is None or preview.input.send_at is None:
             raise ValueError("only a checked preview with its first occurrence can start a series")
         now = self.clock()
         payload = {**preview.to_json(), "send_at": None}
         channel = self.policy.approval_channel or origin_channel
+        key = SOURCE_KEY.format(source=source) if source else None
         with self.store.immediate():
+            earlier = self.store.settings.get(key) if key else None
+            if earlier is not None:
+                return int(earlier)
             series_id = self.store.series.create(
                 now=now, created_by=requester, origin_channel=origin_channel, payload=payload,
                 image=preview.input.image, rule=rule.to_columns(), points_per_run=preview.quote.points,
@@ -106,6 +115,8 @@ class SeriesService:
                 next_run_at=preview.input.send_at.timestamp(), approval_channel=channel)
             self.store.audit.record(requester, "series_requested", now=now, series_id=series_id,
                                     points_per_run=preview.quote.points)
+            if key:
+                self.store.settings.set(key, str(series_id))
             card(self.store, series_id, channel)
         log.info("series %s requested by %s (%.1f points a run)", series_id, requester, preview.quote.points)
         return series_id

@@ -19,6 +19,7 @@ from storage import RequestState
 from tests.faults_support import (
     BotProcess,
     card_in,
+    open_store,
     request_row,
     restart_safe_port,
     wait_for,
@@ -159,4 +160,28 @@ def test_a_preview_confirmed_again_after_a_kill_makes_one_request_not_two(bot: B
     card_in(bot.standin)
     time.sleep(0.5)
     assert request_row(bot.db_path, 2) is None
+    assert len(bot.standin.messages("C_APPROVALS")) == 1
+
+
+def test_a_series_preview_confirmed_again_after_a_kill_makes_one_series_not_two(bot: BotProcess) -> None:
+    """The same for a recurring send: a second series would have sent every run twice once approved."""
+    from tests.test_series import compose_values
+
+    bot.start(crash_at="after_draft_submitted")
+    user = SlackUser(bot, "U_REQUESTER")
+    assert user.command("").status_code == 200
+    [view] = wait_for(lambda: bot.standin.open_views(user.user_id), timeout=10, what="the compose modal")
+    first = int(time.time() // 60 * 60 + 3600)
+    preview = user.submit(view, compose_values(first)).json()["view"]
+    with contextlib.suppress(requests.ConnectionError):
+        user.submit(preview, {})
+    assert bot.wait_exit() == EXIT_CODE, bot.log_tail()
+
+    bot.start()
+    again = user.submit(preview, {}).json()
+    assert again["response_action"] == "update" and "S1" in all_text(again["view"]), again
+    card_in(bot.standin)
+    time.sleep(0.5)
+    with open_store(bot.db_path) as store:
+        assert store.series.get(1) is not None and store.series.get(2) is None
     assert len(bot.standin.messages("C_APPROVALS")) == 1
