@@ -70,6 +70,26 @@ def test_an_approval_card_slack_refuses_for_good_is_said_once_in_the_alert_chann
     assert len(product.standin.messages("C_ALERTS")) == 1
 
 
+
+def test_a_weekly_report_slack_refuses_for_good_is_said_in_the_alert_channel(product, monkeypatch) -> None:
+    """An install without files:write (the chart is new): every upload of the report is refused with
+    missing_scope, so it is set aside and that week's report never comes. The channel itself works, so the
+    word about it lands there: which report, and why."""
+    from tests.test_reports import next_monday_9
+
+    monkeypatch.setattr(product.runtime.weekly_report, "chart", lambda report: b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    product.standin.faults.fail("files.getUploadURLExternal", "missing_scope", count=3)
+    with pytest.raises(Exception, match="missing_scope"):
+        product.runtime.weekly_report.run(now=next_monday_9(time.time()))
+    give_up_now(product)
+    assert [row["kind"] for row in product.store.outbox.dead()] == ["weekly_report"]
+
+    product.runtime.watchdog.run()
+    drain(product)
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS")]
+    assert len(alerts) == 1 and "weekly report" in alerts[0] and "missing_scope" in alerts[0], alerts
+
+
 # -- a recurring send's run the bot cannot create --------------------------------------------------------
 
 
