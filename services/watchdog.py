@@ -107,12 +107,13 @@ class Watchdog:
         problem = self._check_database(now)
         if problem is not None:
             return Findings(database=problem)
-        before = now - self.stale_seconds
+        # A row stamped later than `after` was written before the clock was set back: as stale as can be.
+        before, after = now - self.stale_seconds, now + self.stale_seconds
         findings = Findings()
-        findings.restarted = self._restart_approved(before, now)
-        findings.resumed = self._resume_stopped(before)
-        findings.unknown = self._settle_abandoned_parts(before)
-        findings.posts = self._retry_failing_posts(before)
+        findings.restarted = self._restart_approved(before, after, now)
+        findings.resumed = self._resume_stopped(before, after)
+        findings.unknown = self._settle_abandoned_parts(before, after)
+        findings.posts = self._retry_failing_posts(before, after)
         findings.set_aside = self._say_set_aside_posts(now)
         self.wake_poster()
         return findings
@@ -150,13 +151,13 @@ class Watchdog:
 
     # -- requests and parts ------------------------------------------------------------------------
 
-    def _restart_approved(self, before: float, now: float) -> list[int]:
+    def _restart_approved(self, before: float, after: float, now: float) -> list[int]:
         """Approved long ago and never claimed: run the send again (at most once per period each)."""
         restarted = []
-        stale = queries.stale_requests(self.store, RequestState.APPROVED, before)
+        stale = queries.stale_requests(self.store, RequestState.APPROVED, before, after)
         self._restarted_at = {k: v for k, v in self._restarted_at.items() if k in stale}
         for request_id in stale:
-            if self._restarted_at.get(request_id, 0.0) > now - self.stale_seconds:
+            if before < self._restarted_at.get(request_id, 0.0) <= now:  # later than now: the clock went back
                 continue
             self._restarted_at[request_id] = now
             log.warning("watchdog: request %s approved over %g min ago but never sent; sending it now",
@@ -165,20 +166,20 @@ class Watchdog:
             restarted.append(request_id)
         return restarted
 
-    def _resume_stopped(self, before: float) -> list[int]:
+    def _resume_stopped(self, before: float, after: float) -> list[int]:
         """`sending` with no part claimed: nothing is in doubt, so go on with the parts never attempted."""
         resumed = []
-        for request_id in queries.stuck_in_sending_without_a_part_in_flight(self.store, before):
+        for request_id in queries.stuck_in_sending_without_a_part_in_flight(self.store, before, after):
             if self.sending.resume_stopped(request_id):
                 log.warning("watchdog: request %s stopped between two parts; sending the rest", request_id)
                 self.start_send(request_id)
                 resumed.append(request_id)
         return resumed
 
-    def _settle_abandoned_parts(self, before: float) -> list[tuple[int, int]]:
+    def _settle_abandoned_parts(self, before: float, after: float) -> list[tuple[int, int]]:
         """Claimed long ago, no call in flight here: outcome unknown, said in the thread and the alerts."""
         by_request: dict[int, list[int]] = defaultdict(list)
-        for request_id, part in queries.parts_claimed_before(self.store, before):
+        for request_id, part in queries.parts_claimed_before(self.store, before, after):
             by_request[request_id].append(part)
         settled = []
         active = self.sending.active()
@@ -213,10 +214,10 @@ class Watchdog:
 
     # -- posts -------------------------------------------------------------------------------------
 
-    def _retry_failing_posts(self, before: float) -> list[int]:
+    def _retry_failing_posts(self, before: float, after: float) -> list[int]:
         """Posts Slack has refused for long: due now, and said once in the alert channel (unless that is
         where they fail: a post about a failing post there would only fail too)."""
-        rows = [r for r in queries.posts_failing_since(self.store, before) if r["kind"] != notices.ALERT_NOTE]
+        rows = [r for r in queries.posts_failing_since(self.store, before, after) if r["kind"] != notices.ALERT_NOTE]
         if not rows:
             return []
         self.store.outbox.retry_now([r["id"] for r in rows])

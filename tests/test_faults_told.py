@@ -205,3 +205,31 @@ def test_a_series_preview_confirmed_again_after_a_kill_makes_one_series_not_two(
     with open_store(bot.db_path) as store:
         assert store.series.get(1) is not None and store.series.get(2) is None
     assert len(bot.standin.messages("C_APPROVALS")) == 1
+
+
+# -- a clock set back by more than the watchdog's window -------------------------------------------------------
+
+
+def test_a_request_stuck_before_the_clock_was_set_back_hours_is_still_found_by_the_watchdog(product) -> None:
+    """An approved request whose send never started, written while the clock ran two hours ahead; then the
+    clock is corrected. Its `updated_at` lies in the future, so "not changed for 10 minutes" was not true
+    for two hours: the watchdog passed it by in silence. A time further ahead than the window is now read
+    as what it is, a clock set back, and the request is sent (once)."""
+    sending = product.runtime.sending
+    real_send = sending.send
+    sending.send = lambda request_id: None  # the send never starts (the process died right after approving)
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    product.settle()
+    card = product.standin.messages("C_APPROVALS")[0]
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.runtime.wait_idle(timeout=15)
+    sending.send = real_send
+    assert product.store.requests.get(1).state is RequestState.APPROVED
+    with product.store.immediate() as db:
+        db.execute("UPDATE requests SET updated_at = updated_at + 7200 WHERE id = 1")
+
+    dog = product.runtime.watchdog
+    dog.stale_seconds = 600
+    assert dog.run().restarted == [1]
+    wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15, what="the send")
+    assert len([c for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]) == 1
