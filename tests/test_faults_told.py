@@ -233,3 +233,39 @@ def test_a_request_stuck_before_the_clock_was_set_back_hours_is_still_found_by_t
     assert dog.run().restarted == [1]
     wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15, what="the send")
     assert len([c for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")]) == 1
+
+
+# -- a Workflow Builder step whose process dies before its request is written --------------------------------
+
+
+def test_a_workflow_step_killed_before_its_request_was_written_is_taken_again_from_slacks_retry(
+    bot: BotProcess,
+) -> None:
+    """The step's event used to be acknowledged before the listener ran: a bot killed before the request
+    was written had told Slack "got it", so Slack never sent it again and the user's workflow hung for
+    good, with nothing in the database to tell anyone. Here the request cannot be written yet (an admin's
+    shell holds the database's write lock) when the bot is killed. Now the event is acknowledged only once
+    its request is committed: Slack got no "got it", its retry (the same event) makes the request after
+    the restart, and the request's outcome ends the step, once."""
+    from slackstandin import payloads as p
+    from tests.test_workflow_step import STEP
+
+    body = p.function_executed("send_sms", STEP, execution_id="FxKILL", bot_access_token=bot.standin.bot_token)
+    bot.start()
+    with open_store(bot.db_path) as shell:
+        shell.db.conn.execute("BEGIN IMMEDIATE")  # the write lock, held from outside the bot
+        try:
+            answer = SlackUser(bot, "U_REQUESTER")._post(body, content_type=p.JSON_TYPE)
+            assert answer.status_code != 200, "acknowledged before anything was written: Slack will not retry"
+            bot.kill()
+        finally:
+            shell.db.conn.execute("ROLLBACK")
+    assert request_row(bot.db_path, 1) is None
+
+    bot.start()
+    assert SlackUser(bot, "U_REQUESTER")._post(body, content_type=p.JSON_TYPE).status_code == 200  # Slack's retry
+    card = card_in(bot.standin)
+    SlackUser(bot, "U_APPROVER").click("approve_request", "1", message=card)
+    result = wait_for(lambda: bot.standin.function_result("FxKILL"), timeout=15, what="the step's end")
+    assert result["ok"] is True and result["outputs"]["request_id"] == "1", result
+    assert request_row(bot.db_path, 2) is None
