@@ -225,11 +225,12 @@ class Watchdog:
             if not self.policy.alert_channel or row["channel"] == self.policy.alert_channel:
                 continue
             error = str(row["last_error"] or "?")[:100]
+            where = _where(str(row["channel"] or ""))  # a channel, a person's direct messages, or a workflow
             notices.alert_note(
                 self.store, self.policy.alert_channel,
-                f"⚠️ 發到 <#{row['channel']}> 的訊息已失敗 {row['attempts']} 次（Slack：{error}），仍會持續重試。"
+                f"⚠️ 發到 {where} 的訊息已失敗 {row['attempts']} 次（Slack：{error}），仍會持續重試。"
                 "請確認機器人仍在該頻道且有權限。",
-                f"⚠️ A post to <#{row['channel']}> has failed {row['attempts']} times (Slack: {error}); it is still "
+                f"⚠️ A post to {where} has failed {row['attempts']} times (Slack: {error}); it is still "
                 "being retried. Check that the bot is still in that channel and allowed to post.",
                 f"watchdog_post:{row['id']}",
             )

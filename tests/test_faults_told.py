@@ -269,3 +269,23 @@ def test_a_workflow_step_killed_before_its_request_was_written_is_taken_again_fr
     result = wait_for(lambda: bot.standin.function_result("FxKILL"), timeout=15, what="the step's end")
     assert result["ok"] is True and result["outputs"]["request_id"] == "1", result
     assert request_row(bot.db_path, 2) is None
+
+
+def test_a_direct_message_failing_for_long_is_named_as_one_in_the_alert(product) -> None:
+    """The requester's direct message keeps failing: the alert named it `<#U_REQUESTER>`, a channel
+    mention of a person (Slack shows it as a broken link). It names the person now."""
+    product.standin.faults.fail("chat.postMessage", "internal_error", count=1, channel="U_REQUESTER")
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    product.settle()
+    card = product.standin.messages("C_APPROVALS")[0]
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    assert product.store.outbox.pending_count() >= 1  # the direct message waits for its retry
+    dog = product.runtime.watchdog
+    dog.stale_seconds = 0.3
+    time.sleep(0.4)
+    assert dog.run().posts
+    drain(product)
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS")]
+    assert alerts and all("<#U_REQUESTER>" not in a for a in alerts), alerts
+    assert any("<@U_REQUESTER>" in a for a in alerts), alerts
