@@ -289,3 +289,24 @@ def test_a_direct_message_failing_for_long_is_named_as_one_in_the_alert(product)
     alerts = [all_text(m) for m in product.standin.messages("C_ALERTS")]
     assert alerts and all("<#U_REQUESTER>" not in a for a in alerts), alerts
     assert any("<@U_REQUESTER>" in a for a in alerts), alerts
+
+
+def test_a_workflow_step_slack_says_is_no_longer_running_is_not_reported_as_left_running(product) -> None:
+    """Ending a step is retried when its answer was lost (or the bot died before marking it done); the retry
+    is answered execution_not_in_running_state, since the first call ended it (or the step timed out in
+    Slack, which says so to the workflow's people). That was set aside as a failure, and the alert channel
+    now would hear "the step was not ended", which is false. There is nothing left to end: it is done."""
+    from tests.test_workflow_step import STEP, run_step
+
+    product.standin.faults.fail("functions.completeSuccess", "execution_not_in_running_state", count=3)
+    assert run_step(product, STEP, execution_id="FxGONE") == 200
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15, what="the send")
+    give_up_now(product)
+    assert product.store.outbox.dead() == []
+    assert product.store.outbox.pending(dedupe_key="workflow:FxGONE") is None
+    product.runtime.watchdog.run()
+    drain(product)
+    assert product.standin.messages("C_ALERTS") == []
