@@ -290,17 +290,20 @@ class Runtime:
 
         self.run_in_background(work)
 
-    def _alarm(self, zh: str, en: str) -> None:
+    def _alarm(self, zh: str, en: str) -> bool:
         """Straight to the alert channel, not through the outbox: for when the database (and so the
-        outbox) cannot be written. Best effort: a Slack failure here is only logged."""
+        outbox) cannot be written. False when Slack did not take it (the watchdog tries again next run)."""
         channel = self.policy.alert_channel
         if not channel:
-            return
+            return True
         try:
             self.client.chat_postMessage(channel=channel, text=self.voice.t(zh, en), unfurl_links=False,
                                          unfurl_media=False)
         except Exception as exc:  # noqa: BLE001
-            log.warning("could not post the alarm to %s: %s", channel, type(exc).__name__)
+            log.warning("could not post the alarm to %s: %s (tried again at the watchdog's next run)", channel,
+                        type(exc).__name__)
+            return False
+        return True
 
     def poll_once(self) -> None:
         self.tracking.poll_due()

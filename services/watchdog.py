@@ -56,9 +56,10 @@ _POST_WORDS = {
     notices.CANCEL_RESULT: ("取消結果", "the cancel result"),
 }
 
-#: Say something straight to Slack, bypassing the outbox: (zh, en) -> None. Used only when the database
-#: itself cannot be written, so the outbox cannot hold the message.
-Alarm = Callable[[str, str], None]
+#: Say something straight to Slack, bypassing the outbox: (zh, en) -> whether Slack took it (False: tried
+#: again at the next run). Used only when the database itself cannot be written, so the outbox cannot hold
+#: the message.
+Alarm = Callable[[str, str], bool]
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Watchdog:
         self.stale_seconds = stale_seconds
         self.alarm = alarm
         self._database_down: str | None = None
+        self._alarm_said = False
         self._restarted_at: dict[int, float] = {}
 
     @property
@@ -121,21 +123,22 @@ class Watchdog:
     # -- the database ------------------------------------------------------------------------------
 
     def _check_database(self, now: float) -> str | None:
-        """None when a committed write goes through; else why not (said once per outage)."""
+        """None when a committed write goes through; else why not (said once per outage, once Slack took it)."""
         try:
             queries.heartbeat(self.store, now)
         except sqlite3.Error as exc:
             problem = str(exc)
             if self._database_down is None:
                 log.error("the database cannot be written (%s): sends and approvals are held until it can", problem)
-                if self.alarm is not None:
-                    self.alarm(
-                        f"⚠️ 資料庫無法寫入（{problem}）：核准與發送暫停，沒有任何簡訊因此被送出或重送。"
-                        "請管理員釋放磁碟空間或修正檔案權限；恢復後機器人會自動繼續並在此告知。",
-                        f"⚠️ The database cannot be written ({problem}): approvals and sends are on hold, and "
-                        "nothing was sent or resent because of it. An admin should free disk space or fix the "
-                        "file's permissions; the bot resumes by itself and says so here.",
-                    )
+                self._alarm_said = False
+            if not self._alarm_said:  # until Slack takes it: an alarm lost to a Slack error left the outage unsaid
+                self._alarm_said = self.alarm is None or self.alarm(
+                    f"⚠️ 資料庫無法寫入（{problem}）：核准與發送暫停，沒有任何簡訊因此被送出或重送。"
+                    "請管理員釋放磁碟空間或修正檔案權限；恢復後機器人會自動繼續並在此告知。",
+                    f"⚠️ The database cannot be written ({problem}): approvals and sends are on hold, and "
+                    "nothing was sent or resent because of it. An admin should free disk space or fix the "
+                    "file's permissions; the bot resumes by itself and says so here.",
+                ) is not False
             self._database_down = problem
             return problem
         if self._database_down is not None:

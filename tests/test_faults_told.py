@@ -310,3 +310,26 @@ def test_a_workflow_step_slack_says_is_no_longer_running_is_not_reported_as_left
     product.runtime.watchdog.run()
     drain(product)
     assert product.standin.messages("C_ALERTS") == []
+
+
+# -- the database alarm when Slack also fails --------------------------------------------------------------
+
+
+def test_the_full_disk_alarm_that_slack_refused_once_is_posted_on_the_next_run(on_disk, disk) -> None:  # noqa: F811
+    """The disk fills, and the one direct post that says so meets a Slack error (a 500, a timeout). The
+    alarm was counted as said anyway: for the whole outage nobody heard that approvals and sends were on
+    hold. It is tried again at each run until Slack takes it, and then said no more."""
+    product = on_disk()
+    product.settle()
+    dog = product.runtime.watchdog
+    disk.fill()
+    try:
+        product.standin.faults.fail("chat.postMessage", "internal_error", count=1, channel="C_ALERTS")
+        assert dog.run().database is not None
+        assert product.standin.messages("C_ALERTS") == []
+        assert dog.run().database is not None
+        assert dog.run().database is not None
+        alarms = [m for m in product.standin.messages("C_ALERTS") if "資料庫無法寫入" in m["text"]]
+        assert len(alarms) == 1, product.standin.messages("C_ALERTS")
+    finally:
+        disk.free()
