@@ -41,16 +41,16 @@ log = logging.getLogger("every8d_bot.watchdog")
 SET_ASIDE_LOOKBACK_SECONDS = 7 * 24 * 3600.0
 #: What a set-aside post was, in words (zh, en); other kinds are named by their kind.
 _POST_WORDS = {
-    notices.APPROVAL_CARD: ("申請卡（核准者沒看到，申請仍在等待核准）",
-                            "the request's approval card (the approvers have not seen it; it waits for a decision)"),
+    notices.APPROVAL_CARD: ("申請卡：核准者還沒看到，申請在等待核准",
+                            "the request's approval card: the approvers have not seen it, and it waits for a decision"),
     notices.SEND_RESULT: ("發送結果", "the send result"),
     notices.BATCH_SUMMARY: ("發送摘要", "the delivery summary"),
     notices.REPLY_IN_THREAD: ("收到的回覆", "a reply received"),
     notices.REPLY_IN_CHANNEL: ("收到的回覆", "a reply received"),
     notices.THREAD_NOTE: ("申請串中的說明", "a note in the request's thread"),
     notices.REQUESTER_UPDATE: ("給申請人的私訊", "a direct message to the requester"),
-    notices.WORKFLOW_OUTCOME: ("工作流程步驟的結果（步驟未被結束）",
-                               "the Workflow Builder step's outcome (the step was not ended)"),
+    notices.WORKFLOW_OUTCOME: ("工作流程步驟的結果：步驟尚未結束",
+                               "the Workflow Builder step's outcome: the step is not ended"),
     notices.WEEKLY_REPORT: ("每週報告", "the weekly report"),
     notices.CREDIT_LOW: ("點數不足警示", "the low-credit alert"),
     notices.CANCEL_RESULT: ("取消結果", "the cancel result"),
@@ -219,21 +219,25 @@ class Watchdog:
 
     def _retry_failing_posts(self, before: float, after: float) -> list[int]:
         """Posts Slack has refused for long: due now, and said once in the alert channel (unless that is
-        where they fail: a post about a failing post there would only fail too)."""
+        where they fail: a post about a failing post there would only fail too; but the weekly report is
+        said, since what fails there is its chart's upload more often than the channel)."""
         rows = [r for r in queries.posts_failing_since(self.store, before, after) if r["kind"] != notices.ALERT_NOTE]
         if not rows:
             return []
         self.store.outbox.retry_now([r["id"] for r in rows])
         for row in rows:
-            if not self.policy.alert_channel or row["channel"] == self.policy.alert_channel:
+            if not self.policy.alert_channel or (row["channel"] == self.policy.alert_channel
+                                                 and row["kind"] != notices.WEEKLY_REPORT):
                 continue
             error = str(row["last_error"] or "?")[:100]
             where = _where(str(row["channel"] or ""))  # a channel, a person's direct messages, or a workflow
+            what_zh, what_en = (f"（{_POST_WORDS[row['kind']][0]}）", f" ({_POST_WORDS[row['kind']][1]})") \
+                if row["kind"] in _POST_WORDS else ("", "")
             notices.alert_note(
                 self.store, self.policy.alert_channel,
-                f"⚠️ 發到 {where} 的訊息已失敗 {row['attempts']} 次（Slack：{error}），仍會持續重試。"
+                f"⚠️ 發到 {where} 的訊息{what_zh}已失敗 {row['attempts']} 次（Slack：{error}），仍會持續重試。"
                 "請確認機器人仍在該頻道且有權限。",
-                f"⚠️ A post to {where} has failed {row['attempts']} times (Slack: {error}); it is still "
+                f"⚠️ A post to {where}{what_en} has failed {row['attempts']} times (Slack: {error}); it is still "
                 "being retried. Check that the bot is still in that channel and allowed to post.",
                 f"watchdog_post:{row['id']}",
             )
@@ -259,10 +263,11 @@ class Watchdog:
             about_en = f"Send request #{request}: `/sms status #{request}` shows it. " if request is not None else ""
             notices.alert_note(
                 self.store, channel,
-                f"⚠️ 發到 {where} 的訊息被 Slack 拒絕 {row['attempts']} 次（{error}），已放棄，不會再送：{what_zh}。"
+                f"⚠️ 發到 {where} 的訊息被 Slack 拒絕 {row['attempts']} 次（{error}），已放棄，不會再送。那是{what_zh}。"
                 f"{about_zh}請確認機器人仍在該頻道且有權限。",
                 f"⚠️ Slack refused a post to {where} {row['attempts']} times ({error}); it is set aside and will not "
-                f"be tried again: {what_en}. {about_en}Check that the bot is still in that channel and allowed to post.",
+                f"be tried again. It was {what_en}. {about_en}Check that the bot is still in that channel and allowed "
+                "to post.",
                 SET_ASIDE_KEY + str(row["id"]), request_id=request,
             )
             log.error("watchdog: a %s post to %s was set aside (%s); said in the alert channel", row["kind"],

@@ -333,3 +333,22 @@ def test_the_full_disk_alarm_that_slack_refused_once_is_posted_on_the_next_run(o
         assert len(alarms) == 1, product.standin.messages("C_ALERTS")
     finally:
         disk.free()
+
+
+def test_a_weekly_report_failing_for_long_is_said_in_the_alert_channel(product, monkeypatch) -> None:
+    """The report's chart upload keeps failing (Slack's file service answers errors) while plain messages
+    to the alert channel go through. Posts failing in the alert channel were never said (a word there
+    "would only fail too"), so the week's report was missing with no word. The report is named now."""
+    from tests.test_reports import next_monday_9
+
+    monkeypatch.setattr(product.runtime.weekly_report, "chart", lambda report: b"\\x89PNG\\r\\n\\x1a\\n" + b"0" * 64)
+    product.standin.faults.fail("files.getUploadURLExternal", "internal_error", count=2)
+    with pytest.raises(Exception, match="internal_error"):
+        product.runtime.weekly_report.run(now=next_monday_9(time.time()))
+    dog = product.runtime.watchdog
+    dog.stale_seconds = 0.3
+    time.sleep(0.4)
+    assert dog.run().posts
+    drain(product)
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS") if "⚠️" in all_text(m)]
+    assert len(alerts) == 1 and "weekly report" in alerts[0] and "internal_error" in alerts[0], alerts
