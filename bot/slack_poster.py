@@ -117,7 +117,20 @@ class SlackPoster:
             return item is not None and self._deliver(item, raise_errors=True)
 
     def _deliver(self, item: OutboxItem, *, raise_errors: bool = False) -> bool:
-        plan = self.renderer.plan(item)
+        try:
+            plan = self.renderer.plan(item)
+        except Exception as exc:  # noqa: BLE001 - one post that cannot be drawn must not stop the others
+            # It used to stop every pass at this row, before any try was recorded: no post went out and the
+            # watchdog saw nothing. Now it is tried like a refused post, set aside after a few tries (and
+            # said in the alert channel by the watchdog); the other posts go on meanwhile.
+            give_up = item.attempts + 1 >= MAX_ATTEMPTS_PERMANENT
+            log.error("could not draw a %s post (outbox %s): %s%s", item.kind, item.id, type(exc).__name__,
+                      " (set aside)" if give_up else " (will retry)", exc_info=exc)
+            self.store.outbox.retry_later(item.id, f"could not be drawn: {type(exc).__name__}", self._backoff(item),
+                                          give_up=give_up)
+            if raise_errors:
+                raise
+            return False
         if plan.skip or not plan.channel:
             self.store.outbox.done(item.id)
             return True

@@ -32,6 +32,7 @@ from services import notices
 from services.policy import Policy
 from services.ports import Clock
 from services.sending import SendService
+from services.series import SERIES_CARD, SERIES_NOTE
 from storage import RequestState, Store
 from storage import watchdog as queries
 
@@ -54,6 +55,8 @@ _POST_WORDS = {
     notices.WEEKLY_REPORT: ("每週報告", "the weekly report"),
     notices.CREDIT_LOW: ("點數不足警示", "the low-credit alert"),
     notices.CANCEL_RESULT: ("取消結果", "the cancel result"),
+    SERIES_CARD: ("重複發送的卡片", "a recurring send's card"),
+    SERIES_NOTE: ("重複發送討論串中的說明", "a note in a recurring send's thread"),
 }
 
 #: Say something straight to Slack, bypassing the outbox: (zh, en) -> whether Slack took it (False: tried

@@ -352,3 +352,32 @@ def test_a_weekly_report_failing_for_long_is_said_in_the_alert_channel(product, 
     drain(product)
     alerts = [all_text(m) for m in product.standin.messages("C_ALERTS") if "⚠️" in all_text(m)]
     assert len(alerts) == 1 and "weekly report" in alerts[0] and "internal_error" in alerts[0], alerts
+
+
+# -- a post that cannot be rendered ----------------------------------------------------------------------------
+
+
+def test_a_post_that_cannot_be_rendered_holds_back_nothing_else_and_is_said(clocked) -> None:  # noqa: F811
+    """A series whose stored rule the bot cannot read any more: its card update raises while being drawn.
+    The poster stopped at that row on every pass (the error came before any retry was recorded), so no
+    post of any request went out again, and the watchdog saw nothing (no failed attempt on record). Now
+    the row is tried again like a refused post, set aside after a few tries and said in the alert channel;
+    every other post goes out meanwhile."""
+    product, clock = clocked()
+    first, card = start_series(product, clock)
+    with product.store.immediate() as db:
+        db.execute("UPDATE series SET time_of_day = 'bogus' WHERE id = 1")
+    SlackUser(product, "U_REQUESTER").click("series_pause", "1", message=card)
+    wait_for(lambda: product.store.series.get(1).state == "paused", timeout=10, what="the pause")
+    SlackUser(product, "U_OTHER").command("send 0912345678 明早九點停水通知")
+    product.runtime.wait_idle(timeout=15)
+    for _ in range(3):
+        product.runtime.poster.drain()
+    assert len(product.standin.messages("C_APPROVALS")) == 2, "the new request's card waited behind the broken one"
+
+    give_up_now(product)
+    assert [row["kind"] for row in product.store.outbox.dead()] == ["series_card"]
+    product.runtime.watchdog.run()
+    drain(product)
+    alerts = [all_text(m) for m in product.standin.messages("C_ALERTS")]
+    assert len(alerts) == 1 and "ValueError" in alerts[0], alerts
