@@ -1,8 +1,9 @@
 """The Workflow Builder step "Send SMS (EVERY8D)" (a Bolt custom function, declared in manifest.yml).
 
-The listener turns the step's inputs into a request (acknowledging the event only once it is written) (services/workflow_step.py) and fails the step at once
-when it cannot; otherwise it leaves the step running: the request's outcome ends it through the outbox
-(`functions.completeSuccess` / `functions.completeError`), after the approval and the send.
+The listener turns the step's inputs into a request (services/workflow_step.py), acknowledging the event
+only once that is written, and fails the step at once when it cannot; otherwise it leaves the step running:
+the request's outcome ends it through the outbox (`functions.completeSuccess` / `functions.completeError`),
+after the approval and the send.
 """
 
 from __future__ import annotations

@@ -200,10 +200,10 @@ class SeriesService:
             when = f"{datetime.fromtimestamp(occurrence, tz=UTC):%m/%d %H:%M} UTC"
         minutes = int(self.grace_seconds // 60)
         why = type(exc).__name__
-        zh = (f"⚠️ {when} 這次無法建立發送（{why}）。機器人每分鐘重試，超過 {minutes} 分鐘寬限後略過，不會發送。"
+        zh = (f"⚠️ {when} 這次無法建立發送（{why}）。機器人每分鐘重試（在原定時間後 {minutes} 分鐘內），成功前不會發送。"
               "請管理員查看機器人的日誌（log）。")
-        en = (f"⚠️ The {when} run could not be created ({why}). The bot tries again every minute; {minutes} minutes "
-              "past its time it is skipped and nothing is sent. An admin should look at the bot's log.")
+        en = (f"⚠️ The {when} run could not be created ({why}). The bot tries again every minute (up to {minutes} "
+              "minutes past its time); nothing is sent until it works. An admin should look at the bot's log.")
         try:
             with self.store.immediate():
                 note(self.store, series, zh, en, f"error:{int(occurrence)}")
