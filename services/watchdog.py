@@ -267,10 +267,10 @@ class Watchdog:
             notices.alert_note(
                 self.store, channel,
                 f"⚠️ 發到 {where} 的訊息被 Slack 拒絕 {row['attempts']} 次（{error}），已放棄，不會再送。那是{what_zh}。"
-                f"{about_zh}請確認機器人仍在該頻道且有權限。",
+                f"{about_zh}請確認機器人仍在該頻道且有權限；修正後執行 `every8d-bot repost` 即會重新送出。",
                 f"⚠️ Slack refused a post to {where} {row['attempts']} times ({error}); it is set aside and will not "
                 f"be tried again. It was {what_en}. {about_en}Check that the bot is still in that channel and allowed "
-                "to post.",
+                "to post; once fixed, `every8d-bot repost` posts it again.",
                 SET_ASIDE_KEY + str(row["id"]), request_id=request,
             )
             log.error("watchdog: a %s post to %s was set aside (%s); said in the alert channel", row["kind"],
@@ -280,6 +280,12 @@ class Watchdog:
 
 #: The key (after notices' own prefix) of the word about the set-aside post with this id (appended).
 SET_ASIDE_KEY = "watchdog_dead:"
+
+
+def repost_set_aside(store: Store) -> int:
+    """`every8d-bot repost`: every post set aside is queued again (once the admin fixed what Slack refused),
+    and said again if Slack refuses it for good once more. Returns how many."""
+    return store.outbox.revive_dead(told_prefix=notices.alert_key(SET_ASIDE_KEY))
 
 
 def _where(channel: str) -> str:

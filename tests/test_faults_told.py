@@ -381,3 +381,26 @@ def test_a_post_that_cannot_be_rendered_holds_back_nothing_else_and_is_said(cloc
     drain(product)
     alerts = [all_text(m) for m in product.standin.messages("C_ALERTS")]
     assert len(alerts) == 1 and "ValueError" in alerts[0], alerts
+
+
+def test_once_the_bot_is_back_in_the_channel_repost_posts_the_set_aside_card(product, monkeypatch, tmp_path) -> None:
+    """The alert says what to do, and there is a way to do it: after the bot is put back in the channel,
+    `every8d-bot repost` (safe while the bot runs) queues the set-aside posts again. The card goes out, the
+    approvers can decide, and a post refused for good again would be said again."""
+    from bot.cli import main
+
+    product.standin.faults.fail("chat.postMessage", "not_in_channel", count=3, channel="C_APPROVALS")
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    give_up_now(product)
+    product.runtime.watchdog.run()
+    drain(product)
+    assert "every8d-bot repost" in all_text(product.standin.messages("C_ALERTS")[0])
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_DB_PATH", product.runtime.config.db_path)
+    assert main(["repost"]) == 0
+    drain(product)
+    [card] = product.standin.messages("C_APPROVALS")
+    assert product.store.outbox.dead() == []
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15, what="the send")
