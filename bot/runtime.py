@@ -391,10 +391,14 @@ class Runtime:
 
     def _clock_went_back(self, seconds: float) -> None:
         """The system clock was set back (bot/scheduler.py ClockWatch): posts waiting for a retry would wait
-        `seconds` longer than meant, and hold their threads back meanwhile; they are due now."""
-        moved = self.store.outbox.due_if_later_than(time.time() + MAX_BACKOFF + 1.0)
-        if moved:
-            log.warning("%d posts waiting for a retry are due now (the clock went back %.0f s)", moved, seconds)
+        `seconds` longer than meant, and hold their threads back meanwhile; they are due now. Delivery polls
+        are brought forward by the jump."""
+        now = time.time()
+        moved = self.store.outbox.due_if_later_than(now + MAX_BACKOFF + 1.0)
+        polls = self.store.batches.shift_polls(seconds, now)  # delivery polls too: timed by the old clock
+        if moved or polls:
+            log.warning("the clock went back %.0f s: %d posts waiting for a retry are due now, %d batch polls "
+                        "brought forward", seconds, moved, polls)
         self.poster.wake()
 
     def _stop_scheduler(self) -> None:

@@ -118,10 +118,12 @@ def test_a_clock_set_back_an_hour_stalls_no_job_and_no_post_waiting_for_a_retry(
     from datetime import UTC, datetime
 
     product = make_product()
+    send_approved(product, "send 0912345678 颱風停班通知")
+    batch_id = product.store.requests.get(1).batch_id  # an open batch, its next poll a few seconds ahead
     product.standin.faults.fail("chat.postMessage", "internal_error", count=1)
-    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    SlackUser(product, "U_OTHER").command("send 0922333444 明早九點停水通知")
     product.settle()
-    assert product.standin.messages("C_APPROVALS") == []  # the card waits for its retry
+    assert len(product.standin.messages("C_APPROVALS")) == 1  # request 2's card waits for its retry
     runtime = product.runtime
     scheduler = runtime.scheduler
     scheduler.start(paused=True)  # next run times are computed; nothing runs on its own in the test
@@ -130,6 +132,7 @@ def test_a_clock_set_back_an_hour_stalls_no_job_and_no_post_waiting_for_a_retry(
     # What the jump leaves: every wait set before it now ends an hour later than meant.
     with product.store.immediate() as db:
         db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + 3600 WHERE state = 'pending'")
+        db.execute("UPDATE batches SET next_poll_at = ? WHERE batch_id = ?", [time.time() + 3605, batch_id])
     for job in scheduler.get_jobs():
         job.modify(next_run_time=job.next_run_time + timedelta(hours=1))
     weekly = jobs(product)[WEEKLY_REPORT_JOB].next_run_time
@@ -141,7 +144,8 @@ def test_a_clock_set_back_an_hour_stalls_no_job_and_no_post_waiting_for_a_retry(
     for job_id in (POLL_JOB, CREDIT_JOB, WATCHDOG_JOB, SERIES_JOB, REPLY_LOOKUP_JOB):
         assert jobs(product)[job_id].next_run_time <= soon, job_id
     assert jobs(product)[WEEKLY_REPORT_JOB].next_run_time == weekly
+    assert product.store.batches.get(batch_id).next_poll_at <= time.time() + 10  # polled soon, not in an hour
     runtime.poster.drain()
-    assert len(product.standin.messages("C_APPROVALS")) == 1  # the card, now rather than in an hour
+    assert len(product.standin.messages("C_APPROVALS")) == 2  # the card, now rather than in an hour
     assert watch.check() == 0.0  # said once per jump
     scheduler.shutdown(wait=False)
