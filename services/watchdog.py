@@ -255,6 +255,7 @@ class Watchdog:
         channel = self.policy.alert_channel
         if not channel:
             return []
+        self._say_alerts_unseen(channel, now)
         rows = queries.posts_set_aside_untold(self.store, now - SET_ASIDE_LOOKBACK_SECONDS,
                                               told_prefix=notices.alert_key(SET_ASIDE_KEY), skip_kind=notices.ALERT_NOTE)
         for row in rows:
@@ -276,6 +277,30 @@ class Watchdog:
             log.error("watchdog: a %s post to %s was set aside (%s); said in the alert channel", row["kind"],
                       row["channel"], error)
         return [int(r["id"]) for r in rows]
+
+
+    def _say_alerts_unseen(self, channel: str, now: float) -> None:
+        """The alert channel refuses the bot (removed from it, archived): every alert is set aside there and
+        nobody hears anything. The approvers' channel is told, once a day, what is wrong and what to do."""
+        approvals = self.policy.approval_channel
+        if not approvals or approvals == channel:
+            return
+        dead = queries.last_set_aside(self.store, kind=notices.ALERT_NOTE, channel=channel,
+                                      since=now - SET_ASIDE_LOOKBACK_SECONDS)
+        if dead is None:
+            return
+        error = str(dead["last_error"] or "?")[:100]
+        day = int(now // 86400)
+        notices.alert_note(
+            self.store, approvals,
+            f"⚠️ 機器人無法在警示頻道 <#{channel}> 發言（Slack：{error}），監看與警示訊息都沒有送出。"
+            f"請管理員把機器人加回該頻道（`/invite`），再執行 `every8d-bot repost` 補發。",
+            f"⚠️ The bot cannot post in the alert channel <#{channel}> (Slack: {error}), so its watchdog's and "
+            "alerts' messages are not being seen. An admin should add the bot back (`/invite`), then run "
+            "`every8d-bot repost` to post them.",
+            f"alerts_unseen:{channel}:{day}",
+        )
+        log.error("the alert channel %s refuses the bot (%s); said in the approval channel", channel, error)
 
 
 #: The key (after notices' own prefix) of the word about the set-aside post with this id (appended).

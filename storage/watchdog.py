@@ -86,3 +86,13 @@ def posts_set_aside_untold(store: Store, since: float, *, told_prefix: str, skip
         "AND NOT EXISTS (SELECT 1 FROM outbox a WHERE a.dedupe_key = ? || o.id) ORDER BY o.id LIMIT ?",
         [skip_kind, since, told_prefix, limit],
     )
+
+
+def last_set_aside(store: Store, *, kind: str, channel: str, since: float) -> dict[str, Any] | None:
+    """The latest post of `kind` to `channel` set aside since about `since` (id, last_error), or None."""
+    rows = store.rows(
+        "SELECT id, last_error FROM outbox WHERE state = 'dead' AND kind = ? AND channel = ? AND next_attempt_at >= ? "
+        "ORDER BY id DESC LIMIT 1",
+        [kind, channel, since],
+    )
+    return rows[0] if rows else None

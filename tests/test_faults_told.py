@@ -404,3 +404,26 @@ def test_once_the_bot_is_back_in_the_channel_repost_posts_the_set_aside_card(pro
     assert product.store.outbox.dead() == []
     SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
     wait_for(lambda: product.store.requests.get(1).state is RequestState.SENT, timeout=15, what="the send")
+
+
+def test_when_the_alert_channel_refuses_the_bot_the_approval_channel_hears_it_once(product) -> None:
+    """The bot was removed from the alert channel: every alert (the watchdog's words, the database alarm's
+    follow-ups, a set-aside post) is itself set aside, and nobody hears anything. The approvers' channel is
+    told once a day that alerts cannot be posted and what to do."""
+    product.standin.faults.fail("chat.postMessage", "internal_error", count=1, channel="C_APPROVALS")
+    product.standin.faults.fail("chat.postMessage", "not_in_channel", count=6, channel="C_ALERTS")
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 明早九點停水通知")
+    product.settle()
+    dog = product.runtime.watchdog
+    dog.stale_seconds = 0.3
+    time.sleep(0.4)
+    assert dog.run().posts  # the card's failure is said... in a channel that refuses the bot
+    give_up_now(product)
+    assert [row["kind"] for row in product.store.outbox.dead()] == ["alert_note"]
+
+    dog.run()
+    drain(product)
+    dog.run()
+    drain(product)
+    said = [all_text(m) for m in product.standin.messages("C_APPROVALS") if "C_ALERTS" in all_text(m)]
+    assert len(said) == 1 and "not_in_channel" in said[0] and "/invite" in said[0], said
