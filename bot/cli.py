@@ -6,6 +6,7 @@
     every8d-bot doctor                  check a deployment's configuration end to end
     every8d-bot backup PATH             a consistent copy of the database, while the bot runs
     every8d-bot restore PATH            put a backup back (bot stopped; the current file is kept aside)
+    every8d-bot repost                  queue again the Slack posts set aside (after fixing what Slack refused)
 
 A configuration problem is one clear message naming what to set, and exit code 2; never a stack trace.
 """
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("path", help="the backup file to write (or a folder: a dated file is made in it)")
     restore = sub.add_parser("restore", help="put a backup back in place of the database (stop the bot first)")
     restore.add_argument("path", help="the backup file to restore")
+    sub.add_parser("repost", help="queue again the Slack posts set aside after a permanent refusal (safe while "
+                   "the bot runs: it posts them within seconds)")
     args = parser.parse_args(argv)
 
     try:
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_doctor()
         if args.command in ("backup", "restore"):
             return _backup_or_restore(args.command, args.path)
+        if args.command == "repost":
+            return _repost()
     except ConfigError as exc:
         _say_config_problems(exc.problems)
         return EXIT_CONFIG
@@ -98,6 +103,21 @@ def _backup_or_restore(command: str, path: str) -> int:
     except BackupError as exc:
         print(f"every8d-bot {command}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _repost() -> int:
+    """`repost`: the posts Slack refused for good (the alert channel said which) go back in the queue."""
+    from services.watchdog import repost_set_aside
+    from storage import Store
+
+    config = Config.from_env()
+    store = Store(config.db_path)
+    try:
+        count = repost_set_aside(store)
+    finally:
+        store.close()
+    print(f"已重新排入 {count} 則訊息 / {count} post(s) queued again: the running bot posts them within seconds.")
     return 0
 
 

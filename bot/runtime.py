@@ -23,8 +23,8 @@ from bot.config import Config
 from bot.health import Health, Limits, ServiceEndpoints
 from bot.identity import BotIdentity
 from bot.metrics import MeteredEvery8dClient, MeteredWebClient, Metrics
-from bot.scheduler import WeeklyReportJob, build_scheduler
-from bot.slack_poster import SlackPoster
+from bot.scheduler import ClockWatch, WeeklyReportJob, build_scheduler
+from bot.slack_poster import MAX_BACKOFF, SlackPoster
 from handlers.context import HandlerContext
 from handlers.notifications import NotificationRenderer
 from handlers.texts import Voice
@@ -245,6 +245,7 @@ class Runtime:
             watchdog_seconds=max(1.0, min(60.0, config.watchdog_minutes * 30)),
             series=self._jobs.wrap(self.run_series_once),
         )
+        self.clock_watch = ClockWatch(self.scheduler, on_back=self._clock_went_back)
         self.health = Health(
             OpsReads(self.store), self.metrics, scheduler_running=lambda: bool(self.scheduler.running),
             stopping=self._stopping.is_set,
@@ -289,17 +290,20 @@ class Runtime:
 
         self.run_in_background(work)
 
-    def _alarm(self, zh: str, en: str) -> None:
+    def _alarm(self, zh: str, en: str) -> bool:
         """Straight to the alert channel, not through the outbox: for when the database (and so the
-        outbox) cannot be written. Best effort: a Slack failure here is only logged."""
+        outbox) cannot be written. False when Slack did not take it (the watchdog tries again next run)."""
         channel = self.policy.alert_channel
         if not channel:
-            return
+            return True
         try:
             self.client.chat_postMessage(channel=channel, text=self.voice.t(zh, en), unfurl_links=False,
                                          unfurl_media=False)
         except Exception as exc:  # noqa: BLE001
-            log.warning("could not post the alarm to %s: %s", channel, type(exc).__name__)
+            log.warning("could not post the alarm to %s: %s (tried again at the watchdog's next run)", channel,
+                        type(exc).__name__)
+            return False
+        return True
 
     def poll_once(self) -> None:
         self.tracking.poll_due()
@@ -353,6 +357,7 @@ class Runtime:
             self.poster.start()
         if scheduler:
             self.scheduler.start()
+            self.clock_watch.start()
         self._started = True
 
     def begin_shutdown(self) -> None:
@@ -384,7 +389,20 @@ class Runtime:
         self.stop(jobs_timeout=max(1.0, deadline - time.monotonic()))
         log.info("stopped")
 
+    def _clock_went_back(self, seconds: float) -> None:
+        """The system clock was set back (bot/scheduler.py ClockWatch): posts waiting for a retry would wait
+        `seconds` longer than meant, and hold their threads back meanwhile; they are due now. Delivery polls
+        are brought forward by the jump."""
+        now = time.time()
+        moved = self.store.outbox.due_if_later_than(now + MAX_BACKOFF + 1.0)
+        polls = self.store.batches.shift_polls(seconds, now)  # delivery polls too: timed by the old clock
+        if moved or polls:
+            log.warning("the clock went back %.0f s: %d posts waiting for a retry are due now, %d batch polls "
+                        "brought forward", seconds, moved, polls)
+        self.poster.wake()
+
     def _stop_scheduler(self) -> None:
+        self.clock_watch.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 

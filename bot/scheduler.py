@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 if TYPE_CHECKING:
     from bot.slack_poster import SlackPoster
@@ -148,6 +150,69 @@ class WeeklyReportJob:
     @chart.setter
     def chart(self, draw: Callable[[WeeklyReport], bytes | None]) -> None:
         self.renderer.chart = draw
+
+
+#: The wall clock moving back by more than this against the monotonic one is a jump (NTP slews smaller errors).
+CLOCK_JUMP_SECONDS = 5.0
+
+
+class ClockWatch:
+    """APScheduler 3 waits on the wall clock: when it is set back (a VM restored from a snapshot, NTP
+    stepping the time after a boot), each interval job's next run lies that much further ahead, so polling,
+    the watchdog, recurring sends and the credit check all stood still, without a word, for as long as the
+    jump (an hour back: an hour of nothing). This watch compares the wall clock with the monotonic one each
+    second; when the wall clock went back, it makes every interval job due now and calls `on_back(seconds)`
+    (the runtime makes the posts waiting for a retry due as well). A jump forward needs nothing: the jobs
+    run at once (`coalesce`)."""
+
+    def __init__(self, scheduler: BackgroundScheduler, on_back: Callable[[float], object] = lambda _: None, *,
+                 threshold: float = CLOCK_JUMP_SECONDS) -> None:
+        self.scheduler = scheduler
+        self.on_back = on_back
+        self.threshold = threshold
+        #: The clocks compared (tests replace `wall` to set the clock back).
+        self.wall: Callable[[], float] = time.time
+        self.mono: Callable[[], float] = time.monotonic
+        self._offset: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> float:
+        """How many seconds the wall clock went back since the last check (0.0: it did not), after acting."""
+        offset = self.wall() - self.mono()
+        back = 0.0 if self._offset is None else self._offset - offset
+        self._offset = offset
+        if back <= self.threshold:
+            return 0.0
+        log.warning("the system clock went back %.0f s: the recurring jobs and the posts waiting for a retry run "
+                    "now rather than that much later", back)
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            if isinstance(job.trigger, IntervalTrigger):
+                try:
+                    job.modify(next_run_time=now)
+                except Exception:  # noqa: BLE001 - a job removed meanwhile
+                    log.debug("could not reschedule job %s", job.id, exc_info=True)
+        self.on_back(back)
+        return back
+
+    def start(self) -> None:
+        """Check every second in a daemon thread."""
+        self.check()
+        self._thread = threading.Thread(target=self._loop, name="clock-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - the watch must outlive a bad moment
+                log.exception("checking the clock failed")
 
 
 def add_watchdog(scheduler: BackgroundScheduler, watchdog: Callable[[], object], seconds: float) -> None:

@@ -35,6 +35,10 @@ PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "inval
                     "missing_scope", "invalid_blocks", "msg_too_long", "no_text", "restricted_action",
                     "execution_not_in_running_state", "function_execution_not_found"}
 MAX_ATTEMPTS_PERMANENT = 3
+#: Slack's answer to ending a Workflow Builder step that is not running any more: an earlier call whose
+#: answer was lost ended it, or it timed out in Slack (which tells the workflow's people). Nothing is left
+#: to do, so the post is done rather than set aside as a failure (the watchdog would call it one).
+STEP_NOT_RUNNING = {"execution_not_in_running_state", "function_execution_not_found"}
 #: The longest wait between two tries of one post: after an outage, everything is tried again within a minute.
 MAX_BACKOFF = 60.0
 #: The message metadata event type that marks the bot's own posts (payload: outbox id and deployment).
@@ -113,7 +117,20 @@ class SlackPoster:
             return item is not None and self._deliver(item, raise_errors=True)
 
     def _deliver(self, item: OutboxItem, *, raise_errors: bool = False) -> bool:
-        plan = self.renderer.plan(item)
+        try:
+            plan = self.renderer.plan(item)
+        except Exception as exc:  # noqa: BLE001 - one post that cannot be drawn must not stop the others
+            # It used to stop every pass at this row, before any try was recorded: no post went out and the
+            # watchdog saw nothing. Now it is tried like a refused post, set aside after a few tries (and
+            # said in the alert channel by the watchdog); the other posts go on meanwhile.
+            give_up = item.attempts + 1 >= MAX_ATTEMPTS_PERMANENT
+            log.error("could not draw a %s post (outbox %s): %s%s", item.kind, item.id, type(exc).__name__,
+                      " (set aside)" if give_up else " (will retry)", exc_info=exc)
+            self.store.outbox.retry_later(item.id, f"could not be drawn: {type(exc).__name__}", self._backoff(item),
+                                          give_up=give_up)
+            if raise_errors:
+                raise
+            return False
         if plan.skip or not plan.channel:
             self.store.outbox.done(item.id)
             return True
@@ -124,6 +141,11 @@ class SlackPoster:
             ts = self._post_once(item, plan)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            if plan.api and error in STEP_NOT_RUNNING:
+                log.info("the workflow step of a %s post is no longer running (%s); nothing left to end",
+                         item.kind, error)
+                self.store.outbox.done(item.id)
+                return True
             permanent = error in PERMANENT_ERRORS
             give_up = permanent and item.attempts + 1 >= MAX_ATTEMPTS_PERMANENT
             (log.error if give_up else log.warning)(

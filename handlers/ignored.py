@@ -14,6 +14,7 @@ import re
 from slack_bolt import Ack, App
 
 from handlers.context import HandlerContext
+from services.workflow_step import CALLBACK_ID
 
 log = logging.getLogger("every8d_bot.handlers")
 
@@ -23,8 +24,19 @@ _ANY = re.compile(r".*")
 _LOST_ACCESS = ("tokens_revoked", "app_uninstalled")
 
 
+def _not_our_step(body: dict) -> bool:
+    """Not our Workflow Builder step's event: that one is acknowledged by its own listener only once its
+    request is written (handlers/workflow_step.py). Acking it here, after that listener's wait ran out,
+    told Slack "got it" for a step the bot may never take; without it Slack sends the event again."""
+    event = body.get("event") if isinstance(body, dict) else None
+    if not isinstance(event, dict) or event.get("type") != "function_executed":
+        return True
+    function = event.get("function")
+    return not (isinstance(function, dict) and function.get("callback_id") == CALLBACK_ID)
+
+
 def register(app: App, ctx: HandlerContext) -> None:
-    @app.event(_ANY)
+    @app.event(_ANY, matchers=[_not_our_step])
     def unused_event(event: dict) -> None:
         """Bolt acks events itself once a listener matches; nothing else to do."""
         kind = str(event.get("type", ""))[:40]

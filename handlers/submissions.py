@@ -21,6 +21,7 @@ from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
 from services.audiences import CsvImportError
 from services.compose import ComposeInput, Preview
+from services.crashpoints import crash_point
 from services.drafts import Verdict
 from services.personalise import read_audience_csv
 from services.recurrence import Rule
@@ -136,7 +137,8 @@ def register(app: App, ctx: HandlerContext) -> None:
                 ack(response_action="update", view=_problem_view(ctx, _problem_lines(ctx, preview)))
                 return
             series_id = ctx.series.create(preview, Rule.from_columns(draft.series), requester=user,
-                                          origin_channel=channel)
+                                          origin_channel=channel, source=f"draft:{draft.id}")
+            crash_point("after_draft_submitted")
             ctx.drafts.discard(draft.id)
             ack(response_action="update", view=series_ui.submitted_view(voice, series_id))
             ctx.wake_poster()

@@ -11,6 +11,8 @@ any step never causes a second send and never loses the request (tests/test_faul
     after_part_recorded      a part's batch is recorded, the next part not yet claimed
     after_send_recorded      every part is recorded and the request settled, its posts not yet in Slack
     after_slack_posted       Slack took a post (bot/slack_poster.py), its outbox row not yet marked done
+    after_draft_submitted    a confirmed preview became a request (services/drafts.py) or a series
+                             (handlers/submissions.py), its draft not yet removed nor the modal answered
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 
 ENV = "EVERY8D_BOT_CRASH_AT"
 POINTS = ("after_approval", "after_claim", "after_part_claimed", "after_every8d_accepted", "after_part_recorded",
-          "after_send_recorded", "after_slack_posted")
+          "after_send_recorded", "after_slack_posted", "after_draft_submitted")
 #: What SIGKILL leaves as exit status (128 + 9); the tests check the process died here, not elsewhere.
 EXIT_CODE = 137
 

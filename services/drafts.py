@@ -43,6 +43,7 @@ from services.compose import (
     prepare,
     recheck,
 )
+from services.crashpoints import crash_point
 from services.policy import Policy
 from services.ports import Clock
 from services.quiet_hours import quiet_until, rescheduled
@@ -213,8 +214,11 @@ class DraftService:
             preview = self.confirm(draft, send_at=self.after_quiet(draft.preview.input.send_at))
         if not preview.ok:
             return Outcome(Verdict.INVALID, preview)
+        # The draft is the request's source: a preview confirmed again (the bot died before answering and the
+        # person pressed Send once more, or two presses overlapped) finds the first request, never a second.
         submitted = self.requests.submit(preview, requester=draft.user, origin_channel=draft.channel,
-                                         quiet_override=override)
+                                         quiet_override=override, source_event=f"draft:{draft.id}")
+        crash_point("after_draft_submitted")
         self.discard(draft.id)
         return Outcome(Verdict.SUBMITTED, preview, submitted)
 

@@ -99,7 +99,12 @@ def alert_note(store: Store, channel: str, zh: str, en: str, key: str, *, reques
     if not channel:
         return
     ref = {"zh": zh, "en": en, **({"request_id": request_id} if request_id is not None else {})}
-    store.outbox.enqueue(ALERT_NOTE, ref, channel=channel, dedupe_key=f"alert:{key}")
+    store.outbox.enqueue(ALERT_NOTE, ref, channel=channel, dedupe_key=alert_key(key))
+
+
+def alert_key(key: str) -> str:
+    """The dedupe key of the alert note said once per `key` (find out whether it was queued)."""
+    return f"alert:{key}"
 
 
 def weekly_report(store: Store, channel: str, label: str, start: float, end: float) -> bool:

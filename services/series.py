@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
+from services import notices
 from services.compose import Preview, input_from_json
 from services.permissions import Action, may
 from services.policy import Policy
@@ -37,6 +38,8 @@ log = logging.getLogger("every8d_bot.series")
 SERIES_CARD = "series_card"  # post or update the series' card (its thread holds every run)
 SERIES_NOTE = "series_note"  # a line in the series' thread: a refused or missed run, paused, stopped
 DEFAULT_GRACE_SECONDS = 3600.0
+#: The settings key recording which series a draft became (`create(source=…)`).
+SOURCE_KEY = "series_source:{source}"
 
 
 class SeriesVerdict(StrEnum):
@@ -89,15 +92,22 @@ class SeriesService:
 
     # -- create and decide -------------------------------------------------------------------------
 
-    def create(self, preview: Preview, rule: Rule, *, requester: str, origin_channel: str) -> int:
+    def create(self, preview: Preview, rule: Rule, *, requester: str, origin_channel: str,
+               source: str | None = None) -> int:
         """A series from a checked preview whose scheduled time is the rule's first occurrence; its card
-        goes to the approval channel. Nothing is sent before an approver approves it."""
+        goes to the approval channel. Nothing is sent before an approver approves it. `source` (the draft)
+        makes it once: the same preview confirmed again (the bot died before answering and the person
+        pressed again, or two presses overlapped) returns the first series rather than a second one."""
         if not preview.ok or preview.quote is None or preview.input.send_at is None:
             raise ValueError("only a checked preview with its first occurrence can start a series")
         now = self.clock()
         payload = {**preview.to_json(), "send_at": None}
         channel = self.policy.approval_channel or origin_channel
+        key = SOURCE_KEY.format(source=source) if source else None
         with self.store.immediate():
+            earlier = self.store.settings.get(key) if key else None
+            if earlier is not None:
+                return int(earlier)
             series_id = self.store.series.create(
                 now=now, created_by=requester, origin_channel=origin_channel, payload=payload,
                 image=preview.input.image, rule=rule.to_columns(), points_per_run=preview.quote.points,
@@ -105,6 +115,8 @@ class SeriesService:
                 next_run_at=preview.input.send_at.timestamp(), approval_channel=channel)
             self.store.audit.record(requester, "series_requested", now=now, series_id=series_id,
                                     points_per_run=preview.quote.points)
+            if key:
+                self.store.settings.set(key, str(series_id))
             card(self.store, series_id, channel)
         log.info("series %s requested by %s (%.1f points a run)", series_id, requester, preview.quote.points)
         return series_id
@@ -172,9 +184,35 @@ class SeriesService:
         for series in self.store.series.due(now):
             try:
                 created.extend(self._run_series(series, now))
-            except Exception:  # noqa: BLE001 - one broken series must not stop the others
+            except Exception as exc:  # noqa: BLE001 - one broken series must not stop the others
                 log.exception("series %s could not run; it is tried again on the next tick", series.id)
+                self._say_cannot_run(series, exc)
         return created
+
+    def _say_cannot_run(self, series: SeriesRow, exc: Exception) -> None:
+        """A run that fails to become a request is retried each tick until its grace window ends (then it is
+        skipped as missed); said once per occurrence in the series' thread and the alert channel, so the
+        series' people and an admin hear it rather than a log line."""
+        occurrence = series.next_run_at or self.clock()
+        try:
+            when = short_dates(rule_of(series), [occurrence])
+        except Exception:  # noqa: BLE001 - the rule itself may be what cannot be read
+            when = f"{datetime.fromtimestamp(occurrence, tz=UTC):%m/%d %H:%M} UTC"
+        minutes = int(self.grace_seconds // 60)
+        why = type(exc).__name__
+        zh = (f"⚠️ {when} 這次無法建立發送（{why}）。機器人每分鐘重試（在原定時間後 {minutes} 分鐘內），成功前不會發送。"
+              "請管理員查看機器人的日誌（log）。")
+        en = (f"⚠️ The {when} run could not be created ({why}). The bot tries again every minute (up to {minutes} "
+              "minutes past its time); nothing is sent until it works. An admin should look at the bot's log.")
+        try:
+            with self.store.immediate():
+                note(self.store, series, zh, en, f"error:{int(occurrence)}")
+                notices.alert_note(self.store, self.policy.alert_channel,
+                                   f"重複發送 S{series.id}（<#{series.approval_channel}>）：{zh}",
+                                   f"Series S{series.id} (<#{series.approval_channel}>): {en}",
+                                   f"series_error:{series.id}:{int(occurrence)}")
+        except Exception:  # noqa: BLE001 - a database that cannot be written is the watchdog's to say
+            log.exception("series %s: could not say that its run failed", series.id)
 
     def _run_series(self, series: SeriesRow, now: float) -> list[int]:
         assert series.next_run_at is not None

@@ -10,6 +10,8 @@ out inside quiet hours is scheduled for their end. Slack redelivering the event 
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,6 +22,8 @@ from services.policy import Policy
 from services.ports import Clock
 from services.quiet_hours import quiet_until, rescheduled
 from services.requests import RequestService
+
+log = logging.getLogger("every8d_bot.workflow_step")
 
 #: The step's callback_id in manifest.yml (`functions:`).
 CALLBACK_ID = "send_sms"
@@ -67,6 +71,21 @@ def start_step(
     send_at = _time(inputs.get("send_at"))
     if isinstance(send_at, StepRefused):
         return send_at
+    try:
+        return _request(execution_id, recipients, message, requester, send_at, requests=requests, check=check,
+                        policy=policy, clock=clock)
+    except Exception as exc:  # noqa: BLE001 - a step nobody ends hangs the user's workflow without a word
+        log.exception("workflow step %s could not become a request", execution_id[:12])
+        earlier = _made_anyway(requests, execution_id)
+        if earlier is not None:  # committed before the fault: its outcome ends the step, as usual
+            return StepStarted(earlier)
+        return _failure(exc)
+
+
+def _request(execution_id: str, recipients: str, message: str, requester: str, send_at: datetime | None, *,
+             requests: RequestService, check: Callable[[ComposeInput], Preview], policy: Policy,
+             clock: Clock) -> StepStarted | StepRefused:
+    """Checked inputs -> the same check, price and approval as a person's draft (quiet hours: after them)."""
     compose = ComposeInput(kind="sms", recipients_text=recipients, message=message, send_at=send_at)
     preview = check(compose)
     if preview.ok and quiet_until(policy.quiet_hours, compose.send_at, clock()) is not None:
@@ -77,6 +96,30 @@ def start_step(
     submitted = requests.submit(preview, requester=requester, origin_channel=policy.approval_channel,
                                 source_event=f"workflow:{execution_id}", workflow_execution=execution_id)
     return StepStarted(submitted.request_id, preview.input.send_at)
+
+
+def _made_anyway(requests: RequestService, execution_id: str) -> int | None:
+    """The request this execution made before something failed, if it was committed."""
+    try:
+        earlier = requests.store.requests.by_source_event(f"workflow:{execution_id}")
+    except Exception:  # noqa: BLE001 - cannot even read: nothing to find
+        return None
+    return earlier.id if earlier is not None else None
+
+
+def _failure(error: BaseException) -> StepRefused:
+    """Why the step failed when the bot itself could not take it: the database by name (an admin must free
+    the disk or fix the file), anything else as the log's to explain. Never a traceback."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, sqlite3.Error):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        return StepRefused("機器人的資料庫目前無法寫入（磁碟已滿或唯讀），沒有建立申請，也沒有送出任何簡訊。請通知管理員，恢復後再執行一次工作流程。",
+                           "The bot's database cannot be written right now (disk full or read-only): no request was "
+                           "made and nothing was sent. Tell an admin, and run the workflow again once it is fixed.")
+    return StepRefused("機器人處理時發生錯誤，沒有建立申請，也沒有送出任何簡訊。管理員可在機器人的日誌中找到原因。",
+                       "The bot hit an error: no request was made and nothing was sent. An admin can find the cause in "
+                       "the bot's log.")
 
 
 def outputs(request_id: int, outcome: str, batch_id: str | None) -> dict[str, str]:

@@ -272,6 +272,16 @@ class Batches:
                     [next_poll_at, now, batch_id],
                 )
 
+    def shift_polls(self, seconds: float, now: float) -> int:
+        """The clock was set back `seconds`: every poll still ahead was timed by the old clock and would
+        come that much late; bring each forward by the jump (never before `now`). Returns how many."""
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "UPDATE batches SET next_poll_at = MAX(?, next_poll_at - ?) WHERE next_poll_at > ?",
+                [now, seconds, now],
+            )
+            return cursor.rowcount
+
     def poll_soon(self, batch_id: str, at: float) -> None:
         """Bring the next poll forward (e.g. right after a scheduled batch's send time). A completed batch
         outside its reply window is unaffected: `due` never selects it."""

@@ -155,6 +155,30 @@ class Outbox:
             )
             return cursor.rowcount
 
+    def due_if_later_than(self, horizon: float, now: float | None = None) -> int:
+        """Make due at once the pending posts waiting beyond `horizon` (a time no retry waits past): after
+        the clock was set back, their waits would have lasted the jump as well."""
+        with self._store.immediate() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at > ?",
+                [now or time.time(), horizon],
+            )
+            return cursor.rowcount
+
+    def revive_dead(self, *, told_prefix: str, now: float | None = None) -> int:
+        """Every post set aside goes back in the queue with its tries counted from zero (an admin fixed what
+        Slack refused: put the bot back in the channel, granted the scope). Their alerts' keys are released,
+        so a post refused for good again is said again. A row whose call may have landed keeps `posting_at`:
+        it is looked for in Slack before it is posted. Returns how many."""
+        now = now or time.time()
+        with self._store.immediate() as db:
+            db.execute(
+                "UPDATE outbox SET dedupe_key = NULL WHERE dedupe_key IN "
+                "(SELECT ? || id FROM outbox WHERE state = 'dead')", [told_prefix])
+            cursor = db.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE state = 'dead'", [now])
+            return cursor.rowcount
+
     def pending_count(self) -> int:
         return int(next(iter(self._store.db.query("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")))["n"])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 
@@ -19,6 +20,7 @@ from bot.scheduler import (
     WEEKLY_REPORT_JOB,
     build_scheduler,
 )
+from tests.harness import SlackUser
 from tests.test_tracking import batch_id_of, send_approved
 
 
@@ -106,3 +108,44 @@ def test_a_failing_job_is_logged_once_per_streak_and_runs_again(caplog):
     failures = [r for r in caplog.records if f"job {POLL_JOB} failed" in r.getMessage()]
     assert len(failures) == 1 and failures[0].exc_info is not None
     assert len([r for r in caplog.records if f"job {POLL_JOB} works again" in r.getMessage()]) == 1
+
+
+def test_a_clock_set_back_an_hour_stalls_no_job_and_no_post_waiting_for_a_retry(make_product):
+    """APScheduler waits on the wall clock: set back an hour (a VM restored, NTP stepping after a boot),
+    every interval job (polling, the watchdog, recurring sends) and every post in its backoff waited an hour
+    more, in silence. The bot's clock watch sees the wall clock go back against the monotonic one and makes
+    them due now; the weekly report keeps its calendar time."""
+    from datetime import UTC, datetime
+
+    product = make_product()
+    send_approved(product, "send 0912345678 颱風停班通知")
+    batch_id = product.store.requests.get(1).batch_id  # an open batch, its next poll a few seconds ahead
+    product.standin.faults.fail("chat.postMessage", "internal_error", count=1)
+    SlackUser(product, "U_OTHER").command("send 0922333444 明早九點停水通知")
+    product.settle()
+    assert len(product.standin.messages("C_APPROVALS")) == 1  # request 2's card waits for its retry
+    runtime = product.runtime
+    scheduler = runtime.scheduler
+    scheduler.start(paused=True)  # next run times are computed; nothing runs on its own in the test
+    watch = runtime.clock_watch
+    watch.check()
+    # What the jump leaves: every wait set before it now ends an hour later than meant.
+    with product.store.immediate() as db:
+        db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + 3600 WHERE state = 'pending'")
+        db.execute("UPDATE batches SET next_poll_at = ? WHERE batch_id = ?", [time.time() + 3605, batch_id])
+    for job in scheduler.get_jobs():
+        job.modify(next_run_time=job.next_run_time + timedelta(hours=1))
+    weekly = jobs(product)[WEEKLY_REPORT_JOB].next_run_time
+
+    hour_ago, start = time.time() - 3600, time.monotonic()
+    watch.wall = lambda: hour_ago + (time.monotonic() - start)  # the clock set back an hour, then running on
+    assert watch.check() > 3500
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    for job_id in (POLL_JOB, CREDIT_JOB, WATCHDOG_JOB, SERIES_JOB, REPLY_LOOKUP_JOB):
+        assert jobs(product)[job_id].next_run_time <= soon, job_id
+    assert jobs(product)[WEEKLY_REPORT_JOB].next_run_time == weekly
+    assert product.store.batches.get(batch_id).next_poll_at <= time.time() + 10  # polled soon, not in an hour
+    runtime.poster.drain()
+    assert len(product.standin.messages("C_APPROVALS")) == 2  # the card, now rather than in an hour
+    assert watch.check() == 0.0  # said once per jump
+    scheduler.shutdown(wait=False)
