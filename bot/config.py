@@ -464,5 +464,6 @@ POLICY_DERIVED: dict[str, Callable[[Config], object]] = {
     "quiet_hours": lambda c: c.quiet_window,
     "registered_links": lambda c: c.link_rules,
     "sandbox": lambda c: c.sandbox,
+    "reply_text_by_push": lambda c: bool(c.callback_token),
 }
 _CONFIG_FIELDS = frozenset(f.name for f in fields(Config))

@@ -530,7 +530,11 @@ def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_th
     elif not in_thread:
         where_zh, where_en = " · 找不到對應的發送批次", " · no matching batch"
     head = voice.t(f"💬 {sender} 回覆 · {when}{where_zh}", f"reply from {sender} · {when}{where_en}")
-    blocks: list[Block] = [_context(head), untrusted_block(reply.text)]
+    shown = reply.text or voice.t(  # seen by polling only: no push and no getReplyMessage to bring the text
+        "（無法取得回覆內容：此帳號未設定 EVERY8D 推送回報，平台也不提供回覆查詢；請管理員設定 EVERY8D_CALLBACK_TOKEN）",
+        "(the reply's text is not available: EVERY8D's push is not set up and this platform has no reply lookup; "
+        "an admin can set EVERY8D_CALLBACK_TOKEN)")
+    blocks: list[Block] = [_context(head), untrusted_block(reply.text) if reply.text else _context(shown)]
     if request is not None:
         blocks.append(answer_button(voice, reply.id))
         if in_thread and thread_answers == "direct":
@@ -541,7 +545,7 @@ def reply_post(voice: Voice, reply: Reply, request: SendRequest | None, *, in_th
                                            "a message typed in this thread asks you first whether to text it "
                                            "to the latest reply's number")))
     blocks.extend(sandbox_block(voice))
-    text = f"{head}: {escape(reply.text)}"
+    text = f"{head}: {escape(reply.text) if reply.text else shown}"
     return clip(text, 3000), _done(blocks)
 
 

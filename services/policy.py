@@ -30,6 +30,10 @@ class Policy:
     #: Personalised SMS go out with SendParamSMS (up to send_chunk_size recipients a call whatever their
     #: texts) unless the platform proved not to have it (EVERY8D_PARAM_SMS; services/parts.py).
     param_sms: bool = True
+    #: Where a reply's text comes from: EVERY8D's push (a callback token is set) and getReplyMessage
+    #: (EVERY8D_REPLY_LOOKUP); with neither, a reply seen by polling is posted without its text.
+    reply_text_by_push: bool = True
+    reply_lookup: bool = True
     low_credit_threshold: float = 500.0
     low_credit_margin: float = 50.0
     sandbox: bool = False

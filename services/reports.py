@@ -175,6 +175,8 @@ def _top_replies(texts: Iterator[str], top: int = TOP_REPLIES) -> tuple[int, tup
     total = 0
     for total, text in enumerate(texts, start=1):
         collapsed = _WHITESPACE.sub(" ", text).strip()
+        if not collapsed:  # a reply seen by polling only has no text: counted, never listed as a "top reply"
+            continue
         key = collapsed.casefold()
         counts[key] += 1
         shown.setdefault(key, collapsed)

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from every8d.callback import audit_json
+from every8d.endpoints import REPLIES
 from every8d.errors import CredentialError, Every8dError
 from every8d.phones import parse_phone
 from every8d.results import CallbackReport, DeliveryRecord
 from every8d.status import REPLY_CODE, SCHEDULED_CODE
-from services import notices, optout
+from services import capabilities, notices, optout
 from services.policy import Policy
 from services.ports import Clock, Gateway
 from services.sending import deployment_tag, parse_tag, request_state, tag_is_ours
@@ -181,6 +182,13 @@ class TrackingService:
 
     # -- one merge for polls and callbacks ---------------------------------------------------------
 
+    def _reply_text_cannot_come(self) -> bool:
+        """No push is configured and getReplyMessage is off or missing on this platform: a reply's text
+        will never arrive, so a polled reply row is posted as it is."""
+        if self.policy.reply_text_by_push:
+            return False
+        return not self.policy.reply_lookup or capabilities.is_unsupported(self.store, REPLIES, self.clock())
+
     def ingest_records(self, batch_id: str, records: Iterable[DeliveryRecord], *, source: str) -> int:
         """Merge status rows (forward only) and store the replies among them; returns rows changed.
         Rows for numbers the batch never had are kept aside, never added (see `_keep_strangers`)."""
@@ -190,7 +198,11 @@ class TrackingService:
             at = record.sent_at.timestamp() if record.sent_at else None
             if record.is_reply:
                 # getDeliveryStatus has no reply-text column in either revision (its sixth column is
-                # RECEIVED_TIME, delta notes §4.5): the text comes by push or getReplyMessage, never from here.
+                # RECEIVED_TIME, delta notes §4.5): the text comes by push or getReplyMessage. Where neither
+                # can bring it, the poll's row is the only sign of the reply: post it without its text
+                # (and say why) rather than lose it.
+                if self._reply_text_cannot_come():
+                    self.ingest_reply(batch_id, mobile, at, "", source=source)
                 continue
             updates.append((mobile, record.status.code, at, record.name, record.cost))
         if not updates:

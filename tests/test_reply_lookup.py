@@ -18,6 +18,7 @@ from tests.test_tracking import (
     external_sandbox,  # noqa: F401 - fixture
     reply_posts,
     send_approved,
+    status_pages,
     wait_for,
 )
 
@@ -147,3 +148,38 @@ def test_a_wrong_login_pauses_the_lookup_instead_of_asking_again_every_run(make_
         product.runtime.reply_lookup.run()
     assert lookups(sandbox) == 1
     assert capabilities.unsupported_endpoints(product.store) == {}  # a wrong login is not a missing endpoint
+
+
+def test_with_no_push_and_no_lookup_a_polled_reply_is_posted_without_its_text_and_says_why(make_product):
+    """getDeliveryStatus carries no reply text (delta §4.5): where neither the push nor getReplyMessage can
+    bring it, the reply still reaches the thread, once, with the reason and the setting that fixes it."""
+    product = make_product(callback_token="", reply_lookup=False, reply_poll_seconds=0.2)
+    card = send_approved(product, "send 0912345678 明天開會，請回覆")
+    batch_id = batch_id_of(product)
+    wait_for(lambda: (product.poll(), product.store.batches.get(batch_id).state == "complete")[1], 10, "delivery")
+    product.sandbox.simulate_reply(batch_id, "0912345678", "好的")
+    wait_for(lambda: (product.poll(), product.store.replies.count() == 1)[1], 10, "the polled reply")
+    for _ in range(3):  # polled again: still one reply
+        time.sleep(0.25)
+        product.poll()
+    product.settle()
+    in_thread, in_channel = reply_posts(product, card)
+    assert len(in_thread) == 1 and len(in_channel) == 1
+    text = all_text(in_thread[0])
+    assert "0912-***-678" in text and "EVERY8D_CALLBACK_TOKEN" in text and "好的" not in text
+    [reply] = product.store.replies.for_batch(batch_id)
+    assert reply.source == "poll" and reply.text == ""
+
+
+def test_with_the_lookup_on_a_polled_reply_row_waits_for_its_text(make_product):
+    product = make_product(callback_token="", reply_poll_seconds=0.2)
+    send_approved(product, "send 0912345678 請回覆")
+    batch_id = batch_id_of(product)
+    wait_for(lambda: (product.poll(), product.store.batches.get(batch_id).state == "complete")[1], 10, "delivery")
+    product.sandbox.simulate_reply(batch_id, "0912345678", "收到")
+    polls = len(status_pages(product.sandbox))
+    wait_for(lambda: (product.poll(), len(status_pages(product.sandbox)) >= polls + 2)[1], 10, "two polls")
+    product.settle()
+    assert product.store.replies.count() == 0  # the lookup brings it, with its text
+    product.runtime.lookup_replies_once()
+    assert [r.text for r in product.store.replies.for_batch(batch_id)] == ["收到"]
