@@ -72,6 +72,11 @@ def register(app: App, ctx: HandlerContext) -> None:
         elif decision.verdict is Verdict.ALREADY_DECIDED and request is not None:
             who = f"<@{request.decided_by}>" if request.decided_by and request.decided_by != "auto" else "auto"
             tell(f"這筆申請已由 {who} 處理過了。", f"This request was already handled by {who}.")
+        elif decision.verdict is Verdict.TIME_PASSED and request is not None and request.send_at is not None:
+            when = voice.time(request.send_at)
+            tell(f"預約時間 {when} 已超過一天，EVERY8D 不會再發送這筆簡訊。請駁回並請申請人重新設定時間。",
+                 f"Its scheduled time ({when}) passed more than a day ago, so EVERY8D would not send it. "
+                 "Reject it and ask the requester for a new time.")
         elif decision.verdict is Verdict.NOT_UNKNOWN:
             tell("這筆申請的結果已經確定，不需要再處理。", "This request's outcome is already settled.")
         elif decision.verdict is Verdict.OVER_BUDGET and decision.budget is not None:

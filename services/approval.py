@@ -24,6 +24,11 @@ log = logging.getLogger("every8d_bot.approval")
 MAX_REASON_CHARS = 500
 
 
+#: A scheduled time further in the past than this is refused by EVERY8D for every recipient (status -4,
+#: "預約時間已過 24 小時以上"), so approving such a request would only fail it: the approver is told instead.
+STALE_SCHEDULE_SECONDS = 24 * 3600.0
+
+
 class Verdict(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -36,6 +41,7 @@ class Verdict(StrEnum):
     MARKED_SENT = "marked_sent"
     RESENT = "resent"
     OVER_BUDGET = "over_budget"  # a plain Approve on a request over a monthly budget (services/budgets.py)
+    TIME_PASSED = "time_passed"  # its scheduled time is over STALE_SCHEDULE_SECONDS ago: EVERY8D would fail it
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class ApprovalService:
         if refused is not None or request is None:
             return refused or Decision(Verdict.NOT_FOUND, None)
         now = self.clock()
+        if approve and request.send_at is not None and now - request.send_at > STALE_SCHEDULE_SECONDS:
+            return Decision(Verdict.TIME_PASSED, request)  # nothing changes; Reject (with a reason) still works
         target = RequestState.APPROVED if approve else RequestState.REJECTED
         reason = " ".join(reason.split())[:MAX_REASON_CHARS]
         with self.store.immediate():

@@ -254,3 +254,23 @@ def test_a_one_to_one_answer_at_night_is_sent_without_asking(night):
     answered(product)  # the answer went out at 22:30: the person has just texted us
     assert sends(product)[-1].params["MSG"] == "十點，謝謝" and not sends(product)[-1].params.get("ST")
     assert not product.store.requests.get(2).quiet_override
+
+
+def test_a_scheduled_send_approved_more_than_a_day_late_is_refused_with_a_word_not_failed(night):
+    """EVERY8D fails every recipient of a booking more than 24 h past (status -4): the approver is told and
+    nothing is sent or changed."""
+    product = night()
+    requester = SlackUser(product, "U_REQUESTER")
+    schedule = button(requester.command("send 0912345678 明早開會").json(), "quiet_hours_schedule")
+    requester.click("quiet_hours_schedule", schedule["value"])
+    assert wait_until(lambda: product.store.requests.get(1) is not None)
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+
+    product.runtime.clock.now = MORNING.timestamp() + 25 * 3600  # the approver comes back a day late
+    approver = SlackUser(product, "U_APPROVER")
+    approver.click("approve_request", "1", message=card)
+    assert wait_until(lambda: any("超過一天" in all_text(r) and "passed more than a day ago" in all_text(r)
+                                  for r in product.standin.responses))
+    product.settle()
+    assert product.store.requests.get(1).state == "pending_approval" and sends(product) == []
