@@ -220,7 +220,7 @@ class DraftService:
                                          quiet_override=override, source_event=f"draft:{draft.id}")
         crash_point("after_draft_submitted")
         self.discard(draft.id)
-        return Outcome(Verdict.SUBMITTED, preview, submitted)
+        return Outcome(Verdict.DUPLICATE if submitted.duplicate else Verdict.SUBMITTED, preview, submitted)
 
     # -- keeping -------------------------------------------------------------------------------------------
 
