@@ -119,8 +119,8 @@ def add_contact(ctx: HandlerContext, user: str, rest: str) -> dict:
         return _contacts_usage(voice)
     name = " ".join(words[:at])[:_NAME_MAX]
     parsed = parse_phone(words[at])
-    if not isinstance(parsed, Recipient):
-        return _answer(voice, parsed.zh, parsed.en)
+    if not isinstance(parsed, Recipient):  # the problem quotes what was typed: inert, like every echo
+        return _answer(voice, escape(parsed.zh), escape(parsed.en))
     if any(ch.isdigit() for ch in name) or not any(ch.isalpha() for ch in name):
         return _answer(voice, "姓名需含文字、不能含數字（才能和電話號碼區分）。",
                        "A name needs letters and no digits (so it cannot be mistaken for a number).")

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.harness import SlackUser, wait_until
+from tests.harness import SlackUser, all_text, wait_until
 from tests.test_compose_modal import open_compose, values
 from tests.test_series import clocked, compose_values  # noqa: F401,F811 - clocked is a fixture
 
@@ -44,3 +45,37 @@ def test_a_repeating_preview_submitted_twice_at_once_makes_one_series(clocked) -
     assert product.store.series.get(1) is not None
     assert product.store.series.get(2) is None
     assert len(product.standin.messages("C_APPROVALS")) == 1  # one card to approve
+
+
+def _scheduled_and_approved(product) -> dict:
+    user = SlackUser(product, "U_REQUESTER")
+    view = open_compose(product, user)
+    later = int(time.time()) + 2 * 3600
+    preview = user.submit(view, values(send_at=later)).json()["view"]
+    user.submit(preview, {})
+    product.settle()
+    [card] = product.standin.messages("C_APPROVALS")
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    return product.standin.messages("C_APPROVALS")[0]
+
+
+def test_cancel_pressed_twice_at_once_cancels_once_and_says_so_once(product) -> None:
+    card = _scheduled_and_approved(product)
+    user = SlackUser(product, "U_REQUESTER")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: user.click("cancel_scheduled", "1", message=card), range(4)))
+    product.settle()
+    assert product.store.requests.get(1).state == "cancelled"
+    said = [all_text(e) for e in user.ephemerals()]
+    assert [c.endpoint for c in product.sandbox.calls].count("eraseBooking.ashx") == 1
+    assert sum("已取消預約" in s for s in said) == 1
+    assert not any("取消失敗" in s for s in said)
+
+
+def test_a_mention_typed_where_a_contacts_number_belongs_is_quoted_inert(product) -> None:
+    answer = SlackUser(product, "U_APPROVER").command("contacts add 王小明 <@U0EVIL> <!channel>").json()
+    text = all_text(answer)
+    assert "&lt;@U0EVIL&gt;" in text
+    assert "<@U0EVIL>" not in text and "<!channel>" not in text
+    assert product.store.contacts.count() == 0
