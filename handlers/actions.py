@@ -52,10 +52,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         return tell
 
     def request_id_of(body: dict) -> int | None:
-        try:
-            return int(body["actions"][0]["value"])
-        except (KeyError, IndexError, ValueError):
-            return None
+        return cards.clicked_id(body)
 
     def explain(decision: Decision, tell: Callable[[str, str], None]) -> None:
         request = decision.request

@@ -44,6 +44,24 @@ RESEND = "resend_request"
 RESEND_FAILED = "resend_failed"
 ANSWER_REPLY = "answer_reply"  # a reply's Answer button (handlers/conversations.py), value = reply id
 
+#: The largest row id SQLite stores (a signed 64-bit integer).
+MAX_ROW_ID = 2**63 - 1
+
+
+def clicked_id(body: Mapping) -> int | None:
+    """The clicked button's value as the row id our cards put there (a request, series or reply), or None
+    for anything else: no value, words, or a number no row can have (SQLite refuses one past 64 bits with
+    an error, which would reach the person as an apology and the log as a traceback)."""
+    try:
+        value = body["actions"][0]["value"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 #: How many failed recipients a summary lists by number before "and N more".
 FAILURES_LISTED = 20
 RECIPIENTS_SHOWN = 5

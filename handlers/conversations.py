@@ -144,10 +144,10 @@ def register(app: App, ctx: HandlerContext) -> None:
     @app.action(cards.ANSWER_REPLY)
     def answer_button(ack: Ack, body: dict, client: WebClient, respond: Respond) -> None:
         ack()
-        try:
-            reply = ctx.answers.answerable(int(body["actions"][0]["value"]))
-        except (KeyError, IndexError, ValueError):
+        reply_id = cards.clicked_id(body)
+        if reply_id is None:
             return
+        reply = ctx.answers.answerable(reply_id)
         if reply is None:
             text, blocks = cards.ephemeral(voice, "這則回覆已無法回覆（找不到對應的發送批次）。",
                                            "This reply cannot be answered: its batch is unknown.")

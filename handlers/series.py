@@ -197,9 +197,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack()
         if ctx.series is None:
             return
-        try:
-            series_id = int(body["actions"][0]["value"])
-        except (KeyError, IndexError, ValueError):
+        series_id = cards.clicked_id(body)
+        if series_id is None:
             return
         user = body["user"]["id"]
         if action in ("approve", "reject"):

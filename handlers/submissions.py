@@ -36,7 +36,9 @@ def register(app: App, ctx: HandlerContext) -> None:
     def switch_kind(ack: Ack, body: dict, client: WebClient) -> None:
         """SMS <-> MMS: redraw the modal with or without the image field, keeping what was typed."""
         ack()
-        view = body["view"]
+        view = body.get("view")
+        if not isinstance(view, dict):
+            return  # the kind radio of a message, not of our modal: nothing to redraw
         meta = modals.read_metadata(view)
         if meta is None or not view.get("id"):
             return  # not a view this app drew: nothing to redraw
