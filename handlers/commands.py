@@ -28,7 +28,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from handlers import cards, modals
+from handlers import cards, modals, shortcuts
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points
 from handlers.texts import count as plural
@@ -63,7 +63,16 @@ def register(app: App, ctx: HandlerContext) -> None:
         word = word.lower()
         user = command["user_id"]
         channel = command["channel_id"]
-        if not text or word in ("new", "compose"):
+        starts_draft = not text or word in ("new", "compose", "send")
+        if starts_draft and ctx.policy.card_channel(channel) is None:
+            # A direct message without BOT_APPROVAL_CHANNEL: no approver would ever see the card.
+            if word == "send":
+                ack(**_answer(ctx.voice, *shortcuts.NOWHERE_TO_ASK))
+            else:
+                ack()
+                client.views_open(trigger_id=command["trigger_id"],
+                                  view=modals.notice_view(ctx.voice, ctx.voice.t(*shortcuts.NOWHERE_TO_ASK)))
+        elif not text or word in ("new", "compose"):
             ack()
             names = ctx.audiences.template_names(modals.MAX_TEMPLATE_OPTIONS)
             client.views_open(trigger_id=command["trigger_id"],

@@ -38,15 +38,20 @@ def register(app: App, ctx: HandlerContext) -> None:
         open_compose(ctx, client, body, channel="", message="")
 
 
+#: Said when a draft would have nowhere to ask for approval (no BOT_APPROVAL_CHANNEL, and no channel or a
+#: direct message where it was started).
+NOWHERE_TO_ASK = ("請在頻道中使用 `/sms`，或請管理員設定 BOT_APPROVAL_CHANNEL，才能從任何地方（包括私訊）撰寫簡訊。",
+                  "Use `/sms` in a channel, or ask an admin to set BOT_APPROVAL_CHANNEL, to compose from anywhere "
+                  "(direct messages included).")
+
+
 def open_compose(ctx: HandlerContext, client: WebClient, body: dict, *, channel: str, message: str) -> None:
     """The compose window, prefilled; without a channel to ask in (a global shortcut) the approval channel
     must be configured, or the window says so instead of opening a draft that could go nowhere."""
     voice = ctx.voice
     trigger = str(body.get("trigger_id") or "")
-    if not channel and not ctx.policy.approval_channel:
-        view = modals.notice_view(voice, voice.t(
-            "請在頻道中使用 `/sms`，或請管理員設定 BOT_APPROVAL_CHANNEL，才能從任何地方撰寫簡訊。",
-            "Use `/sms` in a channel, or ask an admin to set BOT_APPROVAL_CHANNEL, to compose from anywhere."))
+    if ctx.policy.card_channel(channel) is None:  # a global shortcut, or a direct message
+        view = modals.notice_view(voice, voice.t(*NOWHERE_TO_ASK))
     else:
         names = ctx.audiences.template_names(modals.MAX_TEMPLATE_OPTIONS)
         view = modals.compose_view(voice, channel_id=channel or ctx.policy.approval_channel,

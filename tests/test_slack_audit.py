@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from slackstandin import payloads as p
 from tests.harness import SlackUser, all_text, wait_until
 from tests.test_compose_modal import open_compose, values
 from tests.test_series import clocked, compose_values  # noqa: F401,F811 - clocked is a fixture
@@ -107,3 +108,35 @@ def test_the_kind_switch_outside_a_modal_is_acked_and_logs_no_error(product, cap
     assert response.status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not any("Sorry" in all_text(e) for e in user.ephemerals())
+
+
+def test_a_send_typed_in_a_direct_message_without_an_approval_channel_says_where_instead(make_product) -> None:
+    """Without BOT_APPROVAL_CHANNEL a card goes to the channel where `/sms` ran; in a direct message no
+    approver can see it (and the bot cannot post in a DM between two people): the request would wait forever
+    while its requester was told it waits for approval."""
+    product = make_product(approval_channel="", alert_channel="")
+    user = SlackUser(product, "U_REQUESTER", channel="D0TWOPEOPLE")
+    answer = user.command("send 0912345678 您好").json()
+    assert "BOT_APPROVAL_CHANNEL" in all_text(answer) and "#1" not in all_text(answer)
+    user.command("")
+    [view] = wait_until(lambda: product.standin.open_views("U_REQUESTER"))
+    assert "BOT_APPROVAL_CHANNEL" in all_text(view) and view.get("submit") is None
+    product.settle()
+    assert product.store.requests.get(1) is None
+
+
+def test_send_as_sms_on_a_direct_message_without_an_approval_channel_says_where_instead(make_product) -> None:
+    product = make_product(approval_channel="")
+    message = {"user": "U_OTHER", "ts": "1700000000.000100", "text": "明天見"}
+    body = p.message_shortcut("send_as_sms", user_id="U_REQUESTER", channel_id="D0TWOPEOPLE", message=message,
+                              response_url=product.standin.new_response_url(channel="D0TWOPEOPLE", user="U_REQUESTER"))
+    assert SlackUser(product, "U_REQUESTER")._post(body).status_code == 200
+    [view] = wait_until(lambda: product.standin.open_views("U_REQUESTER"))
+    assert "BOT_APPROVAL_CHANNEL" in all_text(view) and view.get("submit") is None
+
+
+def test_a_send_typed_in_a_direct_message_goes_to_the_approval_channel_when_there_is_one(product) -> None:
+    user = SlackUser(product, "U_REQUESTER", channel="D0TWOPEOPLE")
+    assert "#1" in all_text(user.command("send 0912345678 您好").json())
+    product.settle()
+    assert product.store.requests.get(1).approval_channel == "C_APPROVALS"
