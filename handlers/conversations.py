@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext, BoltRequest, Respond
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -76,6 +76,35 @@ def typed_in_thread(event: dict, bot_user_id: str | None) -> ThreadMessage | Non
                          files=len(files) if isinstance(files, list) else 0)
 
 
+def changed_in_thread(event: dict, bot_user_id: str | None) -> tuple[ThreadMessage, bool] | None:
+    """A person's message in a thread as it is after an edit (`message_changed`: Slack nests it under
+    `message`, the earlier one under `previous_message`), or as it was before its deletion
+    (`message_deleted`), with True for a deletion; None for anything else. A change Slack makes itself (a
+    link unfurled: no `edited`, the same text) is not an edit."""
+    subtype = event.get("subtype")
+    if subtype == "message_changed":
+        message, before = event.get("message"), event.get("previous_message")
+        if not isinstance(message, dict) or not message.get("edited"):
+            return None
+        if isinstance(before, dict) and before.get("text") == message.get("text"):
+            return None
+        deleted = False
+    elif subtype == "message_deleted":
+        message, deleted = event.get("previous_message"), True
+    else:
+        return None
+    if not isinstance(message, dict) or message.get("bot_id") or message.get("subtype") not in _TYPED_SUBTYPES:
+        return None
+    channel, user, ts, thread_ts = (event.get("channel"), message.get("user"), message.get("ts"),
+                                    message.get("thread_ts"))
+    if not all(isinstance(v, str) and v for v in (channel, user, ts, thread_ts)) or user == bot_user_id:
+        return None
+    if thread_ts == ts:
+        return None
+    text = message.get("text")
+    return ThreadMessage(channel, thread_ts, ts, user, sms_text(text if isinstance(text, str) else "")), deleted
+
+
 def sms_text(text: str) -> str:
     """What the person typed, from Slack's markup (handlers/texts.py): a link `<https://x|label>` reaches the
     phone as its label and its address, never the label alone."""
@@ -86,11 +115,16 @@ def register(app: App, ctx: HandlerContext) -> None:
     voice = ctx.voice
 
     @app.event("message")
-    def thread_message(event: dict, client: WebClient, context: BoltContext) -> None:
+    def thread_message(event: dict, client: WebClient, context: BoltContext, request: BoltRequest) -> None:
         """Every message event ends here (acked by Bolt); only a person's message in a thread under a reply
         can answer, and by default only once its author confirms (BOT_THREAD_ANSWERS)."""
-        typed = typed_in_thread(event, context.bot_user_id)
         mode = ctx.policy.thread_answers
+        changed = changed_in_thread(event, context.bot_user_id) if mode != "off" else None
+        if changed is not None:
+            retried = bool(request.headers.get("x-slack-retry-num"))
+            thread_message_changed(ctx, client, *changed, retried=retried)
+            return
+        typed = typed_in_thread(event, context.bot_user_id)
         if typed is None or mode == "off":
             return
         reply = ctx.answers.latest_reply_in_thread(typed.channel, typed.thread_ts)
@@ -173,6 +207,41 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         ack(response_action="update", view=_after_view(ctx, outcome))
         ctx.wake_poster()
+
+
+def thread_message_changed(ctx: HandlerContext, client: WebClient, typed: ThreadMessage, deleted: bool, *,
+                           retried: bool) -> None:
+    """A thread message edited or deleted after it was typed. Not yet confirmed: the kept answer goes, and
+    an edit is asked about again with its new text (the old question's buttons then say it expired), so
+    Send never texts words their author has taken back. Already a request: nothing is sent or recalled,
+    and its author is told so (once: not again for Slack's redelivery of the same change)."""
+    voice = ctx.voice
+    kept = ctx.drafts.kept_answer_of(typed.user, typed.channel, typed.ts)
+    if kept is not None:
+        draft_id, draft = kept
+        ctx.drafts.discard(draft_id)
+        if deleted or not typed.text.strip():
+            return
+        reply = ctx.answers.answerable(draft.reply_id)
+        mobile = reply.mobile if reply is not None else None
+        new_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
+                                                                draft.reply_id))
+        number = voice.number(mobile) if mobile else voice.t("原回覆者", "the sender")
+        text, blocks = confirm_question(voice, number, typed.text, new_id)
+        client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
+                                  text=text, blocks=blocks)
+        return
+    request_id = ctx.answers.request_of(typed.source_event)
+    if request_id is None or retried:
+        return
+    tell = _teller(client, typed, voice)
+    if deleted:
+        tell(f"刪除訊息不會撤回它已成為的發送申請 #{request_id}。",
+             f"Deleting the message does not withdraw request #{request_id}, which it had already become.")
+    else:
+        tell(f"這則訊息在編輯前已成為發送申請 #{request_id}，編輯後的內容不會傳送；如需更正，請在討論串中另外輸入一則訊息。",
+             f"This message had already become request #{request_id} before your edit; the edited text will not be "
+             "sent. To correct it, type a new message in the thread.")
 
 
 def answer_now(ctx: HandlerContext, typed: ThreadMessage, tell: Callable[[str, str], None], *,

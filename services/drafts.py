@@ -271,6 +271,13 @@ class DraftService:
         """Keep what `user` typed in a thread while they are asked whether to text it; the id for the buttons."""
         return self.store.drafts.save(user, asdict(answer))
 
+    def kept_answer_of(self, user: str, channel: str, ts: str) -> tuple[str, KeptAnswer] | None:
+        """The answer `user` typed as message `ts` and has not yet confirmed or turned down (its id and what
+        was kept), or None: an edit or a deletion of that message must reach it before a Send press does."""
+        draft_id = self.store.drafts.answer_of(user, channel, ts)
+        kept = self.kept_answer(draft_id, user) if draft_id is not None else None
+        return (draft_id, kept) if draft_id is not None and kept is not None else None
+
     def kept_answer(self, draft_id: str, user: str) -> KeptAnswer | None:
         """The kept answer, only for the person who typed it."""
         kept = self.store.drafts.load(draft_id, user)

@@ -46,3 +46,13 @@ class Drafts:
     def delete(self, draft_id: str) -> None:
         with self._store.immediate() as db:
             db.execute("DELETE FROM drafts WHERE id = ?", [draft_id])
+
+    def answer_of(self, user_id: str, channel: str, ts: str) -> str | None:
+        """The id of `user_id`'s kept thread answer for the message `ts` in `channel` (services/drafts.py
+        `keep_answer`), or None."""
+        rows = list(self._store.db.query(
+            "SELECT id FROM drafts WHERE user_id = ? AND json_extract(payload_json, '$.channel') = ? "
+            "AND json_extract(payload_json, '$.ts') = ? AND json_extract(payload_json, '$.reply_id') IS NOT NULL "
+            "ORDER BY created_at DESC LIMIT 1", [user_id, channel, ts]))
+        return str(rows[0]["id"]) if rows else None
+

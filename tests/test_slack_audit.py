@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,9 @@ import pytest
 from slackstandin import payloads as p
 from tests.harness import SlackUser, all_text, wait_until
 from tests.test_compose_modal import open_compose, values
+from tests.test_conversations import FIRST, batch_sent_and_replied, deliver, event_body, sends
 from tests.test_series import clocked, compose_values  # noqa: F401,F811 - clocked is a fixture
+from tests.test_thread_answers import press, question
 
 
 def _preview(product, user: SlackUser) -> dict:
@@ -140,3 +143,94 @@ def test_a_send_typed_in_a_direct_message_goes_to_the_approval_channel_when_ther
     assert "#1" in all_text(user.command("send 0912345678 您好").json())
     product.settle()
     assert product.store.requests.get(1).approval_channel == "C_APPROVALS"
+
+
+def _edited(channel: str, user: str, ts: str, thread_ts: str, old: str, new: str) -> str:
+    """Slack's `message_changed` for an edit (bolt-python's fixture shape): the event's own ts, the message
+    as it is now under `message` (its original ts, `edited`), and as it was under `previous_message`."""
+    return p.event_callback({
+        "type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
+        "ts": f"{float(ts) + 30:.6f}", "event_ts": f"{float(ts) + 30:.6f}", "channel_type": "channel",
+        "message": {"type": "message", "user": user, "text": new, "ts": ts, "thread_ts": thread_ts,
+                    "edited": {"user": user, "ts": f"{float(ts) + 30:.6f}"}},
+        "previous_message": {"type": "message", "user": user, "text": old, "ts": ts, "thread_ts": thread_ts},
+    })
+
+
+def _deleted(channel: str, user: str, ts: str, thread_ts: str, old: str) -> str:
+    return p.event_callback({
+        "type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
+        "ts": f"{float(ts) + 40:.6f}", "event_ts": f"{float(ts) + 40:.6f}", "deleted_ts": ts,
+        "channel_type": "channel",
+        "previous_message": {"type": "message", "user": user, "text": old, "ts": ts, "thread_ts": thread_ts},
+    })
+
+
+def _typed(product, user: str, text: str, thread_ts: str) -> str:
+    message = product.standin.add_message("C_APPROVALS", text, user=user, thread_ts=thread_ts)
+    deliver(product, event_body("C_APPROVALS", user, text, ts=message["ts"], thread_ts=thread_ts))
+    return message["ts"]
+
+
+def test_an_answer_edited_before_its_author_pressed_send_is_asked_again_with_the_new_text(make_product) -> None:
+    product = make_product(thread_answers="confirm")
+    card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
+    ts = _typed(product, "U_OTHER", "信義路五段 7 號", card["ts"])
+    first = question(product, "U_OTHER")
+    deliver(product, _edited("C_APPROVALS", "U_OTHER", ts, card["ts"], "信義路五段 7 號", "信義路五段 9 號"))
+    product.settle()
+    second = question(product, "U_OTHER")
+    assert "9 號" in all_text(second) and second is not first
+    press(product, "U_OTHER", "thread_answer_send", first)  # the old question no longer sends the old text
+    product.settle()
+    assert len(sends(product)) == 1
+    press(product, "U_OTHER", "thread_answer_send", second)
+    assert wait_until(lambda: len(sends(product)) == 2)
+    assert sends(product)[-1].params["MSG"] == "信義路五段 9 號"
+
+
+def test_an_answer_deleted_before_its_author_pressed_send_is_never_sent(make_product) -> None:
+    product = make_product(thread_answers="confirm")
+    card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
+    ts = _typed(product, "U_OTHER", "打錯了", card["ts"])
+    asked = question(product, "U_OTHER")
+    deliver(product, _deleted("C_APPROVALS", "U_OTHER", ts, card["ts"], "打錯了"))
+    product.settle()
+    told = press(product, "U_OTHER", "thread_answer_send", asked)
+    product.settle()
+    assert len(sends(product)) == 1 and product.store.requests.get(2) is None
+    assert "過期" in told
+
+
+def test_an_answer_edited_or_deleted_after_it_was_sent_tells_its_author_the_sms_already_went(make_product) -> None:
+    product = make_product(thread_answers="direct")
+    card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
+    ts = _typed(product, "U_OTHER", "信義路五段 7 號", card["ts"])
+    assert wait_until(lambda: len(sends(product)) == 2)
+    product.settle()
+    edit = _edited("C_APPROVALS", "U_OTHER", ts, card["ts"], "信義路五段 7 號", "信義路五段 9 號")
+    deliver(product, edit)
+    deliver(product, edit, retry_num=1)  # Slack's redelivery: said once
+    product.settle()
+    said = [all_text(e) for e in product.standin.ephemerals("U_OTHER") if "#2" in all_text(e)]
+    assert len(said) == 1 and "已" in said[0] and "already" in said[0]
+    deliver(product, _deleted("C_APPROVALS", "U_OTHER", ts, card["ts"], "信義路五段 9 號"))
+    product.settle()
+    assert len([e for e in product.standin.ephemerals("U_OTHER") if "#2" in all_text(e)]) == 2
+    assert len(sends(product)) == 2  # nothing sent again, nothing recalled
+
+
+def test_an_unfurl_or_a_bots_edit_says_nothing(make_product) -> None:
+    product = make_product(thread_answers="direct")
+    card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
+    ts = _typed(product, "U_OTHER", "https://maps.example.tw/x", card["ts"])
+    assert wait_until(lambda: len(sends(product)) == 2)
+    product.settle()
+    before = len(product.standin.ephemerals("U_OTHER"))
+    unfurl = json.loads(_edited("C_APPROVALS", "U_OTHER", ts, card["ts"], "https://maps.example.tw/x",
+                                "https://maps.example.tw/x"))
+    del unfurl["event"]["message"]["edited"]
+    unfurl["event"]["message"]["attachments"] = [{"title": "map"}]
+    deliver(product, json.dumps(unfurl))
+    product.settle()
+    assert len(product.standin.ephemerals("U_OTHER")) == before
