@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextBlock, InputBlock, MarkdownTextObject, PlainTextInputElement
 from slack_sdk.models.views import View
 
-from handlers import cards, commands, home
+from handlers import cards, commands, home, modals
 from handlers.context import HandlerContext
 from handlers.texts import points
 from services.approval import MAX_REASON_CHARS, Decision, Verdict
@@ -130,12 +130,11 @@ def register(app: App, ctx: HandlerContext) -> None:
 
     @app.view_submission(REJECT_CALLBACK)
     def reject_submitted(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-            request_id = int(meta["request_id"])
-        except (ValueError, TypeError, KeyError):
-            ack()
+        meta = modals.read_metadata(view, text_keys=(), int_keys=("request_id",))
+        if meta is None:  # not the window this app drew: decide nothing, and say so
+            ack(response_action="update", view=modals.damaged_view(voice))
             return
+        request_id = meta["request_id"]
         values = (view.get("state") or {}).get("values") or {}
         reason = str(((values.get(REASON_BLOCK) or {}).get("value") or {}).get("value") or "")
         decision = ctx.approval.decide(request_id, body["user"]["id"], approve=False, reason=reason)

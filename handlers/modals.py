@@ -389,7 +389,7 @@ def read_metadata(view: Any, *, text_keys: Sequence[str] = ("channel_id",), int_
             return None
     for key in int_keys:
         number = data.get(key)
-        if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= cards.MAX_ROW_ID:
             return None
     channel = data.get("channel_id", "")
     if channel and not _CHANNEL_ID.match(channel):

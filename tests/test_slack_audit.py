@@ -234,3 +234,24 @@ def test_an_unfurl_or_a_bots_edit_says_nothing(make_product) -> None:
     deliver(product, json.dumps(unfurl))
     product.settle()
     assert len(product.standin.ephemerals("U_OTHER")) == before
+
+
+@pytest.mark.parametrize("metadata", ["", "not json", "[]", '{"request_id": "1"}', '{"request_id": 0}',
+                                      '{"request_id": 1' + "0" * 30 + "}", '{"request_id": true}'])
+def test_a_reject_window_with_unreadable_metadata_says_so_and_decides_nothing(product, caplog, metadata) -> None:
+    SlackUser(product, "U_REQUESTER").command("send 0912345678 您好")
+    product.settle()
+    view = {"callback_id": "reject_reason", "private_metadata": metadata}
+    answer = SlackUser(product, "U_APPROVER").submit(view, {"reason": p.plain_text_input("value", "no")})
+    assert answer.status_code == 200
+    assert answer.json()["response_action"] == "update" and "無法辨識" in all_text(answer.json()["view"])
+    product.settle()
+    assert product.store.requests.get(1).state == "pending_approval"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_an_answer_window_naming_a_reply_past_64_bits_says_so_and_logs_no_error(product, caplog) -> None:
+    view = {"callback_id": "answer_reply_modal", "private_metadata": '{"reply_id": 1' + "0" * 30 + "}"}
+    answer = SlackUser(product, "U_OTHER").submit(view, {"message": p.plain_text_input("value", "好")})
+    assert answer.status_code == 200 and answer.json()["response_action"] == "update"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
