@@ -30,7 +30,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from handlers import cards, modals, shortcuts
 from handlers.context import HandlerContext
-from handlers.texts import Voice, escape, points
+from handlers.texts import Voice, escape, points, typed_text
 from handlers.texts import count as plural
 from services.budgets import BudgetVerdict
 from services.compose import ComposeInput, Preview, unregistered_texts
@@ -58,7 +58,7 @@ _NUMBERISH = re.compile(r"^[0-9０-９+＋\-－()（）,，、;；]+$")
 def register(app: App, ctx: HandlerContext) -> None:
     @app.command("/sms")
     def sms_command(ack: Ack, command: dict, client: WebClient, respond: Respond) -> None:
-        text = (command.get("text") or "").strip()
+        text = typed_text(command.get("text") or "").strip()
         word, _, rest = text.partition(" ")
         word = word.lower()
         user = command["user_id"]

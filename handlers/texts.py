@@ -96,6 +96,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def typed_text(text: str) -> str:
+    """What a person typed, from Slack's text: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;` in
+    every text it sends (a slash command's too), so `/sms send … A&B` would otherwise text `A&amp;B` to a
+    phone, and echoes would show `&amp;amp;`. Decoded once, at the edge; every echo escapes again. Markup
+    Slack inserts itself (`<@U123>`, `<#C123|sales>`) is not an entity and stays as it is."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def clip(text: str, limit: int) -> str:
     """Shorten for Block Kit's limits (section 3,000 chars), saying so."""
     if len(text) <= limit:

@@ -11,6 +11,7 @@ trigger_id and reads the user from this form, so it knows whose modal views.open
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from typing import Any
@@ -52,13 +53,31 @@ def slash_command(
     trigger_id: str | None = None,
     channel_name: str = "general",
 ) -> str:
-    """The form body of a slash command, with all of Slack's fields."""
+    """The form body of a slash command, with all of Slack's fields. `text` is what the person typed: Slack
+    sends its `&`, `<` and `>` as HTML entities (as in all text it sends), except in the markup its client
+    inserts for a pick from a list (`<@U123>`, `<#C123|sales>`) or a link."""
     return urlencode({
         "token": VERIFICATION_TOKEN, "team_id": team_id, "team_domain": TEAM_DOMAIN, "channel_id": channel_id,
         "channel_name": channel_name, "user_id": user_id, "user_name": user_id.lower(), "command": command,
-        "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
+        "text": slack_escaped(text), "api_app_id": APP_ID, "is_enterprise_install": "false", "response_url": response_url,
         "trigger_id": trigger_id or new_trigger_id(user_id),
     })
+
+
+#: Markup Slack's client inserts (a mention or channel picked from a list, a special mention, a link): sent as is.
+_MARKUP = re.compile(r"<(?:[@#!]|https?://|mailto:)[^<>]*>")
+
+
+def slack_escaped(text: str) -> str:
+    """`text` as Slack sends typed text: `&`, `<`, `>` as entities, its own markup left as it is."""
+    def escaped(part: str) -> str:
+        return part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    out, at = [], 0
+    for match in _MARKUP.finditer(text):
+        out += [escaped(text[at:match.start()]), match.group()]
+        at = match.end()
+    return "".join([*out, escaped(text[at:])])
 
 
 def block_actions(

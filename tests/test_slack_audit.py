@@ -255,3 +255,21 @@ def test_an_answer_window_naming_a_reply_past_64_bits_says_so_and_logs_no_error(
     answer = SlackUser(product, "U_OTHER").submit(view, {"message": p.plain_text_input("value", "好")})
     assert answer.status_code == 200 and answer.json()["response_action"] == "update"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_one_line_send_texts_what_was_typed_not_slacks_escaping(product) -> None:
+    """Slack sends a slash command's `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;` (as in all text it sends):
+    the phone must get `A&B <限時>`, and every echo in Slack shows it inert."""
+    user = SlackUser(product, "U_REQUESTER")
+    answer = all_text(user.command("send 0912345678 買一送一 A&B <限時> <!channel>").json())
+    assert "&amp;amp;" not in answer and "<!channel>" not in answer
+    product.settle()
+    assert product.store.requests.get(1).message == "買一送一 A&B <限時> <!channel>"
+    [card] = product.standin.messages("C_APPROVALS")
+    shown = [b["text"] for b in card["blocks"] if b.get("type") == "section" and "買一送一" in b.get("text", {}).get("text", "")]
+    assert [(t["type"], t["text"]) for t in shown] == [("plain_text", "買一送一 A&B <限時> <!channel>")]  # literal, inert
+    assert [c.params["MSG"] for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")] == []
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    product.settle()
+    assert [c.params["MSG"] for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")] == \
+        ["買一送一 A&B <限時> <!channel>"]
