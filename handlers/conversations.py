@@ -140,6 +140,9 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         if not typed.text.strip():
             return  # nothing to ask about
+        if ctx.drafts.kept_answer_of(typed.user, typed.channel, typed.ts) is not None \
+                or ctx.answers.request_of(typed.source_event) is not None:
+            return  # Slack's redelivery of a message already asked about (or already sent): asked once
         draft_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
                                                                   reply.id))
         text, blocks = confirm_question(voice, voice.number(reply.mobile), typed.text, draft_id)

@@ -273,3 +273,16 @@ def test_a_one_line_send_texts_what_was_typed_not_slacks_escaping(product) -> No
     product.settle()
     assert [c.params["MSG"] for c in product.sandbox.calls if c.endpoint.endswith("sendSMS.ashx")] == \
         ["買一送一 A&B <限時> <!channel>"]
+
+
+def test_a_thread_answer_redelivered_by_slack_is_asked_about_once(make_product) -> None:
+    product = make_product(thread_answers="confirm")
+    card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
+    message = product.standin.add_message("C_APPROVALS", "信義路五段 7 號", user="U_OTHER", thread_ts=card["ts"])
+    body = event_body("C_APPROVALS", "U_OTHER", "信義路五段 7 號", ts=message["ts"], thread_ts=card["ts"])
+    deliver(product, body)
+    deliver(product, body, retry_num=1)
+    deliver(product, body, retry_num=2)
+    product.settle()
+    asked = [e for e in product.standin.ephemerals("U_OTHER") if "以簡訊發送" in all_text(e)]
+    assert len(asked) == 1
