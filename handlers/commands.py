@@ -64,7 +64,7 @@ def register(app: App, ctx: HandlerContext) -> None:
         user = command["user_id"]
         channel = command["channel_id"]
         starts_draft = not text or word in ("new", "compose", "send")
-        if starts_draft and ctx.policy.card_channel(channel) is None:
+        if starts_draft and ctx.policy.card_channel(channel, str(command.get("channel_name") or "")) is None:
             # A direct message without BOT_APPROVAL_CHANNEL: no approver would ever see the card.
             if word == "send":
                 ack(**_answer(ctx.voice, *shortcuts.NOWHERE_TO_ASK))

@@ -30,7 +30,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         message = body.get("message") or {}
         text = sms_text_from_slack(str(message.get("text") or ""))
         channel = str((body.get("channel") or {}).get("id") or "")
-        open_compose(ctx, client, body, channel=channel, message=text)
+        name = str((body.get("channel") or {}).get("name") or "")
+        open_compose(ctx, client, body, channel=channel, message=text, channel_name=name)
 
     @app.shortcut(GLOBAL_SHORTCUT)
     def compose_sms(ack: Ack, body: dict, client: WebClient) -> None:
@@ -45,12 +46,13 @@ NOWHERE_TO_ASK = ("請在頻道中使用 `/sms`，或請管理員設定 BOT_APPR
                   "(direct messages included).")
 
 
-def open_compose(ctx: HandlerContext, client: WebClient, body: dict, *, channel: str, message: str) -> None:
+def open_compose(ctx: HandlerContext, client: WebClient, body: dict, *, channel: str, message: str,
+                 channel_name: str = "") -> None:
     """The compose window, prefilled; without a channel to ask in (a global shortcut) the approval channel
     must be configured, or the window says so instead of opening a draft that could go nowhere."""
     voice = ctx.voice
     trigger = str(body.get("trigger_id") or "")
-    if ctx.policy.card_channel(channel) is None:  # a global shortcut, or a direct message
+    if ctx.policy.card_channel(channel, channel_name) is None:  # a global shortcut, or a direct message
         view = modals.notice_view(voice, voice.t(*NOWHERE_TO_ASK))
     else:
         names = ctx.audiences.template_names(modals.MAX_TEMPLATE_OPTIONS)

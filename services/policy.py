@@ -57,13 +57,15 @@ class Policy:
     #: How to list a Slack user group's members (Slack-backed in the bot); None: groups unused.
     group_members: Callable[[str], frozenset[str]] | None = field(default=None, compare=False)
 
-    def card_channel(self, origin: str) -> str | None:
+    def card_channel(self, origin: str, origin_name: str = "") -> str | None:
         """Where a request made in `origin` asks for approval: BOT_APPROVAL_CHANNEL, else `origin` itself,
-        except a direct message (an id starting with D): no approver sees a card there, and the bot cannot
-        post in a DM between two people, so the request would wait unseen. None: there is nowhere to ask."""
+        except a direct message (an id starting with D, or the name Slack gives a DM or a group DM in a
+        command or shortcut: `directmessage`, `mpdm-…`): no approver sees a card there, and the bot cannot
+        post in a DM between people, so the request would wait unseen. None: there is nowhere to ask."""
         if self.approval_channel:
             return self.approval_channel
-        return origin if origin and not origin.startswith("D") else None
+        direct = origin.startswith("D") or origin_name == "directmessage" or origin_name.startswith("mpdm-")
+        return origin if origin and not direct else None
 
     def is_approver(self, user_id: str) -> bool:
         """Listed by id, or a member of a listed user group. With no approvers configured nobody is one:

@@ -286,3 +286,16 @@ def test_a_thread_answer_redelivered_by_slack_is_asked_about_once(make_product) 
     product.settle()
     asked = [e for e in product.standin.ephemerals("U_OTHER") if "以簡訊發送" in all_text(e)]
     assert len(asked) == 1
+
+
+def test_a_send_typed_in_a_group_dm_without_an_approval_channel_says_where_instead(make_product) -> None:
+    """A group DM's id looks like a channel's (C… or G…): Slack names it `mpdm-…` in the command."""
+    product = make_product(approval_channel="")
+    user = SlackUser(product, "U_REQUESTER", channel="G0GROUPDM")
+    body = p.slash_command("send 0912345678 您好", user_id="U_REQUESTER", channel_id="G0GROUPDM",
+                           channel_name="mpdm-u_requester--u_other-1",
+                           response_url=product.standin.new_response_url(channel="G0GROUPDM", user="U_REQUESTER"))
+    answer = user._post(body).json()
+    assert "BOT_APPROVAL_CHANNEL" in all_text(answer)
+    product.settle()
+    assert product.store.requests.get(1) is None
