@@ -14,7 +14,7 @@ from slackstandin import payloads as p
 from tests.harness import SlackUser, all_text, wait_until
 from tests.test_compose_modal import open_compose, values
 from tests.test_conversations import FIRST, batch_sent_and_replied, deliver, event_body, sends
-from tests.test_series import clocked, compose_values  # noqa: F401,F811 - clocked is a fixture
+from tests.test_series import clocked, compose_values, start_series  # noqa: F401,F811 - clocked is a fixture
 from tests.test_thread_answers import press, question
 
 
@@ -299,3 +299,19 @@ def test_a_send_typed_in_a_group_dm_without_an_approval_channel_says_where_inste
     assert "BOT_APPROVAL_CHANNEL" in all_text(answer)
     product.settle()
     assert product.store.requests.get(1) is None
+
+
+@pytest.mark.parametrize("action_id, state", [("series_pause", "paused"), ("series_stop", "stopped")])
+def test_pause_or_stop_pressed_four_times_at_once_moves_once_and_says_it_once(clocked, action_id, state) -> None:  # noqa: F811
+    product, clock = clocked()
+    _, card = start_series(product, clock)
+    requester = SlackUser(product, "U_REQUESTER")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: requester.click(action_id, "1", message=card), range(4)))
+    assert all(a.status_code == 200 for a in answers)
+    product.settle()
+    assert product.store.series.get(1).state == state
+    thread = product.standin.thread("C_APPROVALS", card["ts"])
+    notes = [m for m in thread if m["ts"] != card["ts"] and ("暫停" in all_text(m) or "停止" in all_text(m))]
+    assert len(notes) <= 1, [all_text(m)[:80] for m in notes]
+    assert not any("Sorry" in all_text(e) for e in requester.ephemerals())
