@@ -131,7 +131,9 @@ def register(app: App, ctx: HandlerContext) -> None:
         channel = meta.get("channel_id", "")
         draft = ctx.drafts.load(meta["draft_id"], user, channel=channel)
         if draft is None:
-            ack(response_action="update", view=_gone_view(ctx))
+            earlier = ctx.drafts.submitted_from(meta["draft_id"], user)
+            ack(response_action="update", view=_gone_view(ctx) if earlier is None else
+                modals.submitted_view(voice, earlier.request_id, earlier.auto_approved))
             return
         if draft.series and ctx.series is not None:
             preview = ctx.drafts.confirm(draft)

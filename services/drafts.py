@@ -231,6 +231,15 @@ class DraftService:
             payload["series"] = series
         return self.store.drafts.save(user, payload, image=preview.input.image)
 
+    def submitted_from(self, draft_id: str, user: str) -> Submitted | None:
+        """The request this draft already became (its preview confirmed before), for its author only: Slack
+        shows an error when an answer is slow and the person presses Submit again; they are shown that
+        request, not "expired", which would invite composing it all again."""
+        request = self.store.requests.by_source_event(f"draft:{draft_id}")
+        if request is None or request.requester != user:
+            return None
+        return Submitted(request.id, request.auto_approved, duplicate=True)
+
     def load(self, draft_id: str, user: str, *, channel: str = "") -> Draft | None:
         """The kept draft, only for its author; None when it expired, was used, or is someone else's.
         `channel`: where it comes from, for a draft kept without it (by an earlier version)."""

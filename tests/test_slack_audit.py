@@ -315,3 +315,19 @@ def test_pause_or_stop_pressed_four_times_at_once_moves_once_and_says_it_once(cl
     notes = [m for m in thread if m["ts"] != card["ts"] and ("暫停" in all_text(m) or "停止" in all_text(m))]
     assert len(notes) <= 1, [all_text(m)[:80] for m in notes]
     assert not any("Sorry" in all_text(e) for e in requester.ephemerals())
+
+
+def test_a_preview_submitted_again_after_it_went_through_shows_its_request_not_expired(product) -> None:
+    """Slack shows an error when an answer is slow, and the person presses Submit again: they must see the
+    request the first press made, not "expired" (which invites composing it all again: a second request)."""
+    user = SlackUser(product, "U_REQUESTER")
+    preview = _preview(product, user)
+    first = user.submit(preview, {}).json()
+    again = user.submit(preview, {}).json()
+    assert again["response_action"] == "update"
+    assert "#1" in all_text(again["view"]) and "過期" not in all_text(again["view"])
+    assert all_text(first["view"]) == all_text(again["view"])
+    stranger = SlackUser(product, "U_OTHER").submit(preview, {}).json()  # not theirs: nothing of #1 shown
+    assert "#1" not in all_text(stranger["view"])
+    product.settle()
+    assert product.store.requests.get(2) is None
