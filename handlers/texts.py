@@ -99,9 +99,16 @@ def escape(text: str) -> str:
 def typed_text(text: str) -> str:
     """What a person typed, from Slack's text: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;` and `&gt;` in
     every text it sends (a slash command's too), so `/sms send … A&B` would otherwise text `A&amp;B` to a
-    phone, and echoes would show `&amp;amp;`. Decoded once, at the edge; every echo escapes again. Markup
-    Slack inserts itself (`<@U123>`, `<#C123|sales>`) is not an entity and stays as it is."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    phone, and echoes would show `&amp;amp;`. Decoded once, at the edge; every echo escapes again. A phone
+    number its client made a `tel:` link is the number again; other markup Slack inserts (`<@U123>`,
+    `<#C123|sales>`) stays as it is."""
+    return _TEL.sub(lambda m: m.group(2) or m.group(1), text).replace("&lt;", "<").replace("&gt;", ">") \
+        .replace("&amp;", "&")
+
+
+#: A phone number Slack's (mobile) client turned into a link: `<tel:0912345678|0912-345-678>`. It is the
+#: number the person typed: its label (or its number), never markup in a recipient list or an SMS.
+_TEL = re.compile(r"<tel:([^<>|]*)(?:\|([^<>]*))?>")
 
 
 def clip(text: str, limit: int) -> str:
@@ -132,6 +139,8 @@ def sms_text_from_slack(text: str) -> str:
         target, label = match.group(1), match.group(2)
         if target.startswith(("@", "#", "!")):
             return label or ""
+        if target.startswith("tel:"):  # a number Slack turned into a link: the number as typed
+            return label or target.removeprefix("tel:")
         if target.startswith("mailto:"):
             target = target.removeprefix("mailto:")
         if label and label != target:

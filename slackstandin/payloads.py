@@ -65,7 +65,7 @@ def slash_command(
 
 
 #: Markup Slack's client inserts (a mention or channel picked from a list, a special mention, a link): sent as is.
-_MARKUP = re.compile(r"<(?:[@#!]|https?://|mailto:)[^<>]*>")
+_MARKUP = re.compile(r"<(?:[@#!]|https?://|mailto:|tel:)[^<>]*>")
 
 
 def slack_escaped(text: str) -> str:

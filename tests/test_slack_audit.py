@@ -331,3 +331,21 @@ def test_a_preview_submitted_again_after_it_went_through_shows_its_request_not_e
     assert "#1" not in all_text(stranger["view"])
     product.settle()
     assert product.store.requests.get(2) is None
+
+
+def test_a_number_slack_formatted_as_a_phone_link_is_a_number(product) -> None:
+    """Slack's mobile clients turn a typed phone number into a link (`<tel:0912345678|0912-345-678>`), in a
+    command's text as in a message's: it is the number typed, not junk, and never `tel:` in an SMS."""
+    user = SlackUser(product, "U_REQUESTER")
+    answer = all_text(user.command("send <tel:0912345678|0912-345-678> 請回電 <tel:0223456789|02-2345-6789>").json())
+    assert "#1" in answer, answer
+    request = product.store.requests.get(1)
+    assert request.recipient_count == 1 and request.message == "請回電 02-2345-6789"
+
+
+def test_a_phone_link_typed_in_a_thread_answer_reaches_the_phone_as_the_number(make_product) -> None:
+    product = make_product(thread_answers="direct")
+    card = batch_sent_and_replied(product, (FIRST, "電話幾號？"))
+    _typed(product, "U_OTHER", "請撥 <tel:0223456789|02-2345-6789>", card["ts"])
+    assert wait_until(lambda: len(sends(product)) == 2)
+    assert sends(product)[-1].params["MSG"] == "請撥 02-2345-6789"
