@@ -222,6 +222,8 @@ def thread_message_changed(ctx: HandlerContext, client: WebClient, typed: Thread
     kept = ctx.drafts.kept_answer_of(typed.user, typed.channel, typed.ts)
     if kept is not None:
         draft_id, draft = kept
+        if not deleted and draft.text == typed.text:
+            return  # already asked about these words (Slack's redelivery of this edit)
         ctx.drafts.discard(draft_id)
         if deleted or not typed.text.strip():
             return

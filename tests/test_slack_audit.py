@@ -177,8 +177,11 @@ def test_an_answer_edited_before_its_author_pressed_send_is_asked_again_with_the
     card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
     ts = _typed(product, "U_OTHER", "信義路五段 7 號", card["ts"])
     first = question(product, "U_OTHER")
-    deliver(product, _edited("C_APPROVALS", "U_OTHER", ts, card["ts"], "信義路五段 7 號", "信義路五段 9 號"))
+    edit = _edited("C_APPROVALS", "U_OTHER", ts, card["ts"], "信義路五段 7 號", "信義路五段 9 號")
+    deliver(product, edit)
+    deliver(product, edit, retry_num=1)  # Slack's redelivery: not asked a third time
     product.settle()
+    assert len([e for e in product.standin.ephemerals("U_OTHER") if "以簡訊發送" in all_text(e)]) == 2
     second = question(product, "U_OTHER")
     assert "9 號" in all_text(second) and second is not first
     press(product, "U_OTHER", "thread_answer_send", first)  # the old question no longer sends the old text
