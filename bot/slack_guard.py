@@ -228,6 +228,13 @@ def _event_problem(event: Any) -> str | None:
         for key in _MESSAGE_TEXT_FIELDS:
             if event.get(key) is not None and not isinstance(event[key], str):
                 return f"`event.{key}` is not text"
+    if event["type"] == "app_home_opened" and not (isinstance(event.get("user"), str) and event["user"]):
+        return "`app_home_opened` without a user"
+    if event["type"] == "function_executed":
+        if not isinstance(event.get("function_execution_id"), str):
+            return "`function_executed` without an execution id"
+        if event.get("inputs") is not None and not isinstance(event["inputs"], dict):
+            return "`event.inputs` is not an object"
     return None
 
 

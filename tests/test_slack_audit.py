@@ -352,3 +352,19 @@ def test_a_phone_link_typed_in_a_thread_answer_reaches_the_phone_as_the_number(m
     _typed(product, "U_OTHER", "請撥 <tel:0223456789|02-2345-6789>", card["ts"])
     assert wait_until(lambda: len(sends(product)) == 2)
     assert sends(product)[-1].params["MSG"] == "請撥 02-2345-6789"
+
+
+@pytest.mark.parametrize("event", [
+    {"type": "app_home_opened", "tab": "home"},
+    {"type": "app_home_opened", "user": 5, "tab": "home"},
+    {"type": "function_executed", "function_execution_id": "Fx1", "inputs": [1, 2],
+     "function": {"callback_id": "send_sms"}},
+    {"type": "function_executed", "function_execution_id": 7, "inputs": {}, "function": {"callback_id": "send_sms"}},
+], ids=["home-without-user", "home-user-int", "step-inputs-list", "step-execution-int"])
+def test_a_signed_event_missing_what_its_listener_reads_gets_400_and_no_traceback(product, caplog, event) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = SlackUser(product, "U_REQUESTER")._post(p.event_callback(event), content_type=p.JSON_TYPE)
+    product.settle()
+    assert response.status_code == 400
+    assert not [r for r in caplog.records if (r.exc_info and r.levelno > logging.DEBUG) or r.levelno >= logging.ERROR]
+    assert product.store.requests.get(1) is None
