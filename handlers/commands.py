@@ -28,7 +28,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from handlers import cards, modals, shortcuts
+from handlers import cards, modals, reach, shortcuts
 from handlers.context import HandlerContext
 from handlers.texts import Voice, escape, points, typed_text
 from handlers.texts import count as plural
@@ -81,6 +81,8 @@ def register(app: App, ctx: HandlerContext) -> None:
         elif word == "send":
             ack(**one_line_send(ctx, rest, user=user, channel=channel))
             ctx.wake_poster()
+            reach.warn_if_card_unreachable(ctx, client, channel, lambda zh, en: respond(
+                **_answer(ctx.voice, zh, en), response_type="ephemeral", replace_original=False))
         elif word == "credit":
             ack(text=ctx.voice.t("查詢點數中…", "Checking credit…"))
             ctx.runner(lambda: respond(**credit_answer(ctx, live=True), response_type="ephemeral"))

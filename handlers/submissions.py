@@ -15,7 +15,7 @@ from dataclasses import replace
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from handlers import cards, modals, repeat_fields
+from handlers import cards, modals, reach, repeat_fields
 from handlers import series as series_ui
 from handlers.context import HandlerContext
 from handlers.files import FileFetchError, fetch_slack_file
@@ -146,6 +146,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             ctx.drafts.discard(draft.id)
             ack(response_action="update", view=series_ui.submitted_view(voice, series_id))
             ctx.wake_poster()
+            reach.warn_if_card_unreachable(ctx, client, channel, _direct_teller(ctx, client, user))
             return
         outcome = ctx.drafts.submit_preview(draft, choice=modals.read_quiet_choice(_state_values(view)))
         assert outcome.preview is not None
@@ -163,6 +164,16 @@ def register(app: App, ctx: HandlerContext) -> None:
         assert submitted is not None
         ack(response_action="update", view=modals.submitted_view(voice, submitted.request_id, submitted.auto_approved))
         ctx.wake_poster()
+        reach.warn_if_card_unreachable(ctx, client, channel, _direct_teller(ctx, client, user),
+                                       request_id=submitted.request_id)
+
+
+def _direct_teller(ctx: HandlerContext, client: WebClient, user: str):
+    """Tell `user` in their direct messages with the bot (a modal has no channel to answer in)."""
+    def tell(zh: str, en: str) -> None:
+        text, blocks = cards.ephemeral(ctx.voice, zh, en)
+        client.chat_postMessage(channel=user, text=text, blocks=blocks, unfurl_links=False)
+    return tell
 
 
 #: Draft ids are short tokens (storage/drafts.py); a longer one was not written by this app.

@@ -368,3 +368,31 @@ def test_a_signed_event_missing_what_its_listener_reads_gets_400_and_no_tracebac
     assert response.status_code == 400
     assert not [r for r in caplog.records if (r.exc_info and r.levelno > logging.DEBUG) or r.levelno >= logging.ERROR]
     assert product.store.requests.get(1) is None
+
+
+def test_a_send_in_a_channel_the_bot_is_not_in_without_an_approval_channel_says_to_invite_it(make_product) -> None:
+    """Without BOT_APPROVAL_CHANNEL the card goes where `/sms` ran: a bot not in that channel cannot post it,
+    and the request would wait for an approval no one can give while its requester reads "waiting"."""
+    product = make_product(approval_channel="", alert_channel="")
+    product.standin.add_channel("C_NOBOT", "nobot", members=["U_REQUESTER", "U_APPROVER"], is_member=False)
+    user = SlackUser(product, "U_REQUESTER", channel="C_NOBOT")
+    user.command("send 0912345678 您好")
+    product.settle()
+    told = [all_text(e) for e in user.ephemerals()]
+    assert any("/invite" in t and "BOT_APPROVAL_CHANNEL" in t for t in told), told
+    member = SlackUser(product, "U_REQUESTER", channel="C_GENERAL")
+    before = len(member.ephemerals())
+    member.command("send 0912345678 您好")
+    product.settle()
+    assert not any("/invite" in all_text(e) for e in member.ephemerals()[before:])
+
+
+def test_a_modal_send_in_a_channel_the_bot_is_not_in_tells_the_requester_privately(make_product) -> None:
+    product = make_product(approval_channel="", alert_channel="")
+    product.standin.add_channel("C_NOBOT", "nobot", members=["U_REQUESTER", "U_APPROVER"], is_member=False)
+    user = SlackUser(product, "U_REQUESTER", channel="C_NOBOT")
+    preview = _preview(product, user)
+    assert "#1" in all_text(user.submit(preview, {}).json()["view"])
+    product.settle()
+    told = [all_text(m) for m in product.standin.messages("DU_REQUESTER")]
+    assert any("/invite" in t and "#1" in t for t in told), told
