@@ -261,6 +261,10 @@ def quiet_hours_choice(ctx: HandlerContext, draft_id: str, user: str, *, overrid
     voice = ctx.voice
     outcome = ctx.drafts.choose_quiet(draft_id, user, override=override)
     if outcome.verdict is Verdict.GONE:
+        earlier = ctx.drafts.submitted_from(draft_id, user, quiet_choice=True)  # the first of a double click
+        if earlier is not None:
+            return _answer(voice, f"已處理過：發送申請 #{earlier.request_id}。",
+                           f"Already done: send request #{earlier.request_id}.")
         return _answer(voice, "這個選項已過期或不是您的草稿，請重新輸入 `/sms send`。",
                        "This choice expired or is not yours; type `/sms send` again.")
     assert outcome.preview is not None

@@ -231,11 +231,12 @@ class DraftService:
             payload["series"] = series
         return self.store.drafts.save(user, payload, image=preview.input.image)
 
-    def submitted_from(self, draft_id: str, user: str) -> Submitted | None:
-        """The request this draft already became (its preview confirmed before), for its author only: Slack
-        shows an error when an answer is slow and the person presses Submit again; they are shown that
-        request, not "expired", which would invite composing it all again."""
-        request = self.store.requests.by_source_event(f"draft:{draft_id}")
+    def submitted_from(self, draft_id: str, user: str, *, quiet_choice: bool = False) -> Submitted | None:
+        """The request this draft already became (its preview confirmed, or with `quiet_choice` a quiet-hours
+        button pressed, before), for its author only: a second Submit after a slow answer, or the second
+        press of a double click, is shown that request, not "expired", which would invite composing it all
+        again (a second request)."""
+        request = self.store.requests.by_source_event(f"{'quiet' if quiet_choice else 'draft'}:{draft_id}")
         if request is None or request.requester != user:
             return None
         return Submitted(request.id, request.auto_approved, duplicate=True)

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from slackstandin import payloads as p
-from tests.harness import SlackUser, all_text, wait_until
+from tests.harness import SlackUser, all_text, button, wait_until
 from tests.test_compose_modal import open_compose, values
 from tests.test_conversations import FIRST, batch_sent_and_replied, deliver, event_body, sends
+from tests.test_quiet_hours import night  # noqa: F401 - a fixture
 from tests.test_series import clocked, compose_values, start_series  # noqa: F401,F811 - clocked is a fixture
 from tests.test_thread_answers import press, question
 
@@ -396,3 +397,23 @@ def test_a_modal_send_in_a_channel_the_bot_is_not_in_tells_the_requester_private
     product.settle()
     told = [all_text(m) for m in product.standin.messages("DU_REQUESTER")]
     assert any("/invite" in t and "#1" in t for t in told), told
+
+
+@pytest.mark.parametrize("second", ["quiet_hours_schedule", "quiet_hours_override"])
+def test_a_quiet_hours_button_pressed_again_after_it_went_through_names_the_request(night, second) -> None:  # noqa: F811
+    """A double click whose second press lands after the first was done must not replace "#1 requested" with
+    "expired, type /sms send again" (which invites a second request)."""
+    product = night()
+    requester = SlackUser(product, "U_REQUESTER")
+    question = requester.command("send 0912345678 明早開會").json()
+    value = button(question, "quiet_hours_schedule")["value"]
+    requester.click("quiet_hours_schedule", value)
+    assert wait_until(lambda: any("#1" in all_text(r) for r in product.standin.responses))
+    requester.click(second, value)
+    product.settle()
+    last = all_text(product.standin.responses[-1])
+    assert "#1" in last and "過期" not in last
+    assert product.store.requests.get(2) is None
+    SlackUser(product, "U_OTHER").click(second, value)  # someone else: nothing of #1 is shown
+    product.settle()
+    assert "#1" not in all_text(product.standin.responses[-1])
