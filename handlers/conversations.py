@@ -145,7 +145,7 @@ def register(app: App, ctx: HandlerContext) -> None:
             return  # Slack's redelivery of a message already asked about (or already sent): asked once
         draft_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
                                                                   reply.id))
-        text, blocks = confirm_question(voice, voice.number(reply.mobile), typed.text, draft_id)
+        text, blocks = confirm_question(voice, voice.number(reply.mobile), typed.text, draft_id, typed.source_event)
         client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
                                   text=text, blocks=blocks)
 
@@ -154,6 +154,11 @@ def register(app: App, ctx: HandlerContext) -> None:
         ack()
         kept = _kept_answer(ctx, body)
         if kept is None:
+            earlier = _request_of_question(ctx, body)  # the first press of a double click sent it
+            if earlier is not None:
+                respond(**_replacing(voice, f"📤 已送出（發送申請 #{earlier}），會在討論串中顯示發送結果。",
+                                     f"📤 Sent (request #{earlier}); its result shows in the thread."))
+                return
             respond(**_replacing(voice, "這個選項已過期或不是您的訊息。", "This choice expired or is not yours."))
             return
         draft_id, draft = kept
@@ -232,7 +237,7 @@ def thread_message_changed(ctx: HandlerContext, client: WebClient, typed: Thread
         new_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
                                                                 draft.reply_id))
         number = voice.number(mobile) if mobile else voice.t("原回覆者", "the sender")
-        text, blocks = confirm_question(voice, number, typed.text, new_id)
+        text, blocks = confirm_question(voice, number, typed.text, new_id, typed.source_event)
         client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
                                   text=text, blocks=blocks)
         return
@@ -264,13 +269,16 @@ def answer_now(ctx: HandlerContext, typed: ThreadMessage, tell: Callable[[str, s
     return outcome
 
 
-def confirm_question(voice: Voice, number: str, text: str, draft_id: str) -> cards.Rendered:
-    """Only its author sees it: send what they typed to the number, or keep it as a note among colleagues."""
+def confirm_question(voice: Voice, number: str, text: str, draft_id: str, message: str = "") -> cards.Rendered:
+    """Only its author sees it: send what they typed to the number, or keep it as a note among colleagues.
+    `message` (the typed message's `source_event`) rides in the buttons' block id, so a press after the
+    draft was used can still name the request it became."""
     quoted = escape(text[:300]) + ("…" if len(text) > 300 else "")
     rendered_text, blocks = cards.ephemeral(
         voice, f"要把這則訊息以簡訊傳給 {number} 嗎？討論串中的其他訊息不會傳出。",
         f"Send this as an SMS to {number}? Other messages in the thread stay here.", extra=[f"> {quoted}"])
-    blocks.insert(-1 if voice.sandbox else len(blocks), ActionsBlock(block_id=f"thread_answer:{draft_id}", elements=[
+    block_id = f"thread_answer:{draft_id}" + (f"|{message}" if message and len(message) < 200 else "")
+    blocks.insert(-1 if voice.sandbox else len(blocks), ActionsBlock(block_id=block_id, elements=[
         ButtonElement(text=voice.t("以簡訊發送", "Send as SMS"), action_id=THREAD_SEND, value=draft_id, style="primary"),
         ButtonElement(text=voice.t("只當備註", "Keep as note"), action_id=THREAD_NOTE, value=draft_id),
     ]).to_dict())
@@ -303,6 +311,18 @@ def _kept_answer(ctx: HandlerContext, body: dict) -> tuple[str, KeptAnswer] | No
         return None
     kept = ctx.drafts.kept_answer(draft_id, body.get("user", {}).get("id", ""))
     return (draft_id, kept) if kept is not None else None
+
+
+def _request_of_question(ctx: HandlerContext, body: dict) -> int | None:
+    """The request the question's message became, when the presser typed it (from the block id that
+    `confirm_question` wrote), or None."""
+    try:
+        block_id = str(body["actions"][0]["block_id"])
+    except (KeyError, IndexError, TypeError):
+        return None
+    _, _, message = block_id.partition("|")
+    user = (body.get("user") or {}).get("id", "")
+    return ctx.answers.request_of(message, user=user) if message.startswith("message:") and user else None
 
 
 def _replacing(voice: Voice, zh: str, en: str) -> dict:

@@ -67,10 +67,13 @@ class AnswerService:
         reply_id = self.store.requests.latest_reply_in_thread(channel, thread_ts)
         return self.store.replies.get(reply_id) if reply_id is not None else None
 
-    def request_of(self, source_event: str) -> int | None:
-        """The request a thread message became (by its event: `message:<channel>:<ts>`), or None."""
+    def request_of(self, source_event: str, *, user: str | None = None) -> int | None:
+        """The request a thread message became (by its event: `message:<channel>:<ts>`), or None; with
+        `user`, only when that person made it."""
         request = self.store.requests.by_source_event(source_event)
-        return request.id if request is not None else None
+        if request is None or (user is not None and request.requester != user):
+            return None
+        return request.id
 
     def answer_in_thread(
         self, channel: str, thread_ts: str, text: str, *, user: str, source_event: str, reply_id: int | None = None

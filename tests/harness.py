@@ -126,6 +126,7 @@ class SlackUser:
         body = payloads.block_actions(
             user_id=self.user_id, action_id=action_id, value=value, channel_id=channel,
             message_ts=message.get("ts") if message else None, message=message, response_url=response_url,
+            block_id=_block_of(message, action_id) or "b",
         )
         return self._post(body, **kwargs)
 
@@ -135,6 +136,15 @@ class SlackUser:
     def ephemerals(self) -> list[dict]:
         """What only this user was told (ephemeral messages and response_url answers)."""
         return self.product.standin.ephemerals(self.user_id)
+
+
+def _block_of(message: dict | None, action_id: str) -> str | None:
+    """The block_id of the block holding this action in a message: Slack sends it with the click."""
+    for block in (message or {}).get("blocks") or []:
+        for element in block.get("elements", []) or []:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return block.get("block_id")
+    return None
 
 
 def button(message: dict, action_id: str) -> dict | None:

@@ -417,3 +417,20 @@ def test_a_quiet_hours_button_pressed_again_after_it_went_through_names_the_requ
     SlackUser(product, "U_OTHER").click(second, value)  # someone else: nothing of #1 is shown
     product.settle()
     assert "#1" not in all_text(product.standin.responses[-1])
+
+
+def test_send_as_sms_pressed_again_after_it_went_through_names_the_request(make_product) -> None:
+    """The second press of a double click lands after the first sent the answer: it must not replace "Sent"
+    with "this choice expired", which invites typing the answer again (a second SMS)."""
+    product = make_product(thread_answers="confirm")
+    card = batch_sent_and_replied(product, (FIRST, "請問地址？"))
+    _typed(product, "U_OTHER", "信義路五段 7 號", card["ts"])
+    asked = question(product, "U_OTHER")
+    press(product, "U_OTHER", "thread_answer_send", asked)
+    assert wait_until(lambda: len(sends(product)) == 2)
+    press(product, "U_OTHER", "thread_answer_send", asked)
+    last = all_text(product.standin.responses[-1])
+    assert "#2" in last and "過期" not in last
+    press(product, "U_REQUESTER", "thread_answer_send", asked)  # not theirs: nothing of #2 is shown
+    assert "#2" not in all_text(product.standin.responses[-1])
+    assert len(sends(product)) == 2
