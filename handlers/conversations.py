@@ -140,11 +140,12 @@ def register(app: App, ctx: HandlerContext) -> None:
             return
         if not typed.text.strip():
             return  # nothing to ask about
-        if ctx.drafts.kept_answer_of(typed.user, typed.channel, typed.ts) is not None \
-                or ctx.answers.request_of(typed.source_event) is not None:
-            return  # Slack's redelivery of a message already asked about (or already sent): asked once
+        if ctx.answers.request_of(typed.source_event) is not None:
+            return  # Slack's redelivery of a message already sent
         draft_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
                                                                   reply.id))
+        if draft_id is None:
+            return  # Slack's redelivery of a message already asked about: asked once, whatever the timing
         text, blocks = confirm_question(voice, voice.number(reply.mobile), typed.text, draft_id, typed.source_event)
         client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,
                                   text=text, blocks=blocks)
@@ -236,6 +237,8 @@ def thread_message_changed(ctx: HandlerContext, client: WebClient, typed: Thread
         mobile = reply.mobile if reply is not None else None
         new_id = ctx.drafts.keep_answer(typed.user, KeptAnswer(typed.channel, typed.thread_ts, typed.ts, typed.text,
                                                                 draft.reply_id))
+        if new_id is None:
+            return  # a redelivery of this edit kept it first and asks about it
         number = voice.number(mobile) if mobile else voice.t("原回覆者", "the sender")
         text, blocks = confirm_question(voice, number, typed.text, new_id, typed.source_event)
         client.chat_postEphemeral(channel=typed.channel, user=typed.user, thread_ts=typed.thread_ts,

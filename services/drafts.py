@@ -277,9 +277,15 @@ class DraftService:
 
     # -- conversations: a typed answer awaiting its author's confirmation --------------------------------
 
-    def keep_answer(self, user: str, answer: KeptAnswer) -> str:
-        """Keep what `user` typed in a thread while they are asked whether to text it; the id for the buttons."""
-        return self.store.drafts.save(user, asdict(answer))
+    def keep_answer(self, user: str, answer: KeptAnswer) -> str | None:
+        """Keep what `user` typed in a thread while they are asked whether to text it; the id for the buttons.
+        None when that message is kept already: Slack redelivers an event whose ack was slow, and the
+        redelivery may run while the first delivery is still asking, so the check and the keep are one
+        transaction (one question per message, whatever the timing)."""
+        with self.store.immediate():
+            if self.store.drafts.answer_of(user, answer.channel, answer.ts) is not None:
+                return None
+            return self.store.drafts.save(user, asdict(answer))
 
     def kept_answer_of(self, user: str, channel: str, ts: str) -> tuple[str, KeptAnswer] | None:
         """The answer `user` typed as message `ts` and has not yet confirmed or turned down (its id and what

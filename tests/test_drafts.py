@@ -233,3 +233,18 @@ def test_a_kept_answer_is_only_its_authors(store):
     assert drafts.load(draft_id, "U_A") is None  # an answer is not a send draft
     drafts.discard(draft_id)
     assert drafts.kept_answer(draft_id, "U_A") is None
+
+
+def test_one_message_is_kept_once_even_when_slack_delivers_it_twice_at_once(store):
+    """A redelivered event can run beside the first delivery: eight keeps of one message keep one answer."""
+    import threading
+
+    drafts = service(store)
+    answer = KeptAnswer("C", "1.0", "2.0", "三樓會議室", 7)
+    kept: list[str | None] = []
+    threads = [threading.Thread(target=lambda: kept.append(drafts.keep_answer("U_A", answer))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([k for k in kept if k is not None]) == 1
