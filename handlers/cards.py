@@ -44,7 +44,7 @@ RESEND = "resend_request"
 RESEND_FAILED = "resend_failed"
 ANSWER_REPLY = "answer_reply"  # a reply's Answer button (handlers/conversations.py), value = reply id
 
-#: The largest row id SQLite stores (a signed 64-bit integer).
+#: The largest row id SQLite can hold (a signed 64-bit integer).
 MAX_ROW_ID = 2**63 - 1
 
 
