@@ -132,6 +132,11 @@ def register(app: App, ctx: HandlerContext) -> None:
         draft = ctx.drafts.load(meta["draft_id"], user, channel=channel)
         if draft is None:
             earlier = ctx.drafts.submitted_from(meta["draft_id"], user)
+            series_id = ctx.series.created_from(f"draft:{meta['draft_id']}", user) \
+                if earlier is None and ctx.series is not None else None
+            if series_id is not None:
+                ack(response_action="update", view=series_ui.submitted_view(voice, series_id))
+                return
             ack(response_action="update", view=_gone_view(ctx) if earlier is None else
                 modals.submitted_view(voice, earlier.request_id, earlier.auto_approved))
             return

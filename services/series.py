@@ -121,6 +121,13 @@ class SeriesService:
         log.info("series %s requested by %s (%.1f points a run)", series_id, requester, preview.quote.points)
         return series_id
 
+    def created_from(self, source: str, user: str) -> int | None:
+        """The series `source` (a draft) already became, for its author only: a second Submit after a slow
+        answer is shown that series, not "expired" (which would invite composing it all again)."""
+        earlier = self.store.settings.get(SOURCE_KEY.format(source=source))
+        series = self.store.series.get(int(earlier)) if earlier is not None and earlier.isdigit() else None
+        return series.id if series is not None and series.created_by == user else None
+
     def decide(self, series_id: int, user: str, *, approve: bool) -> SeriesOutcome:
         """One approval for the whole series (or its rejection): one conditional state change decides."""
         series = self.store.series.get(series_id)

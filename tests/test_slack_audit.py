@@ -55,6 +55,21 @@ def test_a_repeating_preview_submitted_twice_at_once_makes_one_series(clocked) -
     assert len(product.standin.messages("C_APPROVALS")) == 1  # one card to approve
 
 
+def test_a_repeating_preview_submitted_again_after_it_went_through_shows_its_series(clocked) -> None:  # noqa: F811
+    product, clock = clocked()
+    user = SlackUser(product, "U_REQUESTER")
+    assert user.command("").status_code == 200
+    [view] = wait_until(lambda: product.standin.open_views(user.user_id))
+    preview = user.submit(view, compose_values(int(clock.now // 60 * 60 + 3600))).json()["view"]
+    first = user.submit(preview, {}).json()
+    again = user.submit(preview, {}).json()
+    assert again["response_action"] == "update" and "過期" not in all_text(again["view"])
+    assert all_text(first["view"]) == all_text(again["view"])
+    assert "過期" in all_text(SlackUser(product, "U_OTHER").submit(preview, {}).json()["view"])  # not theirs
+    product.settle()
+    assert product.store.series.get(2) is None
+
+
 def _scheduled_and_approved(product) -> dict:
     user = SlackUser(product, "U_REQUESTER")
     view = open_compose(product, user)
