@@ -16,23 +16,16 @@ import requests
 from every8d.client import Every8dClient
 from every8d.errors import CredentialError
 from every8d.sandbox import Sandbox
+from tests.test_sandbox import FakeClock
 
 TAIPEI = timezone(timedelta(hours=8))
 START = datetime(2025, 3, 1, 9, 0, 0, tzinfo=TAIPEI).timestamp()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
