@@ -15,7 +15,7 @@ from typing import Any
 
 from every8d.callback import parse_callback
 from every8d.errors import ValidationError
-from services.tracking import TrackingService
+from services.tracking import ReportTooEarly, TrackingService
 
 log = logging.getLogger("every8d_bot.callback")
 
@@ -59,6 +59,9 @@ class CallbackReceiver:
         queued_before = self.tracking.posts_queued_here()
         try:
             outcome = self.tracking.ingest_callback(report)
+        except ReportTooEarly:
+            log.info("a callback came before its send was recorded; answered 503 so EVERY8D pushes it again")
+            return _answer(start_response, "503 Service Unavailable", "retry later")
         except Exception as exc:  # noqa: BLE001 - answer 503 so EVERY8D retries; never lose the report
             # The type only: an exception's text could carry the report's phone number.
             log.error("could not store a callback report (%s); answered 503 so EVERY8D retries",

@@ -46,6 +46,10 @@ MAX_BACKOFF_SECONDS = 1800.0
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
+class ReportTooEarly(Exception):
+    """A push for a send of ours whose answer is not recorded yet: answered 503, so EVERY8D pushes it again."""
+
+
 def normalize_mobile(mobile: str) -> str:
     """EVERY8D writes `+886933123123`; be tolerant of `0933123123` too, so both merge into one row.
     E.164 as EVERY8D sends it is taken as is (parsing every report cost more than storing it)."""
@@ -286,6 +290,8 @@ class TrackingService:
             batch = self.store.batches.get(report.batch_id)
             if batch is None and self._reconcile_from_subject(report):
                 batch = self.store.batches.get(report.batch_id)
+            if batch is None and self._call_being_recorded(report):
+                raise ReportTooEarly(report.batch_id)
             if batch is None:
                 self.store.replies.keep_unmatched_report(
                     batch_id=report.batch_id, status_code=report.status.code, mobile=mobile, reported_at=at,
@@ -429,6 +435,17 @@ class TrackingService:
                 notices.card(self.store, request.id, request.approval_channel)
 
     # -- reconciliation ----------------------------------------------------------------------------
+
+    def _call_being_recorded(self, report: CallbackReport) -> bool:
+        """The report names (in its subject's tag) a part of ours whose EVERY8D call is still in flight: EVERY8D
+        can push an immediate failure (-5, -41, …) before our send has recorded its answer. Refusing it with a
+        503 makes EVERY8D push it again a moment later, when the batch is known; kept aside, it would be
+        shown as a stranger's report and the status would wait for the next poll."""
+        tag = parse_tag(report.subject)
+        if tag is None or not tag_is_ours(tag, self.deployment):
+            return False
+        part = self.store.parts.get(tag[0], tag[1])
+        return part is not None and part.state is PartState.SENDING
 
     def _reconcile_from_subject(self, report: CallbackReport) -> bool:
         """A report for an unknown batch whose subject carries `#R<id>` (or `#R<id>.<part>`) of a part in

@@ -151,6 +151,36 @@ def test_a_push_with_only_subject_settles_a_lost_part_and_the_rest_goes_out_at_o
     assert product.store.parts.get(1, 1).batch_id == batch.batch_id
 
 
+def test_a_push_that_comes_before_its_send_is_recorded_is_refused_for_a_retry_not_kept_aside(
+    make_product, external_sandbox  # noqa: F811
+):
+    """EVERY8D may push an immediate failure while our send still waits for its answer: 503 (EVERY8D pushes
+    it again), not a stranger's report kept aside; once the part is recorded (here: unknown, its answer
+    lost) the same push settles it."""
+    sandbox = external_sandbox(delivery_seconds=3600)  # no callback URL: the test pushes
+    sandbox.faults.hang_seconds = 3
+    product = make_product(every8d_timeout=2, every8d_uid="sandbox", every8d_pwd="sandbox",
+                           every8d_base_url=sandbox.base_url)
+    card = compose(product, "send 0912000001 明天上午停水")
+    sandbox.faults.inject("accept_then_hang", endpoint=SEND)
+    SlackUser(product, "U_APPROVER").click("approve_request", "1", message=card)
+    wait_for(lambda: sandbox.batches, what="EVERY8D to accept the send")
+    [batch] = sandbox.batches.values()
+    assert product.store.parts.get(1, 0).state is PartState.SENDING  # its answer has not come yet
+    record = batch.records[0]
+    event = CallbackEvent(batch.batch_id, record.mobile, time.time(), -5, batch.message, record.record_no,
+                          batch.subject, record.name, sent_at=batch.created_at, cost=record.cost, user_id="sandbox")
+    url = f"{product.callback_url}?{callback_query(event)}"
+    assert requests.get(url, timeout=5).status_code == 503
+    assert kept(product) == []
+
+    wait_for(lambda: product.store.requests.get(1).state is RequestState.UNKNOWN, timeout=10, what="the lost answer")
+    assert requests.get(url, timeout=5).status_code == 200  # EVERY8D's retry
+    product.settle()
+    assert product.store.requests.get(1).batch_id == batch.batch_id and kept(product) == []
+    assert product.store.batches.counts(batch.batch_id) == {-5: 1}
+
+
 def unknown_send(make_product):
     """Request #1 approved, its send reset before EVERY8D answered: outcome unknown."""
     product = make_product(every8d_timeout=1.0)
